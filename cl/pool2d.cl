@@ -1,0 +1,112 @@
+/* cl/pool2d.cl - max, average and global average pooling, forward and backward.
+ *
+ * Shapes: x (N,C,H,W); y (N,C,OH,OW); idx (N,C,OH,OW) holds, for max pooling, the position
+ * iy*W + ix in its plane of the input that won. Window (oy, ox) covers rows
+ * oy*SH - PH .. oy*SH - PH + KH - 1; padding never wins a max and counts in the average
+ * (PyTorch's count_include_pad=True). Backward gathers over the windows that cover each
+ * input element, so dx is written with '=' and no two work-items touch one element. */
+
+/* The windows that may cover input row iy: oy in [lo, hi]. */
+#define WINDOW_RANGE(iy, ph, kh, sh, oh, lo, hi)                  \
+  int lo = (iy) + (ph) - (kh) < 0 ? 0 : ((iy) + (ph) - (kh)) / (sh) + 1; \
+  int hi = ((iy) + (ph)) / (sh);                                  \
+  if (hi > (oh) - 1) hi = (oh) - 1;
+
+__kernel void maxpool2d_forward(__global real *y, __global int *idx, __global const real *x,
+                                int n, int c, int h, int w, int kh, int kw, int sh, int sw,
+                                int ph, int pw, int oh, int ow) {
+  int i = get_global_id(0);
+  if (i >= n * c * oh * ow) return;
+  int ox = i % ow, oy = (i / ow) % oh, plane = i / (ow * oh);
+  __global const real *xp = x + (size_t)plane * h * w;
+  int y0 = oy * sh - ph, x0 = ox * sw - pw;
+  real best = -INFINITY;
+  int where = -1;
+  for (int ky = 0; ky < kh; ky++) {
+    int iy = y0 + ky;
+    if (iy < 0 || iy >= h) continue;
+    for (int kx = 0; kx < kw; kx++) {
+      int ix = x0 + kx;
+      if (ix < 0 || ix >= w) continue;
+      real v = xp[iy * w + ix];
+      if (where < 0 || v > best || isnan(v)) {
+        best = v;
+        where = iy * w + ix;
+        if (isnan(v)) break;
+      }
+    }
+  }
+  y[i] = best;
+  idx[i] = where;
+}
+
+__kernel void maxpool2d_backward(__global real *dx, __global const real *dy,
+                                 __global const int *idx, int n, int c, int h, int w, int kh,
+                                 int kw, int sh, int sw, int ph, int pw, int oh, int ow) {
+  int i = get_global_id(0);
+  if (i >= n * c * h * w) return;
+  int ix = i % w, iy = (i / w) % h, plane = i / (w * h);
+  int here = iy * w + ix;
+  WINDOW_RANGE(iy, ph, kh, sh, oh, ylo, yhi)
+  WINDOW_RANGE(ix, pw, kw, sw, ow, xlo, xhi)
+  real s = 0;
+  size_t base = (size_t)plane * oh * ow;
+  for (int oy = ylo; oy <= yhi; oy++)
+    for (int ox = xlo; ox <= xhi; ox++)
+      if (idx[base + oy * ow + ox] == here) s += dy[base + oy * ow + ox];
+  dx[i] = s;
+}
+
+/* The divisor of window (oy, ox): its size clipped to the padded input, as in PyTorch. */
+static int avg_divisor(int oy, int ox, int h, int w, int kh, int kw, int sh, int sw, int ph,
+                       int pw) {
+  int y0 = oy * sh - ph, x0 = ox * sw - pw;
+  int y1 = min(y0 + kh, h + ph), x1 = min(x0 + kw, w + pw);
+  return (y1 - y0) * (x1 - x0);
+}
+
+__kernel void avgpool2d_forward(__global real *y, __global const real *x, int n, int c, int h,
+                                int w, int kh, int kw, int sh, int sw, int ph, int pw, int oh,
+                                int ow) {
+  int i = get_global_id(0);
+  if (i >= n * c * oh * ow) return;
+  int ox = i % ow, oy = (i / ow) % oh, plane = i / (ow * oh);
+  __global const real *xp = x + (size_t)plane * h * w;
+  int y0 = oy * sh - ph, x0 = ox * sw - pw;
+  real s = 0;
+  for (int iy = max(y0, 0); iy < min(y0 + kh, h); iy++)
+    for (int ix = max(x0, 0); ix < min(x0 + kw, w); ix++) s += xp[iy * w + ix];
+  y[i] = s / avg_divisor(oy, ox, h, w, kh, kw, sh, sw, ph, pw);
+}
+
+__kernel void avgpool2d_backward(__global real *dx, __global const real *dy, int n, int c, int h,
+                                 int w, int kh, int kw, int sh, int sw, int ph, int pw, int oh,
+                                 int ow) {
+  int i = get_global_id(0);
+  if (i >= n * c * h * w) return;
+  int ix = i % w, iy = (i / w) % h, plane = i / (w * h);
+  WINDOW_RANGE(iy, ph, kh, sh, oh, ylo, yhi)
+  WINDOW_RANGE(ix, pw, kw, sw, ow, xlo, xhi)
+  real s = 0;
+  size_t base = (size_t)plane * oh * ow;
+  for (int oy = ylo; oy <= yhi; oy++)
+    for (int ox = xlo; ox <= xhi; ox++)
+      s += dy[base + oy * ow + ox] / avg_divisor(oy, ox, h, w, kh, kw, sh, sw, ph, pw);
+  dx[i] = s;
+}
+
+/* y (N,C) = mean of each plane of x (N,C,P). */
+__kernel void global_avgpool_forward(__global real *y, __global const real *x, int planes, int p) {
+  int i = get_global_id(0);
+  if (i >= planes) return;
+  real s = 0;
+  for (int j = 0; j < p; j++) s += x[(size_t)i * p + j];
+  y[i] = s / p;
+}
+
+__kernel void global_avgpool_backward(__global real *dx, __global const real *dy, int planes,
+                                      int p) {
+  int i = get_global_id(0);
+  if (i >= planes * p) return;
+  dx[i] = dy[i / p] / p;
+}

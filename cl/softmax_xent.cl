@@ -1,0 +1,28 @@
+/* cl/softmax_xent.cl - softmax fused with cross-entropy over integer labels, mean over the batch.
+ *
+ * logits (N,K); labels (N) in [0,K); losses (N); dlogits (N,K) = (softmax - onehot) / N.
+ * Stable: exp(z - max z), and loss_n = log(sum exp(z - m)) + m - z[label]. */
+__kernel void softmax_xent_forward_backward(__global real *losses, __global real *dlogits,
+                                            __global const real *logits,
+                                            __global const int *labels, int n, int k) {
+  int i = get_global_id(0);
+  if (i >= n) return;
+  __global const real *z = logits + (size_t)i * k;
+  __global real *dz = dlogits + (size_t)i * k;
+  real m = z[0];
+  for (int j = 1; j < k; j++) m = fmax(m, z[j]);
+  real s = 0;
+  for (int j = 0; j < k; j++) s += exp(z[j] - m);
+  int t = labels[i];
+  losses[i] = log(s) + m - z[t];
+  real inv = 1 / (s * n);
+  for (int j = 0; j < k; j++) dz[j] = exp(z[j] - m) * inv - (j == t ? (real)1 / n : 0);
+}
+
+/* loss[0] = mean of losses (N). One work-item: N is a batch, small. */
+__kernel void softmax_xent_mean(__global real *loss, __global const real *losses, int n) {
+  if (get_global_id(0) != 0) return;
+  real s = 0;
+  for (int i = 0; i < n; i++) s += losses[i];
+  loss[0] = s / n;
+}

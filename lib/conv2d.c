@@ -1,0 +1,132 @@
+/* lib/conv2d.c - 2-d convolution: im2col over the whole batch, one GEMM per group, unpack
+ * with the bias fused. Kernels in cl/conv2d.cl. */
+#include <limits.h>
+
+#include "layer.h"
+
+static int out_dim(int in, int k, int s, int p, int d) { return (in + 2 * p - d * (k - 1) - 1) / s + 1; }
+
+clcnn_status conv2d_setup(clcnn_ctx *ctx, struct layer *l, int max_batch) {
+  clcnn_conv2d_params *p = &l->conv;
+  if (p->out_channels <= 0 || p->kh <= 0 || p->kw <= 0 || p->stride_h < 0 || p->stride_w < 0 ||
+      p->pad_h < 0 || p->pad_w < 0 || p->dilation_h < 0 || p->dilation_w < 0 || p->groups < 0)
+    return FAIL(ctx, CLCNN_ERR_INVALID_ARGUMENT,
+                "layer %d conv2d: out_channels %d, kernel %dx%d, stride %dx%d, pad %dx%d, "
+                "dilation %dx%d, groups %d: sizes must be positive, pads non-negative",
+                l->index, p->out_channels, p->kh, p->kw, p->stride_h, p->stride_w, p->pad_h,
+                p->pad_w, p->dilation_h, p->dilation_w, p->groups);
+  if (!p->stride_h) p->stride_h = 1;
+  if (!p->stride_w) p->stride_w = 1;
+  if (!p->dilation_h) p->dilation_h = 1;
+  if (!p->dilation_w) p->dilation_w = 1;
+  if (!p->groups) p->groups = 1;
+  if (l->in_c % p->groups || p->out_channels % p->groups)
+    return FAIL(ctx, CLCNN_ERR_SHAPE,
+                "layer %d conv2d: groups %d must divide the input channels %d and the output "
+                "channels %d",
+                l->index, p->groups, l->in_c, p->out_channels);
+  int ekh = p->dilation_h * (p->kh - 1) + 1, ekw = p->dilation_w * (p->kw - 1) + 1;
+  if (ekh > l->in_h + 2 * p->pad_h || ekw > l->in_w + 2 * p->pad_w)
+    return FAIL(ctx, CLCNN_ERR_SHAPE,
+                "layer %d conv2d: kernel %dx%d (%dx%d with dilation) is larger than the padded "
+                "input %dx%d (input %dx%d, pad %dx%d)",
+                l->index, p->kh, p->kw, ekh, ekw, l->in_h + 2 * p->pad_h, l->in_w + 2 * p->pad_w,
+                l->in_h, l->in_w, p->pad_h, p->pad_w);
+  l->out_c = p->out_channels;
+  l->out_h = out_dim(l->in_h, p->kh, p->stride_h, p->pad_h, p->dilation_h);
+  l->out_w = out_dim(l->in_w, p->kw, p->stride_w, p->pad_w, p->dilation_w);
+  size_t ckk = (size_t)l->in_c * p->kh * p->kw;
+  size_t np = (size_t)max_batch * l->out_h * l->out_w;
+  if (ckk * np > INT_MAX || (size_t)l->out_c * np > INT_MAX)
+    return FAIL(ctx, CLCNN_ERR_SHAPE, "layer %d conv2d: %zu x %zu im2col buffer is too large",
+                l->index, ckk, np);
+  l->has_w = 1;
+  l->has_b = p->bias != 0;
+  size_t wn = (size_t)l->out_c * (l->in_c / p->groups) * p->kh * p->kw, e = ctx->esz;
+  clcnn_status st;
+  if ((st = cbuf_alloc(ctx, &l->w, wn * e, "conv2d weight")) ||
+      (st = cbuf_alloc(ctx, &l->dw, wn * e, "conv2d weight grad")) ||
+      (l->has_b && (st = cbuf_alloc(ctx, &l->b, l->out_c * e, "conv2d bias"))) ||
+      (l->has_b && (st = cbuf_alloc(ctx, &l->db, l->out_c * e, "conv2d bias grad"))) ||
+      (st = cbuf_alloc(ctx, &l->col, ckk * np * e, "conv2d im2col")) ||
+      (st = cbuf_alloc(ctx, &l->dcol, ckk * np * e, "conv2d im2col grad")) ||
+      (st = cbuf_alloc(ctx, &l->t, l->out_c * np * e, "conv2d gemm output")))
+    return st;
+  return CLCNN_SUCCESS;
+}
+
+/* The geometry arguments shared by im2col and col2im. */
+#define GEOM_ARGS(l, n)                                                                   \
+  INT_ARG(n), INT_ARG((l)->in_c), INT_ARG((l)->in_h), INT_ARG((l)->in_w),                 \
+      INT_ARG((l)->conv.kh), INT_ARG((l)->conv.kw), INT_ARG((l)->conv.stride_h),          \
+      INT_ARG((l)->conv.stride_w), INT_ARG((l)->conv.pad_h), INT_ARG((l)->conv.pad_w),    \
+      INT_ARG((l)->conv.dilation_h), INT_ARG((l)->conv.dilation_w), INT_ARG((l)->out_h),  \
+      INT_ARG((l)->out_w)
+
+clcnn_status conv2d_forward(clcnn_ctx *ctx, struct layer *l, cbuf *x, int n) {
+  const clcnn_conv2d_params *p = &l->conv;
+  size_t P = (size_t)l->out_h * l->out_w, NP = n * P;
+  size_t G = p->groups, cgkk = (size_t)l->in_c / G * p->kh * p->kw, ocg = l->out_c / G;
+  cl_kernel k;
+  clcnn_status st;
+  if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_im2col", &k)) ||
+      (st = clcnn__args(ctx, k, "conv2d_im2col", MEM_ARG(&l->col), MEM_ARG(x), GEOM_ARGS(l, n),
+                        (size_t)0)) ||
+      (st = clcnn__run(ctx, k, "conv2d_im2col", cgkk * G * NP, &x, 1,
+                       (cbuf *[]){&l->col}, 1)))
+    return st;
+  for (size_t g = 0; g < G; g++)
+    if ((st = clcnn__gemm(ctx, "conv2d forward", 0, 0, ocg, NP, cgkk, 1.0, &l->w, g * ocg * cgkk,
+                          cgkk, &l->col, g * cgkk * NP, NP, 0.0, &l->t, g * ocg * NP, NP)))
+      return st;
+  cbuf *bias = l->has_b ? &l->b : &l->t;
+  if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_unpack", &k)) ||
+      (st = clcnn__args(ctx, k, "conv2d_unpack", MEM_ARG(&l->y), MEM_ARG(&l->t), MEM_ARG(bias),
+                        INT_ARG(n), INT_ARG(l->out_c), INT_ARG(P), INT_ARG(l->has_b), (size_t)0)) ||
+      (st = clcnn__run(ctx, k, "conv2d_unpack", l->out_c * NP, (cbuf *[]){&l->t, bias},
+                       l->has_b ? 2 : 1, (cbuf *[]){&l->y}, 1)))
+    return st;
+  return CLCNN_SUCCESS;
+}
+
+clcnn_status conv2d_backward(clcnn_ctx *ctx, struct layer *l, cbuf *x, cbuf *dy, int n) {
+  const clcnn_conv2d_params *p = &l->conv;
+  size_t P = (size_t)l->out_h * l->out_w, NP = n * P;
+  size_t G = p->groups, cgkk = (size_t)l->in_c / G * p->kh * p->kw, ocg = l->out_c / G;
+  cl_kernel k;
+  clcnn_status st;
+  /* dy (n,OC,P) -> t (OC, n*P) */
+  if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_pack", &k)) ||
+      (st = clcnn__args(ctx, k, "conv2d_pack", MEM_ARG(&l->t), MEM_ARG(dy), INT_ARG(n),
+                        INT_ARG(l->out_c), INT_ARG(P), (size_t)0)) ||
+      (st = clcnn__run(ctx, k, "conv2d_pack", l->out_c * NP, &dy, 1, (cbuf *[]){&l->t}, 1)))
+    return st;
+  /* db += sum of dy over n and P */
+  if (l->has_b &&
+      ((st = clcnn__kernel(ctx, KP_UTIL, "bias_grad", &k)) ||
+       (st = clcnn__args(ctx, k, "bias_grad", MEM_ARG(&l->db), MEM_ARG(dy), INT_ARG(n),
+                         INT_ARG(l->out_c), INT_ARG(P), (size_t)0)) ||
+       (st = clcnn__run(ctx, k, "bias_grad", l->out_c, &dy, 1, (cbuf *[]){&l->db}, 1))))
+    return st;
+  /* dW[g] (OCg, CgKK) += dY[g] (OCg, NP) x col[g]^T (NP, CgKK) */
+  for (size_t g = 0; g < G; g++)
+    if ((st = clcnn__gemm(ctx, "conv2d weight grad", 0, 1, ocg, cgkk, NP, 1.0, &l->t,
+                          g * ocg * NP, NP, &l->col, g * cgkk * NP, NP, 1.0, &l->dw,
+                          g * ocg * cgkk, cgkk)))
+      return st;
+  /* dcol[g] (CgKK, NP) = W[g]^T (CgKK, OCg) x dY[g] (OCg, NP) */
+  for (size_t g = 0; g < G; g++)
+    if ((st = clcnn__gemm(ctx, "conv2d input grad", 1, 0, cgkk, NP, ocg, 1.0, &l->w,
+                          g * ocg * cgkk, cgkk, &l->t, g * ocg * NP, NP, 0.0, &l->dcol,
+                          g * cgkk * NP, NP)))
+      return st;
+  size_t nx = (size_t)n * layer_in_size(l);
+  if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_col2im", &k)) ||
+      (st = clcnn__args(ctx, k, "conv2d_col2im", MEM_ARG(&l->dx), MEM_ARG(&l->dcol),
+                        GEOM_ARGS(l, n), (size_t)0)) ||
+      (st = clcnn__run(ctx, k, "conv2d_col2im", nx, (cbuf *[]){&l->dcol}, 1,
+                       (cbuf *[]){&l->dx}, 1)))
+    return st;
+  (void)x;
+  return CLCNN_SUCCESS;
+}

@@ -1,0 +1,398 @@
+/* lib/ctx.c - choosing a device, making the context and queue, finding and building the
+ * kernel programs. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#ifndef CLCNN_PKGDATADIR
+#define CLCNN_PKGDATADIR "/usr/local/share/clcnn"
+#endif
+
+static const char *const prog_files[KP_COUNT] = {
+    [KP_UTIL] = "util.cl",
+    [KP_CONV2D] = "conv2d.cl",
+    [KP_ACTIVATION] = "activation.cl",
+    [KP_POOL2D] = "pool2d.cl",
+    [KP_SOFTMAX_XENT] = "softmax_xent.cl",
+};
+
+/* Prepended to every program: the real type for the precision chosen. */
+static const char prelude[] =
+    "#ifdef CLCNN_FP64\n"
+    "#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n"
+    "typedef double real;\n"
+    "#define REAL_MAX DBL_MAX\n"
+    "#else\n"
+    "typedef float real;\n"
+    "#define REAL_MAX FLT_MAX\n"
+    "#endif\n"
+    "#line 1\n";
+
+/* ---- error text for a context that could not be made ---- */
+static void put_err(char *err, size_t size, const char *fmt, ...) {
+  if (!err || !size) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, size, fmt, ap);
+  va_end(ap);
+}
+
+static int has_ext(cl_device_id d, const char *ext) {
+  size_t n = 0;
+  if (clGetDeviceInfo(d, CL_DEVICE_EXTENSIONS, 0, NULL, &n) != CL_SUCCESS || !n) return 0;
+  char *s = malloc(n + 1);
+  if (!s) return 0;
+  int found = 0;
+  if (clGetDeviceInfo(d, CL_DEVICE_EXTENSIONS, n, s, NULL) == CL_SUCCESS) {
+    s[n] = 0;
+    size_t el = strlen(ext);
+    for (char *p = s; (p = strstr(p, ext)); p += el)
+      if ((p == s || p[-1] == ' ') && (p[el] == 0 || p[el] == ' ')) {
+        found = 1;
+        break;
+      }
+  }
+  free(s);
+  return found;
+}
+
+static int icontains(const char *hay, const char *needle) {
+  size_t n = strlen(needle);
+  for (; *hay; hay++) {
+    size_t i = 0;
+    while (i < n && hay[i] && tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i])) i++;
+    if (i == n) return 1;
+  }
+  return n == 0;
+}
+
+/* Find the device that SEL names: "P:D", "gpu", "cpu", "accelerator", a name substring, or
+ * NULL/"" for the default (first GPU, else first device). */
+static clcnn_status pick_device(const char *sel, cl_platform_id *pp, cl_device_id *dp,
+                                char *err, size_t err_size) {
+  cl_uint np = 0;
+  cl_int e = clGetPlatformIDs(0, NULL, &np);
+  if (e == CL_PLATFORM_NOT_FOUND_KHR || (e == CL_SUCCESS && np == 0)) {
+    put_err(err, err_size,
+            "no OpenCL platform found (0 platforms): install one, e.g. 'apt-get install "
+            "pocl-opencl-icd' for any CPU");
+    return CLCNN_ERR_NO_PLATFORM;
+  }
+  if (e != CL_SUCCESS) {
+    put_err(err, err_size, "clGetPlatformIDs: %s (%d)", clcnn_status_name(e), e);
+    return e;
+  }
+  cl_platform_id plats[64];
+  if (np > 64) np = 64;
+  clGetPlatformIDs(np, plats, NULL);
+
+  int want_p = -1, want_d = -1;
+  cl_device_type want_type = 0;
+  const char *name = NULL;
+  if (sel && *sel) {
+    char *end;
+    long p = strtol(sel, &end, 10);
+    if (end != sel && *end == ':' && isdigit((unsigned char)end[1])) {
+      char *end2;
+      long d = strtol(end + 1, &end2, 10);
+      if (*end2 == 0 && p >= 0 && d >= 0 && p < 1 << 20 && d < 1 << 20) {
+        want_p = (int)p;
+        want_d = (int)d;
+      }
+    }
+    if (want_p < 0) {
+      if (!strcasecmp(sel, "gpu")) want_type = CL_DEVICE_TYPE_GPU;
+      else if (!strcasecmp(sel, "cpu")) want_type = CL_DEVICE_TYPE_CPU;
+      else if (!strcasecmp(sel, "accelerator")) want_type = CL_DEVICE_TYPE_ACCELERATOR;
+      else name = sel;
+    }
+  }
+  if (want_p >= 0) {
+    if ((cl_uint)want_p >= np) {
+      put_err(err, err_size, "device %d:%d does not exist: there %s %u platform%s (0..%u)",
+              want_p, want_d, np == 1 ? "is" : "are", np, np == 1 ? "" : "s", np - 1);
+      return CLCNN_ERR_NO_DEVICE;
+    }
+    cl_uint nd = 0;
+    clGetDeviceIDs(plats[want_p], CL_DEVICE_TYPE_ALL, 0, NULL, &nd);
+    if ((cl_uint)want_d >= nd) {
+      put_err(err, err_size, "device %d:%d does not exist: platform %d has %u device%s", want_p,
+              want_d, want_p, nd, nd == 1 ? "" : "s");
+      return CLCNN_ERR_NO_DEVICE;
+    }
+    cl_device_id devs[64];
+    if (nd > 64) nd = 64;
+    clGetDeviceIDs(plats[want_p], CL_DEVICE_TYPE_ALL, nd, devs, NULL);
+    *pp = plats[want_p];
+    *dp = devs[want_d];
+    return CLCNN_SUCCESS;
+  }
+  /* Walk every device; by default take the first GPU, else the first device. */
+  cl_platform_id first_p = NULL;
+  cl_device_id first_d = NULL;
+  for (cl_uint p = 0; p < np; p++) {
+    cl_uint nd = 0;
+    if (clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, 0, NULL, &nd) != CL_SUCCESS) continue;
+    cl_device_id devs[64];
+    if (nd > 64) nd = 64;
+    clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, nd, devs, NULL);
+    for (cl_uint d = 0; d < nd; d++) {
+      cl_device_type t = 0;
+      char dn[256] = "";
+      clGetDeviceInfo(devs[d], CL_DEVICE_TYPE, sizeof t, &t, NULL);
+      clGetDeviceInfo(devs[d], CL_DEVICE_NAME, sizeof dn - 1, dn, NULL);
+      int match;
+      if (name) match = icontains(dn, name);
+      else if (want_type) match = (t & want_type) != 0;
+      else match = (t & CL_DEVICE_TYPE_GPU) != 0;
+      if (match) {
+        *pp = plats[p];
+        *dp = devs[d];
+        return CLCNN_SUCCESS;
+      }
+      if (!first_d) {
+        first_p = plats[p];
+        first_d = devs[d];
+      }
+    }
+  }
+  if (!name && !want_type && first_d) {
+    *pp = first_p;
+    *dp = first_d;
+    return CLCNN_SUCCESS;
+  }
+  if (!first_d) {
+    put_err(err, err_size, "no OpenCL device found on %u platform%s", np, np == 1 ? "" : "s");
+    return CLCNN_ERR_NO_DEVICE;
+  }
+  put_err(err, err_size,
+          "no OpenCL device matches '%s' (give P:D, gpu, cpu, accelerator or part of a device "
+          "name; 'clcnn-devices -l' lists them)",
+          sel);
+  return CLCNN_ERR_NO_DEVICE;
+}
+
+CLCNN_API clcnn_status clcnn_ctx_create(clcnn_ctx **out, const clcnn_ctx_options *opt,
+                                        char *err, size_t err_size) {
+  if (err && err_size) err[0] = 0;
+  if (!out) {
+    put_err(err, err_size, "clcnn_ctx_create: out is NULL");
+    return CLCNN_ERR_NULL_POINTER;
+  }
+  *out = NULL;
+  clcnn_ctx_options o = {0};
+  if (opt) o = *opt;
+  if (o.precision != CLCNN_FLOAT && o.precision != CLCNN_DOUBLE) {
+    put_err(err, err_size, "clcnn_ctx_create: precision %d is neither CLCNN_FLOAT nor CLCNN_DOUBLE",
+            (int)o.precision);
+    return CLCNN_ERR_INVALID_ARGUMENT;
+  }
+  const char *sel = o.device;
+  if (!sel) sel = getenv("CLCNN_DEVICE");
+
+  cl_platform_id plat;
+  cl_device_id dev;
+  clcnn_status st = pick_device(sel, &plat, &dev, err, err_size);
+  if (st) return st;
+
+  clcnn_ctx *ctx = calloc(1, sizeof *ctx);
+  if (!ctx) {
+    put_err(err, err_size, "clcnn_ctx_create: out of host memory");
+    return CLCNN_ERR_OUT_OF_MEMORY;
+  }
+  ctx->platform = plat;
+  ctx->device = dev;
+  ctx->prec = o.precision;
+  ctx->esz = o.precision == CLCNN_DOUBLE ? sizeof(double) : sizeof(float);
+  ctx->profiling = o.profiling != 0;
+  clGetDeviceInfo(dev, CL_DEVICE_NAME, sizeof ctx->device_name - 1, ctx->device_name, NULL);
+
+  if (o.precision == CLCNN_DOUBLE && !has_ext(dev, "cl_khr_fp64")) {
+    put_err(err, err_size, "device '%s' has no double precision (cl_khr_fp64): use CLCNN_FLOAT",
+            ctx->device_name);
+    free(ctx);
+    return CLCNN_ERR_NO_FP64;
+  }
+  if (o.kernel_path && !(ctx->kernel_path = strdup(o.kernel_path))) {
+    free(ctx);
+    put_err(err, err_size, "clcnn_ctx_create: out of host memory");
+    return CLCNN_ERR_OUT_OF_MEMORY;
+  }
+  cl_int e;
+  cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)plat, 0};
+  ctx->context = clCreateContext(props, 1, &dev, NULL, NULL, &e);
+  if (e != CL_SUCCESS) {
+    put_err(err, err_size, "clCreateContext(%s): %s (%d)", ctx->device_name, clcnn_status_name(e), e);
+    clcnn_ctx_destroy(ctx);
+    return e;
+  }
+  ctx->queue = clCreateCommandQueue(ctx->context, dev,
+                                    ctx->profiling ? CL_QUEUE_PROFILING_ENABLE : 0, &e);
+  if (e != CL_SUCCESS) {
+    put_err(err, err_size, "clCreateCommandQueue(%s): %s (%d)", ctx->device_name,
+            clcnn_status_name(e), e);
+    clcnn_ctx_destroy(ctx);
+    return e;
+  }
+  *out = ctx;
+  return CLCNN_SUCCESS;
+}
+
+CLCNN_API void clcnn_ctx_destroy(clcnn_ctx *ctx) {
+  if (!ctx) return;
+  if (ctx->queue) clFinish(ctx->queue);
+  for (int i = 0; i < ctx->nkernels; i++) clReleaseKernel(ctx->kernels[i].k);
+  for (int i = 0; i < KP_COUNT; i++)
+    if (ctx->progs[i]) clReleaseProgram(ctx->progs[i]);
+  if (ctx->queue) clReleaseCommandQueue(ctx->queue);
+  if (ctx->context) clReleaseContext(ctx->context);
+  free(ctx->deps);
+  free(ctx->kernel_path);
+  free(ctx);
+}
+
+CLCNN_API const char *clcnn_ctx_last_error(const clcnn_ctx *ctx) {
+  return ctx ? ctx->err : "clcnn_ctx_last_error: ctx is NULL";
+}
+CLCNN_API const char *clcnn_ctx_device_name(const clcnn_ctx *ctx) {
+  return ctx ? ctx->device_name : NULL;
+}
+CLCNN_API clcnn_precision clcnn_ctx_precision(const clcnn_ctx *ctx) {
+  return ctx ? ctx->prec : CLCNN_FLOAT;
+}
+CLCNN_API size_t clcnn_ctx_elem_size(const clcnn_ctx *ctx) { return ctx ? ctx->esz : 0; }
+
+/* ---- finding a kernel source ---- */
+static char *read_file(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  char *buf = NULL;
+  size_t n = 0, cap = 0;
+  for (;;) {
+    if (cap - n < 4096) {
+      char *nb = realloc(buf, cap = cap * 2 + 8192);
+      if (!nb) {
+        free(buf);
+        fclose(f);
+        return NULL;
+      }
+      buf = nb;
+    }
+    size_t r = fread(buf + n, 1, cap - n - 1, f);
+    n += r;
+    if (r == 0) break;
+  }
+  int bad = ferror(f);
+  fclose(f);
+  if (bad) {
+    free(buf);
+    return NULL;
+  }
+  buf[n] = 0;
+  if (len) *len = n;
+  return buf;
+}
+
+static char *try_dir(const char *dir, const char *file, char *path, size_t psize) {
+  if (!dir || !*dir) return NULL;
+  snprintf(path, psize, "%s/%s", dir, file);
+  return read_file(path, NULL);
+}
+
+/* The source of FILE, and where it came from. The caller frees *src. */
+static const char *find_source(clcnn_ctx *ctx, const char *file, char **src, char *path,
+                               size_t psize) {
+  *src = NULL;
+  if ((*src = try_dir(ctx->kernel_path, file, path, psize))) return "explicit";
+  if ((*src = try_dir(getenv("CLCNN_KERNEL_PATH"), file, path, psize))) return "env";
+  if ((*src = try_dir(CLCNN_PKGDATADIR, file, path, psize))) return "installed";
+  for (const struct clcnn_embedded_file *e = clcnn_embedded_files; e->name; e++)
+    if (!strcmp(e->name, file)) {
+      snprintf(path, psize, "(embedded)/%s", file);
+      *src = strdup(e->src);
+      return *src ? "embedded" : NULL;
+    }
+  return NULL;
+}
+
+CLCNN_API const char *clcnn_ctx_kernel_origin(clcnn_ctx *ctx, const char *name) {
+  if (!ctx || !name) return NULL;
+  char *src, path[4096];
+  const char *origin = find_source(ctx, name, &src, path, sizeof path);
+  free(src);
+  return origin;
+}
+
+static clcnn_status build_program(clcnn_ctx *ctx, int prog) {
+  const char *file = prog_files[prog];
+  char *src, path[4096];
+  const char *origin = find_source(ctx, file, &src, path, sizeof path);
+  if (!origin)
+    return FAIL(ctx, CLCNN_ERR_KERNEL_SOURCE,
+                "kernel source %s not found (looked in the explicit path, $CLCNN_KERNEL_PATH, "
+                "%s and the embedded copy)",
+                file, CLCNN_PKGDATADIR);
+  if (getenv("CLCNN_DEBUG")) fprintf(stderr, "clcnn: %s from %s: %s\n", file, origin, path);
+  const char *srcs[2] = {prelude, src};
+  cl_int e;
+  cl_program p = clCreateProgramWithSource(ctx->context, 2, srcs, NULL, &e);
+  free(src);
+  if (e != CL_SUCCESS) return CLFAIL(ctx, e, "clCreateProgramWithSource", path);
+  const char *opts = ctx->prec == CLCNN_DOUBLE ? "-cl-std=CL1.2 -DCLCNN_FP64" : "-cl-std=CL1.2";
+  e = clBuildProgram(p, 1, &ctx->device, opts, NULL, NULL);
+  if (e != CL_SUCCESS) {
+    size_t n = 0;
+    char *log = NULL;
+    if (clGetProgramBuildInfo(p, ctx->device, CL_PROGRAM_BUILD_LOG, 0, NULL, &n) == CL_SUCCESS &&
+        (log = malloc(n + 1))) {
+      if (clGetProgramBuildInfo(p, ctx->device, CL_PROGRAM_BUILD_LOG, n, log, NULL) != CL_SUCCESS)
+        n = 0;
+      log[n] = 0;
+    }
+    FAIL(ctx, e == CL_BUILD_PROGRAM_FAILURE ? CLCNN_ERR_BUILD : e,
+         "clBuildProgram(%s, %s, options '%s'): %s (%d)\n%s", path, ctx->device_name, opts,
+         clcnn_status_name(e), e, log ? log : "(no build log)");
+    free(log);
+    clReleaseProgram(p);
+    return e == CL_BUILD_PROGRAM_FAILURE ? CLCNN_ERR_BUILD : e;
+  }
+  ctx->progs[prog] = p;
+  return CLCNN_SUCCESS;
+}
+
+clcnn_status clcnn__kernel(clcnn_ctx *ctx, int prog, const char *name, cl_kernel *out) {
+  for (int i = 0; i < ctx->nkernels; i++)
+    if (ctx->kernels[i].prog == prog && !strcmp(ctx->kernels[i].name, name)) {
+      *out = ctx->kernels[i].k;
+      return CLCNN_SUCCESS;
+    }
+  if (!ctx->progs[prog]) {
+    clcnn_status st = build_program(ctx, prog);
+    if (st) return st;
+  }
+  if (ctx->nkernels == MAX_KERNELS)
+    return FAIL(ctx, CLCNN_ERR_STATE, "kernel cache full (%d kernels)", MAX_KERNELS);
+  cl_int e;
+  cl_kernel k = clCreateKernel(ctx->progs[prog], name, &e);
+  if (e != CL_SUCCESS) return CLFAIL(ctx, e, "clCreateKernel", name);
+  ctx->kernels[ctx->nkernels].prog = prog;
+  ctx->kernels[ctx->nkernels].name = name;
+  ctx->kernels[ctx->nkernels].k = k;
+  ctx->nkernels++;
+  *out = k;
+  return CLCNN_SUCCESS;
+}
+
+CLCNN_API clcnn_status clcnn_ctx_build_all(clcnn_ctx *ctx) {
+  if (!ctx) return CLCNN_ERR_NULL_POINTER;
+  for (int i = 0; i < KP_COUNT; i++)
+    if (!ctx->progs[i]) {
+      clcnn_status st = build_program(ctx, i);
+      if (st) return st;
+    }
+  return CLCNN_SUCCESS;
+}

@@ -1,0 +1,125 @@
+/* lib/internal.h - what the library's files share; nothing here is exported. */
+#ifndef CLCNN_INTERNAL_H
+#define CLCNN_INTERNAL_H
+
+#include <CL/cl.h>
+
+#ifndef CL_PLATFORM_NOT_FOUND_KHR /* cl_khr_icd, in CL/cl_ext.h */
+#define CL_PLATFORM_NOT_FOUND_KHR -1001
+#endif
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clcnn.h"
+
+/* ---- kernel programs: one per .cl file ---- */
+enum {
+  KP_UTIL,
+  KP_CONV2D,
+  KP_ACTIVATION,
+  KP_POOL2D,
+  KP_SOFTMAX_XENT,
+  KP_COUNT
+};
+
+struct clcnn_embedded_file {
+  const char *name; /* "conv2d.cl" */
+  const char *src;
+};
+extern const struct clcnn_embedded_file clcnn_embedded_files[]; /* ends with {NULL, NULL} */
+
+/* ---- tracked buffers: each remembers the event of its last write and the events of the
+ * reads since, so that every command waits on exactly what it depends on. ---- */
+typedef struct {
+  cl_mem mem;
+  size_t bytes;
+  cl_event wev;   /* last write, or NULL */
+  cl_event *rev;  /* reads since the last write */
+  int nr, cap;
+} cbuf;
+
+/* A list of events kept for profiling. */
+typedef struct {
+  cl_event *ev;
+  int n, cap;
+} evlist;
+
+#define MAX_KERNELS 64
+
+struct clcnn_ctx {
+  cl_platform_id platform;
+  cl_device_id device;
+  cl_context context;
+  cl_command_queue queue;
+  clcnn_precision prec;
+  size_t esz; /* sizeof(real) */
+  int profiling;
+  char device_name[256];
+  char *kernel_path; /* explicit path, owned */
+  cl_program progs[KP_COUNT];
+  struct {
+    int prog;
+    const char *name; /* static string */
+    cl_kernel k;
+  } kernels[MAX_KERNELS];
+  int nkernels;
+  /* wait-list scratch */
+  cl_event *deps;
+  int ndeps, capdeps;
+  evlist *sink; /* where enqueued events go for profiling, or NULL */
+  int commands, host_waits;
+  char err[8192];
+};
+
+/* ---- errors ---- */
+clcnn_status clcnn__fail(clcnn_ctx *ctx, const char *file, int line, clcnn_status st,
+                         const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+#define FAIL(ctx, st, ...) clcnn__fail((ctx), __FILE__, __LINE__, (st), __VA_ARGS__)
+/* An OpenCL call failed: "file:line: clFoo(what): CL_NAME (-n)". */
+#define CLFAIL(ctx, err, call, what) \
+  clcnn__fail((ctx), __FILE__, __LINE__, (err), "%s(%s): %s (%d)", (call), (what), \
+              clcnn_status_name(err), (int)(err))
+void clcnn__clear_error(clcnn_ctx *ctx);
+
+/* ---- programs and kernels (ctx.c) ---- */
+/* The kernel NAME of program PROG, built on first use and cached on the context. */
+clcnn_status clcnn__kernel(clcnn_ctx *ctx, int prog, const char *name, cl_kernel *out);
+
+/* ---- scheduling (sched.c) ---- */
+clcnn_status cbuf_alloc(clcnn_ctx *ctx, cbuf *b, size_t bytes, const char *what);
+void cbuf_free(cbuf *b);
+void cbuf_forget(cbuf *b); /* release its events */
+
+/* Enqueue a 1-D kernel over n items (rounded up; kernels guard), with reads and writes
+ * naming the buffers it reads and writes. */
+clcnn_status clcnn__run(clcnn_ctx *ctx, cl_kernel k, const char *what, size_t n,
+                        cbuf *const *reads, int nreads, cbuf *const *writes, int nwrites);
+/* Set kernel arguments: a list of (size, pointer) pairs, ended by 0. */
+clcnn_status clcnn__args(clcnn_ctx *ctx, cl_kernel k, const char *what, ...);
+/* An argument of the context's real type. */
+#define REAL_ARG(ctx, v) (ctx)->esz, ((ctx)->prec == CLCNN_DOUBLE ? (void *)&(double){(v)} \
+                                                                   : (void *)&(float){(float)(v)})
+#define MEM_ARG(b) sizeof(cl_mem), (void *)&(b)->mem
+#define INT_ARG(v) sizeof(cl_int), (void *)&(cl_int){(cl_int)(v)}
+
+clcnn_status clcnn__write(clcnn_ctx *ctx, cbuf *b, size_t off, size_t bytes, const void *host,
+                          const char *what);
+clcnn_status clcnn__read(clcnn_ctx *ctx, cbuf *b, size_t off, size_t bytes, void *host,
+                         const char *what);
+clcnn_status clcnn__zero(clcnn_ctx *ctx, cbuf *b, size_t bytes, const char *what);
+clcnn_status clcnn__wait(clcnn_ctx *ctx, cbuf *b); /* wait for every pending access to b */
+
+/* Put a command's event EV (whose reference this takes) on the chain: it read R, wrote W. */
+void clcnn__commit(clcnn_ctx *ctx, cl_event ev, cbuf *const *r, int nr, cbuf *const *w, int nw);
+
+void evlist_clear(evlist *l);
+void evlist_free(evlist *l);
+uint64_t evlist_ns(const evlist *l);
+
+/* C = alpha * op(A) op(B) + beta * C, row-major, through CLBlast. */
+clcnn_status clcnn__gemm(clcnn_ctx *ctx, const char *what, int ta, int tb, size_t m, size_t n,
+                         size_t k, double alpha, cbuf *a, size_t aoff, size_t lda, cbuf *b,
+                         size_t boff, size_t ldb, double beta, cbuf *c, size_t coff, size_t ldc);
+
+#endif

@@ -1,0 +1,56 @@
+/* lib/layer.h - a layer of a sequential net, and the forward/backward pair of each kind.
+ *
+ * Every pair has the same shape: forward reads x (n samples of the layer's input shape) and
+ * writes l->y; backward reads x, l->y and dy (the gradient of the layer's output) and writes
+ * l->dx with '=', accumulating the parameter gradients l->dw, l->db with '+='. */
+#ifndef CLCNN_LAYER_H
+#define CLCNN_LAYER_H
+
+#include "internal.h"
+
+struct layer {
+  clcnn_layer_type type;
+  int index;                       /* position in the net, = torch.nn.Sequential's */
+  int in_c, in_h, in_w;            /* input shape of one sample */
+  int out_c, out_h, out_w;         /* output shape of one sample */
+  clcnn_conv2d_params conv;        /* conv2d, normalised (no zeros) */
+  clcnn_pool2d_params pool;        /* max/avg pooling, normalised */
+  double slope;                    /* leaky relu */
+  int has_w, has_b;
+  cbuf w, b, dw, db;               /* parameters and their gradients */
+  cbuf y, dx;                      /* output, gradient of the input */
+  cbuf col, dcol, t;               /* conv2d: im2col, its gradient, GEMM output */
+  cbuf idx;                        /* maxpool2d: where each maximum came from */
+  cbuf *yp, *dxp;                  /* the output and input gradient others see (flatten aliases) */
+  evlist prof[2];                  /* forward and backward commands, when profiling */
+};
+
+static inline size_t layer_in_size(const struct layer *l) {
+  return (size_t)l->in_c * l->in_h * l->in_w;
+}
+static inline size_t layer_out_size(const struct layer *l) {
+  return (size_t)l->out_c * l->out_h * l->out_w;
+}
+
+/* Shape checks and buffers for a max_batch; the kinds with parameters allocate them. */
+clcnn_status conv2d_setup(clcnn_ctx *ctx, struct layer *l, int max_batch);
+clcnn_status linear_setup(clcnn_ctx *ctx, struct layer *l, int max_batch);
+clcnn_status pool2d_setup(clcnn_ctx *ctx, struct layer *l, int max_batch);
+
+/* x (n,C,H,W); weight (OC,C/G,KH,KW); bias (OC) or none; y (n,OC,OH,OW). */
+clcnn_status conv2d_forward(clcnn_ctx *ctx, struct layer *l, cbuf *x, int n);
+clcnn_status conv2d_backward(clcnn_ctx *ctx, struct layer *l, cbuf *x, cbuf *dy, int n);
+/* x (n,IN); weight (OUT,IN); bias (OUT) or none; y (n,OUT). */
+clcnn_status linear_forward(clcnn_ctx *ctx, struct layer *l, cbuf *x, int n);
+clcnn_status linear_backward(clcnn_ctx *ctx, struct layer *l, cbuf *x, cbuf *dy, int n);
+/* relu, leaky relu, sigmoid, tanh: x and y of the same shape. */
+clcnn_status activation_forward(clcnn_ctx *ctx, struct layer *l, cbuf *x, int n);
+clcnn_status activation_backward(clcnn_ctx *ctx, struct layer *l, cbuf *x, cbuf *dy, int n);
+/* max, average, global average pooling: x (n,C,H,W), y (n,C,OH,OW). */
+clcnn_status pool2d_forward(clcnn_ctx *ctx, struct layer *l, cbuf *x, int n);
+clcnn_status pool2d_backward(clcnn_ctx *ctx, struct layer *l, cbuf *x, cbuf *dy, int n);
+/* logits (n,K), labels (n) -> losses (n), loss (1), dlogits (n,K). */
+clcnn_status softmax_xent(clcnn_ctx *ctx, cbuf *logits, cbuf *labels, cbuf *losses, cbuf *loss,
+                          cbuf *dlogits, int n, int k);
+
+#endif

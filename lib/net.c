@@ -1,0 +1,562 @@
+/* lib/net.c - sequential networks: building them, the forward and backward passes over all
+ * layers on the event chain, parameters, and profiling. */
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layer.h"
+
+struct clcnn_net {
+  clcnn_ctx *ctx;   /* borrowed */
+  int max_batch;
+  int c, h, w;      /* input shape of one sample */
+  struct layer **layers;
+  int nl, cap;
+  cbuf x;           /* input (max_batch, c, h, w) */
+  cbuf labels;      /* int32 (max_batch) */
+  cbuf losses;      /* (max_batch) */
+  cbuf loss;        /* (1) */
+  cbuf dout;        /* gradient of the output: the loss's, or the caller's */
+  int n;            /* batch of the last forward */
+  int have_forward, have_backward, have_loss;
+  evlist loss_prof;
+};
+
+#define NET_CHECK(net)                         \
+  do {                                         \
+    if (!(net)) return CLCNN_ERR_NULL_POINTER; \
+    clcnn__clear_error((net)->ctx);            \
+  } while (0)
+
+CLCNN_API clcnn_status clcnn_net_create(clcnn_ctx *ctx, int max_batch, int c, int h, int w,
+                                        clcnn_net **out) {
+  if (!ctx) return CLCNN_ERR_NULL_POINTER;
+  clcnn__clear_error(ctx);
+  if (!out) return FAIL(ctx, CLCNN_ERR_NULL_POINTER, "clcnn_net_create: out is NULL");
+  *out = NULL;
+  if (max_batch <= 0 || c <= 0 || h <= 0 || w <= 0)
+    return FAIL(ctx, CLCNN_ERR_INVALID_ARGUMENT,
+                "clcnn_net_create: batch %d, input (%d,%d,%d): every size must be positive",
+                max_batch, c, h, w);
+  if ((size_t)max_batch * c * h * w > INT_MAX)
+    return FAIL(ctx, CLCNN_ERR_SHAPE, "clcnn_net_create: input %d x (%d,%d,%d) is too large",
+                max_batch, c, h, w);
+  clcnn_net *net = calloc(1, sizeof *net);
+  if (!net) return FAIL(ctx, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_net_create: out of host memory");
+  net->ctx = ctx;
+  net->max_batch = max_batch;
+  net->c = c;
+  net->h = h;
+  net->w = w;
+  clcnn_status st;
+  if ((st = cbuf_alloc(ctx, &net->x, (size_t)max_batch * c * h * w * ctx->esz, "net input")) ||
+      (st = cbuf_alloc(ctx, &net->labels, (size_t)max_batch * sizeof(cl_int), "labels")) ||
+      (st = cbuf_alloc(ctx, &net->losses, (size_t)max_batch * ctx->esz, "losses")) ||
+      (st = cbuf_alloc(ctx, &net->loss, ctx->esz, "loss"))) {
+    clcnn_net_destroy(net);
+    return st;
+  }
+  *out = net;
+  return CLCNN_SUCCESS;
+}
+
+static void layer_free(struct layer *l) {
+  cbuf *bufs[] = {&l->w, &l->b, &l->dw, &l->db, &l->y, &l->dx, &l->col, &l->dcol, &l->t, &l->idx};
+  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) cbuf_free(bufs[i]);
+  evlist_free(&l->prof[0]);
+  evlist_free(&l->prof[1]);
+  free(l);
+}
+
+CLCNN_API void clcnn_net_destroy(clcnn_net *net) {
+  if (!net) return;
+  if (net->ctx->queue) clFinish(net->ctx->queue);
+  for (int i = 0; i < net->nl; i++) layer_free(net->layers[i]);
+  free(net->layers);
+  cbuf_free(&net->x);
+  cbuf_free(&net->labels);
+  cbuf_free(&net->losses);
+  cbuf_free(&net->loss);
+  cbuf_free(&net->dout);
+  evlist_free(&net->loss_prof);
+  free(net);
+}
+
+/* The output buffer and shape that the next layer reads. */
+static cbuf *cur_out(clcnn_net *net) { return net->nl ? net->layers[net->nl - 1]->yp : &net->x; }
+static void cur_shape(const clcnn_net *net, int *c, int *h, int *w) {
+  if (!net->nl) {
+    *c = net->c, *h = net->h, *w = net->w;
+  } else {
+    const struct layer *l = net->layers[net->nl - 1];
+    *c = l->out_c, *h = l->out_h, *w = l->out_w;
+  }
+}
+
+/* Append a layer of TYPE; FILL sets its parameters before setup checks and allocates. */
+static clcnn_status add_layer(clcnn_net *net, struct layer *proto) {
+  clcnn_ctx *ctx = net->ctx;
+  struct layer *l = calloc(1, sizeof *l);
+  if (!l) return FAIL(ctx, CLCNN_ERR_OUT_OF_MEMORY, "out of host memory (layer)");
+  *l = *proto;
+  l->index = net->nl;
+  cur_shape(net, &l->in_c, &l->in_h, &l->in_w);
+  clcnn_status st = CLCNN_SUCCESS;
+  switch (l->type) {
+    case CLCNN_LAYER_CONV2D: st = conv2d_setup(ctx, l, net->max_batch); break;
+    case CLCNN_LAYER_LINEAR: st = linear_setup(ctx, l, net->max_batch); break;
+    case CLCNN_LAYER_MAXPOOL2D:
+    case CLCNN_LAYER_AVGPOOL2D:
+    case CLCNN_LAYER_GLOBAL_AVGPOOL: st = pool2d_setup(ctx, l, net->max_batch); break;
+    case CLCNN_LAYER_FLATTEN:
+      l->out_c = l->in_c * l->in_h * l->in_w;
+      l->out_h = l->out_w = 1;
+      break;
+    default: /* activations */
+      l->out_c = l->in_c, l->out_h = l->in_h, l->out_w = l->in_w;
+      break;
+  }
+  if (!st && net->nl == net->cap) {
+    int cap = net->cap ? net->cap * 2 : 8;
+    struct layer **nls = realloc(net->layers, cap * sizeof *nls);
+    if (!nls) st = FAIL(ctx, CLCNN_ERR_OUT_OF_MEMORY, "out of host memory (layers)");
+    else net->layers = nls, net->cap = cap;
+  }
+  if (!st && l->type == CLCNN_LAYER_FLATTEN) {
+    l->yp = cur_out(net); /* same memory, new shape */
+  } else if (!st) {
+    size_t e = ctx->esz;
+    st = cbuf_alloc(ctx, &l->y, (size_t)net->max_batch * layer_out_size(l) * e, "layer output");
+    if (!st) st = cbuf_alloc(ctx, &l->dx, (size_t)net->max_batch * layer_in_size(l) * e, "layer input grad");
+    l->yp = &l->y;
+    l->dxp = &l->dx;
+  }
+  if (st) {
+    layer_free(l);
+    return st;
+  }
+  net->layers[net->nl++] = l;
+  /* the output gradient buffer follows the last layer's size */
+  cbuf_free(&net->dout);
+  if ((st = cbuf_alloc(ctx, &net->dout, (size_t)net->max_batch * layer_out_size(l) * ctx->esz,
+                       "output grad"))) {
+    net->layers[--net->nl] = NULL;
+    layer_free(l);
+    return st;
+  }
+  net->have_forward = net->have_backward = net->have_loss = 0;
+  return CLCNN_SUCCESS;
+}
+
+CLCNN_API clcnn_status clcnn_net_add_conv2d(clcnn_net *net, const clcnn_conv2d_params *p) {
+  NET_CHECK(net);
+  if (!p) return FAIL(net->ctx, CLCNN_ERR_NULL_POINTER, "clcnn_net_add_conv2d: params is NULL");
+  struct layer l = {.type = CLCNN_LAYER_CONV2D, .conv = *p};
+  return add_layer(net, &l);
+}
+
+CLCNN_API clcnn_status clcnn_net_add_linear(clcnn_net *net, int out_features, int bias) {
+  NET_CHECK(net);
+  struct layer l = {.type = CLCNN_LAYER_LINEAR, .out_c = out_features, .has_b = bias != 0};
+  return add_layer(net, &l);
+}
+
+static clcnn_status add_simple(clcnn_net *net, clcnn_layer_type t, double slope) {
+  NET_CHECK(net);
+  struct layer l = {.type = t, .slope = slope};
+  return add_layer(net, &l);
+}
+CLCNN_API clcnn_status clcnn_net_add_relu(clcnn_net *net) { return add_simple(net, CLCNN_LAYER_RELU, 0); }
+CLCNN_API clcnn_status clcnn_net_add_leaky_relu(clcnn_net *net, double slope) {
+  if (net && !isfinite(slope))
+    return FAIL(net->ctx, CLCNN_ERR_INVALID_ARGUMENT, "leaky_relu: slope %g is not finite", slope);
+  return add_simple(net, CLCNN_LAYER_LEAKY_RELU, slope);
+}
+CLCNN_API clcnn_status clcnn_net_add_sigmoid(clcnn_net *net) { return add_simple(net, CLCNN_LAYER_SIGMOID, 0); }
+CLCNN_API clcnn_status clcnn_net_add_tanh(clcnn_net *net) { return add_simple(net, CLCNN_LAYER_TANH, 0); }
+CLCNN_API clcnn_status clcnn_net_add_global_avgpool(clcnn_net *net) {
+  return add_simple(net, CLCNN_LAYER_GLOBAL_AVGPOOL, 0);
+}
+CLCNN_API clcnn_status clcnn_net_add_flatten(clcnn_net *net) { return add_simple(net, CLCNN_LAYER_FLATTEN, 0); }
+
+static clcnn_status add_pool(clcnn_net *net, clcnn_layer_type t, const clcnn_pool2d_params *p) {
+  NET_CHECK(net);
+  if (!p) return FAIL(net->ctx, CLCNN_ERR_NULL_POINTER, "add pooling layer: params is NULL");
+  struct layer l = {.type = t, .pool = *p};
+  return add_layer(net, &l);
+}
+CLCNN_API clcnn_status clcnn_net_add_maxpool2d(clcnn_net *net, const clcnn_pool2d_params *p) {
+  return add_pool(net, CLCNN_LAYER_MAXPOOL2D, p);
+}
+CLCNN_API clcnn_status clcnn_net_add_avgpool2d(clcnn_net *net, const clcnn_pool2d_params *p) {
+  return add_pool(net, CLCNN_LAYER_AVGPOOL2D, p);
+}
+
+/* ---- queries ---- */
+CLCNN_API int clcnn_net_num_layers(const clcnn_net *net) { return net ? net->nl : 0; }
+
+CLCNN_API clcnn_layer_type clcnn_net_layer_type(const clcnn_net *net, int i) {
+  return net && i >= 0 && i < net->nl ? net->layers[i]->type : (clcnn_layer_type)-1;
+}
+
+CLCNN_API clcnn_status clcnn_net_layer_shape(const clcnn_net *net, int i, int dims[4]) {
+  if (!net || !dims) return CLCNN_ERR_NULL_POINTER;
+  if (i < -1 || i >= net->nl)
+    return FAIL(net->ctx, CLCNN_ERR_RANGE, "layer %d does not exist (0..%d)", i, net->nl - 1);
+  dims[0] = 1;
+  if (i < 0) {
+    dims[1] = net->c, dims[2] = net->h, dims[3] = net->w;
+  } else {
+    const struct layer *l = net->layers[i];
+    dims[1] = l->out_c, dims[2] = l->out_h, dims[3] = l->out_w;
+  }
+  return CLCNN_SUCCESS;
+}
+
+CLCNN_API size_t clcnn_net_output_size(const clcnn_net *net) {
+  if (!net) return 0;
+  int c, h, w;
+  cur_shape(net, &c, &h, &w);
+  return (size_t)c * h * w;
+}
+CLCNN_API size_t clcnn_net_input_size(const clcnn_net *net) {
+  return net ? (size_t)net->c * net->h * net->w : 0;
+}
+
+CLCNN_API const char *clcnn_net_layer_describe(const clcnn_net *net, int i, char *buf, size_t size) {
+  if (!buf || !size) return buf;
+  if (!net || i < 0 || i >= net->nl) {
+    snprintf(buf, size, "(no layer %d)", i);
+    return buf;
+  }
+  const struct layer *l = net->layers[i];
+  const clcnn_conv2d_params *c = &l->conv;
+  const clcnn_pool2d_params *p = &l->pool;
+  switch (l->type) {
+    case CLCNN_LAYER_CONV2D:
+      snprintf(buf, size, "conv2d(%d->%d, kernel %dx%d, stride %dx%d, pad %dx%d%s)", l->in_c,
+               l->out_c, c->kh, c->kw, c->stride_h, c->stride_w, c->pad_h, c->pad_w,
+               l->has_b ? "" : ", no bias");
+      break;
+    case CLCNN_LAYER_LINEAR:
+      snprintf(buf, size, "linear(%d->%d%s)", l->in_c, l->out_c, l->has_b ? "" : ", no bias");
+      break;
+    case CLCNN_LAYER_MAXPOOL2D:
+    case CLCNN_LAYER_AVGPOOL2D:
+      snprintf(buf, size, "%s(kernel %dx%d, stride %dx%d, pad %dx%d)",
+               l->type == CLCNN_LAYER_MAXPOOL2D ? "maxpool2d" : "avgpool2d", p->kh, p->kw,
+               p->stride_h, p->stride_w, p->pad_h, p->pad_w);
+      break;
+    case CLCNN_LAYER_LEAKY_RELU: snprintf(buf, size, "leaky_relu(%g)", l->slope); break;
+    case CLCNN_LAYER_RELU: snprintf(buf, size, "relu"); break;
+    case CLCNN_LAYER_SIGMOID: snprintf(buf, size, "sigmoid"); break;
+    case CLCNN_LAYER_TANH: snprintf(buf, size, "tanh"); break;
+    case CLCNN_LAYER_GLOBAL_AVGPOOL: snprintf(buf, size, "global_avgpool"); break;
+    case CLCNN_LAYER_FLATTEN: snprintf(buf, size, "flatten"); break;
+  }
+  return buf;
+}
+
+/* ---- parameters ---- */
+static struct layer *param_at(const clcnn_net *net, int i, int *is_bias) {
+  for (int j = 0; j < net->nl; j++) {
+    struct layer *l = net->layers[j];
+    if (l->has_w && i-- == 0) return *is_bias = 0, l;
+    if (l->has_b && i-- == 0) return *is_bias = 1, l;
+  }
+  return NULL;
+}
+
+CLCNN_API int clcnn_net_num_params(const clcnn_net *net) {
+  int n = 0;
+  for (int j = 0; net && j < net->nl; j++) n += net->layers[j]->has_w + net->layers[j]->has_b;
+  return n;
+}
+
+static clcnn_status get_param(clcnn_net *net, int i, struct layer **l, int *is_bias) {
+  if (!(*l = param_at(net, i, is_bias)))
+    return FAIL(net->ctx, CLCNN_ERR_RANGE, "parameter %d does not exist (the net has %d)", i,
+                clcnn_net_num_params(net));
+  return CLCNN_SUCCESS;
+}
+
+CLCNN_API clcnn_status clcnn_net_param_info(const clcnn_net *net, int i, clcnn_param_info *info) {
+  if (!net || !info) return CLCNN_ERR_NULL_POINTER;
+  int is_bias;
+  struct layer *l;
+  clcnn_status st = get_param((clcnn_net *)net, i, &l, &is_bias);
+  if (st) return st;
+  memset(info, 0, sizeof *info);
+  info->layer = l->index;
+  snprintf(info->name, sizeof info->name, "%d.%s", l->index, is_bias ? "bias" : "weight");
+  if (is_bias) {
+    info->ndim = 1;
+    info->dims[0] = l->out_c;
+  } else if (l->type == CLCNN_LAYER_CONV2D) {
+    info->ndim = 4;
+    info->dims[0] = l->out_c;
+    info->dims[1] = l->in_c / l->conv.groups;
+    info->dims[2] = l->conv.kh;
+    info->dims[3] = l->conv.kw;
+  } else {
+    info->ndim = 2;
+    info->dims[0] = l->out_c;
+    info->dims[1] = l->in_c;
+  }
+  info->count = 1;
+  for (int d = 0; d < info->ndim; d++) info->count *= info->dims[d];
+  return CLCNN_SUCCESS;
+}
+
+static clcnn_status param_io(clcnn_net *net, int i, void *host, int grad, int write) {
+  NET_CHECK(net);
+  if (!host) return FAIL(net->ctx, CLCNN_ERR_NULL_POINTER, "parameter %d: host array is NULL", i);
+  clcnn_param_info info;
+  int is_bias;
+  struct layer *l;
+  clcnn_status st;
+  if ((st = get_param(net, i, &l, &is_bias)) || (st = clcnn_net_param_info(net, i, &info))) return st;
+  cbuf *b = grad ? (is_bias ? &l->db : &l->dw) : (is_bias ? &l->b : &l->w);
+  size_t bytes = info.count * net->ctx->esz;
+  if (!write) return clcnn__read(net->ctx, b, 0, bytes, host, info.name);
+  if ((st = clcnn__write(net->ctx, b, 0, bytes, host, info.name))) return st;
+  return clcnn__wait(net->ctx, b);
+}
+
+CLCNN_API clcnn_status clcnn_net_param_write(clcnn_net *net, int i, const void *host) {
+  return param_io(net, i, (void *)host, 0, 1);
+}
+CLCNN_API clcnn_status clcnn_net_param_read(clcnn_net *net, int i, void *host) {
+  return param_io(net, i, host, 0, 0);
+}
+CLCNN_API clcnn_status clcnn_net_grad_read(clcnn_net *net, int i, void *host) {
+  return param_io(net, i, host, 1, 0);
+}
+
+/* splitmix64: a small seeded generator, the same on every machine. */
+static uint64_t splitmix64(uint64_t *s) {
+  uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+CLCNN_API clcnn_status clcnn_net_init_params(clcnn_net *net, uint64_t seed) {
+  NET_CHECK(net);
+  uint64_t s = seed;
+  for (int i = 0; i < clcnn_net_num_params(net); i++) {
+    clcnn_param_info info;
+    clcnn_status st = clcnn_net_param_info(net, i, &info);
+    if (st) return st;
+    const struct layer *l = net->layers[info.layer];
+    /* fan_in of the weight: (in/groups)*kh*kw or in; kaiming_uniform(a=sqrt(5)) and the bias
+     * rule both give the bound 1/sqrt(fan_in). */
+    double fan_in = l->type == CLCNN_LAYER_CONV2D
+                        ? (double)(l->in_c / l->conv.groups) * l->conv.kh * l->conv.kw
+                        : (double)l->in_c;
+    double bound = 1.0 / sqrt(fan_in);
+    void *host = malloc(info.count * net->ctx->esz);
+    if (!host) return FAIL(net->ctx, CLCNN_ERR_OUT_OF_MEMORY, "out of host memory (init)");
+    for (size_t j = 0; j < info.count; j++) {
+      double u = (splitmix64(&s) >> 11) * (1.0 / 9007199254740992.0);
+      double v = (2 * u - 1) * bound;
+      if (net->ctx->prec == CLCNN_DOUBLE) ((double *)host)[j] = v;
+      else ((float *)host)[j] = (float)v;
+    }
+    st = clcnn_net_param_write(net, i, host);
+    free(host);
+    if (st) return st;
+  }
+  return CLCNN_SUCCESS;
+}
+
+/* ---- passes ---- */
+static void prof_begin(clcnn_net *net, evlist *l) {
+  if (net->ctx->profiling) net->ctx->sink = l;
+}
+static void prof_end(clcnn_net *net) { net->ctx->sink = NULL; }
+
+CLCNN_API clcnn_status clcnn_net_forward(clcnn_net *net, const void *x, int n) {
+  NET_CHECK(net);
+  clcnn_ctx *ctx = net->ctx;
+  if (!x) return FAIL(ctx, CLCNN_ERR_NULL_POINTER, "clcnn_net_forward: x is NULL");
+  if (n <= 0 || n > net->max_batch)
+    return FAIL(ctx, CLCNN_ERR_INVALID_ARGUMENT,
+                "clcnn_net_forward: batch %d is outside 1..%d (the net's max_batch)", n,
+                net->max_batch);
+  if (!net->nl) return FAIL(ctx, CLCNN_ERR_STATE, "clcnn_net_forward: the net has no layers");
+  net->have_forward = net->have_backward = net->have_loss = 0;
+  ctx->commands = ctx->host_waits = 0;
+  clcnn_status st = clcnn__write(ctx, &net->x, 0, (size_t)n * clcnn_net_input_size(net) * ctx->esz,
+                                 x, "net input");
+  if (st) return st;
+  evlist_clear(&net->loss_prof);
+  cbuf *in = &net->x;
+  for (int i = 0; i < net->nl; i++) {
+    struct layer *l = net->layers[i];
+    evlist_clear(&l->prof[0]);
+    evlist_clear(&l->prof[1]);
+    prof_begin(net, &l->prof[0]);
+    switch (l->type) {
+      case CLCNN_LAYER_CONV2D: st = conv2d_forward(ctx, l, in, n); break;
+      case CLCNN_LAYER_LINEAR: st = linear_forward(ctx, l, in, n); break;
+      case CLCNN_LAYER_MAXPOOL2D:
+      case CLCNN_LAYER_AVGPOOL2D:
+      case CLCNN_LAYER_GLOBAL_AVGPOOL: st = pool2d_forward(ctx, l, in, n); break;
+      case CLCNN_LAYER_FLATTEN: break;
+      default: st = activation_forward(ctx, l, in, n); break;
+    }
+    prof_end(net);
+    if (st) return st;
+    in = l->yp;
+  }
+  net->n = n;
+  net->have_forward = 1;
+  return CLCNN_SUCCESS;
+}
+
+/* Backward over every layer, from the gradient in net->dout. */
+static clcnn_status backward_layers(clcnn_net *net) {
+  clcnn_ctx *ctx = net->ctx;
+  cbuf *dy = &net->dout;
+  clcnn_status st = CLCNN_SUCCESS;
+  for (int i = net->nl - 1; i >= 0; i--) {
+    struct layer *l = net->layers[i];
+    cbuf *x = i ? net->layers[i - 1]->yp : &net->x;
+    evlist_clear(&l->prof[1]);
+    prof_begin(net, &l->prof[1]);
+    switch (l->type) {
+      case CLCNN_LAYER_CONV2D: st = conv2d_backward(ctx, l, x, dy, net->n); break;
+      case CLCNN_LAYER_LINEAR: st = linear_backward(ctx, l, x, dy, net->n); break;
+      case CLCNN_LAYER_MAXPOOL2D:
+      case CLCNN_LAYER_AVGPOOL2D:
+      case CLCNN_LAYER_GLOBAL_AVGPOOL: st = pool2d_backward(ctx, l, x, dy, net->n); break;
+      case CLCNN_LAYER_FLATTEN: l->dxp = dy; break; /* same memory, the input's shape */
+      default: st = activation_backward(ctx, l, x, dy, net->n); break;
+    }
+    prof_end(net);
+    if (st) return st;
+    dy = l->dxp;
+  }
+  net->have_backward = 1;
+  return CLCNN_SUCCESS;
+}
+
+CLCNN_API clcnn_status clcnn_net_backward(clcnn_net *net, const int32_t *labels) {
+  NET_CHECK(net);
+  clcnn_ctx *ctx = net->ctx;
+  if (!labels) return FAIL(ctx, CLCNN_ERR_NULL_POINTER, "clcnn_net_backward: labels is NULL");
+  if (!net->have_forward)
+    return FAIL(ctx, CLCNN_ERR_STATE, "clcnn_net_backward: no forward pass to go back through");
+  int k = (int)clcnn_net_output_size(net);
+  for (int i = 0; i < net->n; i++)
+    if (labels[i] < 0 || labels[i] >= k)
+      return FAIL(ctx, CLCNN_ERR_LABEL, "label %d of sample %d is outside 0..%d (the net has %d outputs)",
+                  (int)labels[i], i, k - 1, k);
+  clcnn_status st = clcnn__write(ctx, &net->labels, 0, (size_t)net->n * sizeof(cl_int), labels, "labels");
+  if (st) return st;
+  evlist_clear(&net->loss_prof);
+  prof_begin(net, &net->loss_prof);
+  st = softmax_xent(ctx, cur_out(net), &net->labels, &net->losses, &net->loss, &net->dout, net->n, k);
+  prof_end(net);
+  if (st) return st;
+  net->have_loss = 1;
+  return backward_layers(net);
+}
+
+CLCNN_API clcnn_status clcnn_net_backward_from(clcnn_net *net, const void *dout) {
+  NET_CHECK(net);
+  clcnn_ctx *ctx = net->ctx;
+  if (!dout) return FAIL(ctx, CLCNN_ERR_NULL_POINTER, "clcnn_net_backward_from: dout is NULL");
+  if (!net->have_forward)
+    return FAIL(ctx, CLCNN_ERR_STATE, "clcnn_net_backward_from: no forward pass to go back through");
+  clcnn_status st = clcnn__write(ctx, &net->dout, 0,
+                                 (size_t)net->n * clcnn_net_output_size(net) * ctx->esz, dout,
+                                 "output grad");
+  if (st) return st;
+  net->have_loss = 0;
+  return backward_layers(net);
+}
+
+static clcnn_status read_real(clcnn_net *net, cbuf *b, size_t count, double *out, const char *what) {
+  if (net->ctx->prec == CLCNN_DOUBLE) return clcnn__read(net->ctx, b, 0, count * 8, out, what);
+  float f;
+  clcnn_status st = clcnn__read(net->ctx, b, 0, sizeof f, &f, what);
+  *out = f;
+  return st;
+}
+
+CLCNN_API clcnn_status clcnn_net_loss(clcnn_net *net, double *loss) {
+  NET_CHECK(net);
+  if (!loss) return FAIL(net->ctx, CLCNN_ERR_NULL_POINTER, "clcnn_net_loss: loss is NULL");
+  if (!net->have_loss)
+    return FAIL(net->ctx, CLCNN_ERR_STATE, "clcnn_net_loss: no clcnn_net_backward() with labels since the last forward");
+  return read_real(net, &net->loss, 1, loss, "loss");
+}
+
+CLCNN_API clcnn_status clcnn_net_read_output(clcnn_net *net, void *out) {
+  NET_CHECK(net);
+  if (!out) return FAIL(net->ctx, CLCNN_ERR_NULL_POINTER, "clcnn_net_read_output: out is NULL");
+  if (!net->have_forward) return FAIL(net->ctx, CLCNN_ERR_STATE, "clcnn_net_read_output: no forward pass yet");
+  return clcnn__read(net->ctx, cur_out(net), 0,
+                     (size_t)net->n * clcnn_net_output_size(net) * net->ctx->esz, out, "output");
+}
+
+CLCNN_API clcnn_status clcnn_net_read_input_grad(clcnn_net *net, void *dx) {
+  NET_CHECK(net);
+  if (!dx) return FAIL(net->ctx, CLCNN_ERR_NULL_POINTER, "clcnn_net_read_input_grad: dx is NULL");
+  if (!net->have_backward)
+    return FAIL(net->ctx, CLCNN_ERR_STATE, "clcnn_net_read_input_grad: no backward pass since the last forward");
+  return clcnn__read(net->ctx, net->layers[0]->dxp, 0,
+                     (size_t)net->n * clcnn_net_input_size(net) * net->ctx->esz, dx, "input grad");
+}
+
+CLCNN_API clcnn_status clcnn_net_zero_grad(clcnn_net *net) {
+  NET_CHECK(net);
+  clcnn_status st;
+  for (int i = 0; i < net->nl; i++) {
+    struct layer *l = net->layers[i];
+    if (l->has_w && (st = clcnn__zero(net->ctx, &l->dw, l->dw.bytes, "weight grad"))) return st;
+    if (l->has_b && (st = clcnn__zero(net->ctx, &l->db, l->db.bytes, "bias grad"))) return st;
+  }
+  return CLCNN_SUCCESS;
+}
+
+CLCNN_API clcnn_status clcnn_net_finish(clcnn_net *net) {
+  NET_CHECK(net);
+  net->ctx->host_waits++;
+  cl_int e = clFinish(net->ctx->queue);
+  if (e != CL_SUCCESS) return CLFAIL(net->ctx, e, "clFinish", "net");
+  return CLCNN_SUCCESS;
+}
+
+CLCNN_API clcnn_status clcnn_net_profile(clcnn_net *net, int layer, int dir, uint64_t *ns) {
+  NET_CHECK(net);
+  if (!ns) return FAIL(net->ctx, CLCNN_ERR_NULL_POINTER, "clcnn_net_profile: ns is NULL");
+  if (!net->ctx->profiling)
+    return FAIL(net->ctx, CLCNN_ERR_STATE, "clcnn_net_profile: the context was made without profiling");
+  if (layer < 0 || layer > net->nl || dir < 0 || dir > 1)
+    return FAIL(net->ctx, CLCNN_ERR_RANGE, "clcnn_net_profile: layer %d (0..%d) or direction %d (0, 1) out of range",
+                layer, net->nl, dir);
+  evlist *l = layer == net->nl ? &net->loss_prof : &net->layers[layer]->prof[dir];
+  if (layer == net->nl && dir == 0) {
+    *ns = 0;
+    return CLCNN_SUCCESS;
+  }
+  if (l->n) {
+    net->ctx->host_waits++;
+    cl_int e = clWaitForEvents((cl_uint)l->n, l->ev);
+    if (e != CL_SUCCESS) return CLFAIL(net->ctx, e, "clWaitForEvents", "profile");
+  }
+  *ns = evlist_ns(l);
+  return CLCNN_SUCCESS;
+}
+
+CLCNN_API clcnn_status clcnn_net_step_stats(const clcnn_net *net, int *commands, int *host_waits) {
+  if (!net || !commands || !host_waits) return CLCNN_ERR_NULL_POINTER;
+  *commands = net->ctx->commands;
+  *host_waits = net->ctx->host_waits;
+  return CLCNN_SUCCESS;
+}

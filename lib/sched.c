@@ -1,0 +1,224 @@
+/* lib/sched.c - the event chain. Every buffer remembers the event of its last write and the
+ * events of the reads since; a command that reads a buffer waits for its last write, a
+ * command that writes one waits for its last write and for every read since (no
+ * write-after-read hazard even on an out-of-order queue). Nothing here blocks the host except
+ * clcnn__read and clcnn__wait, which count as host waits. */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+clcnn_status cbuf_alloc(clcnn_ctx *ctx, cbuf *b, size_t bytes, const char *what) {
+  memset(b, 0, sizeof *b);
+  if (!bytes) bytes = ctx->esz; /* OpenCL refuses empty buffers */
+  cl_int e;
+  b->mem = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, bytes, NULL, &e);
+  if (e != CL_SUCCESS) {
+    b->mem = NULL;
+    return clcnn__fail(ctx, __FILE__, __LINE__, e, "clCreateBuffer(%s, %zu bytes): %s (%d)", what,
+                       bytes, clcnn_status_name(e), e);
+  }
+  b->bytes = bytes;
+  return CLCNN_SUCCESS;
+}
+
+void cbuf_forget(cbuf *b) {
+  if (b->wev) clReleaseEvent(b->wev);
+  b->wev = NULL;
+  for (int i = 0; i < b->nr; i++) clReleaseEvent(b->rev[i]);
+  b->nr = 0;
+}
+
+void cbuf_free(cbuf *b) {
+  cbuf_forget(b);
+  free(b->rev);
+  if (b->mem) clReleaseMemObject(b->mem);
+  memset(b, 0, sizeof *b);
+}
+
+static clcnn_status dep_add(clcnn_ctx *ctx, cl_event ev) {
+  if (!ev) return CLCNN_SUCCESS;
+  for (int i = 0; i < ctx->ndeps; i++)
+    if (ctx->deps[i] == ev) return CLCNN_SUCCESS;
+  if (ctx->ndeps == ctx->capdeps) {
+    int cap = ctx->capdeps ? ctx->capdeps * 2 : 32;
+    cl_event *n = realloc(ctx->deps, cap * sizeof *n);
+    if (!n) return FAIL(ctx, CLCNN_ERR_OUT_OF_MEMORY, "out of host memory (wait list)");
+    ctx->deps = n;
+    ctx->capdeps = cap;
+  }
+  ctx->deps[ctx->ndeps++] = ev;
+  return CLCNN_SUCCESS;
+}
+
+/* Gather the wait list of a command reading R and writing W into ctx->deps. */
+static clcnn_status gather(clcnn_ctx *ctx, cbuf *const *r, int nr, cbuf *const *w, int nw) {
+  clcnn_status st = CLCNN_SUCCESS;
+  ctx->ndeps = 0;
+  for (int i = 0; i < nr && !st; i++) st = dep_add(ctx, r[i]->wev);
+  for (int i = 0; i < nw && !st; i++) {
+    st = dep_add(ctx, w[i]->wev);
+    for (int j = 0; j < w[i]->nr && !st; j++) st = dep_add(ctx, w[i]->rev[j]);
+  }
+  return st;
+}
+
+static void note_read(cbuf *b, cl_event ev) {
+  if (b->nr == b->cap) {
+    int cap = b->cap ? b->cap * 2 : 8;
+    cl_event *n = realloc(b->rev, cap * sizeof *n);
+    if (!n) {
+      /* Can't remember this read: wait for it now rather than lose the dependency. */
+      clWaitForEvents(1, &ev);
+      return;
+    }
+    b->rev = n;
+    b->cap = cap;
+  }
+  clRetainEvent(ev);
+  b->rev[b->nr++] = ev;
+}
+
+static void note_write(cbuf *b, cl_event ev) {
+  cbuf_forget(b);
+  clRetainEvent(ev);
+  b->wev = ev;
+}
+
+/* Record the finished enqueue: EV is owned by the caller's reference, which this consumes. */
+void clcnn__commit(clcnn_ctx *ctx, cl_event ev, cbuf *const *r, int nr, cbuf *const *w, int nw) {
+  for (int i = 0; i < nr; i++) {
+    int also_written = 0;
+    for (int j = 0; j < nw; j++) also_written |= w[j] == r[i];
+    if (!also_written) note_read(r[i], ev);
+  }
+  for (int i = 0; i < nw; i++) note_write(w[i], ev);
+  ctx->commands++;
+  if (ctx->sink) {
+    evlist *l = ctx->sink;
+    if (l->n == l->cap) {
+      int cap = l->cap ? l->cap * 2 : 8;
+      cl_event *n = realloc(l->ev, cap * sizeof *n);
+      if (n) {
+        l->ev = n;
+        l->cap = cap;
+      }
+    }
+    if (l->n < l->cap) {
+      l->ev[l->n++] = ev;
+      return; /* the list keeps the reference */
+    }
+  }
+  clReleaseEvent(ev);
+}
+
+clcnn_status clcnn__args(clcnn_ctx *ctx, cl_kernel k, const char *what, ...) {
+  va_list ap;
+  va_start(ap, what);
+  cl_uint i = 0;
+  for (;;) {
+    size_t size = va_arg(ap, size_t);
+    if (!size) break;
+    const void *p = va_arg(ap, const void *);
+    cl_int e = clSetKernelArg(k, i, size, p);
+    if (e != CL_SUCCESS) {
+      va_end(ap);
+      return clcnn__fail(ctx, __FILE__, __LINE__, e, "clSetKernelArg(%s, arg %u): %s (%d)", what, i,
+                         clcnn_status_name(e), e);
+    }
+    i++;
+  }
+  va_end(ap);
+  return CLCNN_SUCCESS;
+}
+
+clcnn_status clcnn__run(clcnn_ctx *ctx, cl_kernel k, const char *what, size_t n,
+                        cbuf *const *r, int nr, cbuf *const *w, int nw) {
+  if (n == 0) return CLCNN_SUCCESS;
+  clcnn_status st = gather(ctx, r, nr, w, nw);
+  if (st) return st;
+  size_t gws = (n + 63) / 64 * 64;
+  cl_event ev;
+  cl_int e = clEnqueueNDRangeKernel(ctx->queue, k, 1, NULL, &gws, NULL, (cl_uint)ctx->ndeps,
+                                    ctx->ndeps ? ctx->deps : NULL, &ev);
+  if (e != CL_SUCCESS) return CLFAIL(ctx, e, "clEnqueueNDRangeKernel", what);
+  clcnn__commit(ctx, ev, r, nr, w, nw);
+  return CLCNN_SUCCESS;
+}
+
+clcnn_status clcnn__write(clcnn_ctx *ctx, cbuf *b, size_t off, size_t bytes, const void *host,
+                          const char *what) {
+  if (!bytes) return CLCNN_SUCCESS;
+  clcnn_status st = gather(ctx, NULL, 0, &b, 1);
+  if (st) return st;
+  cl_event ev;
+  cl_int e = clEnqueueWriteBuffer(ctx->queue, b->mem, CL_FALSE, off, bytes, host,
+                                  (cl_uint)ctx->ndeps, ctx->ndeps ? ctx->deps : NULL, &ev);
+  if (e != CL_SUCCESS) return CLFAIL(ctx, e, "clEnqueueWriteBuffer", what);
+  evlist *sink = ctx->sink;
+  ctx->sink = NULL; /* transfers are not kernel time */
+  clcnn__commit(ctx, ev, NULL, 0, &b, 1);
+  ctx->sink = sink;
+  return CLCNN_SUCCESS;
+}
+
+clcnn_status clcnn__read(clcnn_ctx *ctx, cbuf *b, size_t off, size_t bytes, void *host,
+                         const char *what) {
+  if (!bytes) return CLCNN_SUCCESS;
+  cl_event wev = b->wev;
+  cl_int e = clEnqueueReadBuffer(ctx->queue, b->mem, CL_TRUE, off, bytes, host, wev ? 1 : 0,
+                                 wev ? &wev : NULL, NULL);
+  ctx->host_waits++;
+  if (e != CL_SUCCESS) return CLFAIL(ctx, e, "clEnqueueReadBuffer", what);
+  return CLCNN_SUCCESS;
+}
+
+clcnn_status clcnn__zero(clcnn_ctx *ctx, cbuf *b, size_t bytes, const char *what) {
+  if (!bytes) return CLCNN_SUCCESS;
+  clcnn_status st = gather(ctx, NULL, 0, &b, 1);
+  if (st) return st;
+  cl_event ev;
+  cl_uchar zero = 0;
+  cl_int e = clEnqueueFillBuffer(ctx->queue, b->mem, &zero, 1, 0, bytes, (cl_uint)ctx->ndeps,
+                                 ctx->ndeps ? ctx->deps : NULL, &ev);
+  if (e != CL_SUCCESS) return CLFAIL(ctx, e, "clEnqueueFillBuffer", what);
+  clcnn__commit(ctx, ev, NULL, 0, &b, 1);
+  return CLCNN_SUCCESS;
+}
+
+clcnn_status clcnn__wait(clcnn_ctx *ctx, cbuf *b) {
+  clcnn_status st = gather(ctx, NULL, 0, &b, 1);
+  if (st) return st;
+  ctx->host_waits++;
+  if (ctx->ndeps) {
+    cl_int e = clWaitForEvents((cl_uint)ctx->ndeps, ctx->deps);
+    if (e != CL_SUCCESS) return CLFAIL(ctx, e, "clWaitForEvents", "buffer");
+  }
+  return CLCNN_SUCCESS;
+}
+
+void evlist_clear(evlist *l) {
+  for (int i = 0; i < l->n; i++) clReleaseEvent(l->ev[i]);
+  l->n = 0;
+}
+
+void evlist_free(evlist *l) {
+  evlist_clear(l);
+  free(l->ev);
+  memset(l, 0, sizeof *l);
+}
+
+uint64_t evlist_ns(const evlist *l) {
+  uint64_t sum = 0;
+  for (int i = 0; i < l->n; i++) {
+    cl_ulong a = 0, b = 0;
+    if (clGetEventProfilingInfo(l->ev[i], CL_PROFILING_COMMAND_START, sizeof a, &a, NULL) ==
+            CL_SUCCESS &&
+        clGetEventProfilingInfo(l->ev[i], CL_PROFILING_COMMAND_END, sizeof b, &b, NULL) ==
+            CL_SUCCESS &&
+        b > a)
+      sum += b - a;
+  }
+  return sum;
+}

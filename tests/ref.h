@@ -1,0 +1,208 @@
+/* tests/ref.h - plain C references for clcnn's layers, written from the formulas.
+ *
+ * Double precision, no OpenCL, PyTorch semantics: activations NCHW, conv weights
+ * OIHW = (out, in/groups, kh, kw), linear weights (out, in), y = x W^T + b.
+ * Strides, dilations and groups given here are the effective ones (>= 1): the caller
+ * turns clcnn's "0 means default" into real values. Every array is contiguous.
+ */
+#ifndef CLCNN_REF_H
+#define CLCNN_REF_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- a small seeded generator: splitmix64 ----------------------------------------- */
+typedef struct {
+  uint64_t s;
+} ref_rng;
+
+static inline void ref_rng_seed(ref_rng *r, uint64_t seed) { r->s = seed; }
+
+static inline uint64_t ref_rng_next(ref_rng *r) {
+  uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+/* Uniform in [0, 1), 53 random bits. */
+static inline double ref_rng_uniform(ref_rng *r) {
+  return (double)(ref_rng_next(r) >> 11) * 0x1.0p-53;
+}
+
+/* Uniform in [lo, hi). */
+static inline double ref_rng_range(ref_rng *r, double lo, double hi) {
+  return lo + (hi - lo) * ref_rng_uniform(r);
+}
+
+/* Uniform integer in [0, n), n > 0 (the modulo bias is irrelevant for tests). */
+static inline int ref_rng_int(ref_rng *r, int n) { return (int)(ref_rng_next(r) % (uint64_t)n); }
+
+/* ---- shapes --------------------------------------------------------------------------- */
+/* floor((in + 2p - d*(k-1) - 1) / s) + 1, with a true floor; <= 0 means "does not fit". */
+static inline int ref_out_dim(int in, int k, int s, int p, int d) {
+  int num = in + 2 * p - d * (k - 1) - 1;
+  int q = num >= 0 ? num / s : -((-num + s - 1) / s);
+  return q + 1;
+}
+
+static inline int ref_imin(int a, int b) { return a < b ? a : b; }
+static inline int ref_imax(int a, int b) { return a > b ? a : b; }
+
+/* ---- conv2d (torch.nn.functional.conv2d) --------------------------------------------
+ * x (n,c,h,w); wt (oc, c/groups, kh, kw); bias (oc) or NULL; y (n, oc, oh, ow) with
+ * oh = ref_out_dim(h, kh, sh, ph, dh), ow likewise. Zero padding. */
+static inline void ref_conv2d(const double *x, int n, int c, int h, int w, const double *wt,
+                              const double *bias, int oc, int kh, int kw, int sh, int sw, int ph,
+                              int pw, int dh, int dw, int groups, double *y) {
+  int oh = ref_out_dim(h, kh, sh, ph, dh), ow = ref_out_dim(w, kw, sw, pw, dw);
+  int cg = c / groups, ocg = oc / groups;
+  for (int b = 0; b < n; b++)
+    for (int o = 0; o < oc; o++) {
+      int g = o / ocg;
+      for (int i = 0; i < oh; i++)
+        for (int j = 0; j < ow; j++) {
+          double acc = bias ? bias[o] : 0.0;
+          for (int ci = 0; ci < cg; ci++) {
+            int ic = g * cg + ci;
+            for (int ki = 0; ki < kh; ki++) {
+              int ih = i * sh - ph + ki * dh;
+              if (ih < 0 || ih >= h) continue;
+              for (int kj = 0; kj < kw; kj++) {
+                int iw = j * sw - pw + kj * dw;
+                if (iw < 0 || iw >= w) continue;
+                acc += x[(((size_t)b * c + ic) * h + ih) * w + iw] *
+                       wt[(((size_t)o * cg + ci) * kh + ki) * kw + kj];
+              }
+            }
+          }
+          y[(((size_t)b * oc + o) * oh + i) * ow + j] = acc;
+        }
+    }
+}
+
+/* ---- linear: y = x W^T + b --------------------------------------------------------------
+ * x (n, in); wt (out, in); bias (out) or NULL; y (n, out). */
+static inline void ref_linear(const double *x, int n, int in, const double *wt,
+                              const double *bias, int out, double *y) {
+  for (int b = 0; b < n; b++)
+    for (int o = 0; o < out; o++) {
+      double acc = bias ? bias[o] : 0.0;
+      for (int k = 0; k < in; k++) acc += x[(size_t)b * in + k] * wt[(size_t)o * in + k];
+      y[(size_t)b * out + o] = acc;
+    }
+}
+
+/* ---- element-wise activations ----------------------------------------------------------- */
+typedef enum { REF_RELU, REF_LEAKY_RELU, REF_SIGMOID, REF_TANH } ref_act_kind;
+
+/* y[i] = f(x[i]); slope is leaky relu's negative_slope (y = x > 0 ? x : slope * x). */
+static inline void ref_activation(ref_act_kind kind, double slope, const double *x, size_t count,
+                                  double *y) {
+  for (size_t i = 0; i < count; i++) {
+    double v = x[i];
+    switch (kind) {
+    case REF_RELU: y[i] = v > 0.0 ? v : 0.0; break;
+    case REF_LEAKY_RELU: y[i] = v > 0.0 ? v : slope * v; break;
+    case REF_SIGMOID: /* stable on both sides */
+      y[i] = v >= 0.0 ? 1.0 / (1.0 + exp(-v)) : exp(v) / (1.0 + exp(v));
+      break;
+    case REF_TANH: y[i] = tanh(v); break;
+    }
+  }
+}
+
+/* ---- max pooling (torch.nn.MaxPool2d, dilation 1, ceil_mode=False) ----------------------
+ * x (n,c,h,w); y (n,c,oh,ow); argmax (n,c,oh,ow) or NULL: the flat index into x of each
+ * window's maximum (the first one on ties, as PyTorch). Padding acts as -inf. */
+static inline void ref_maxpool2d(const double *x, int n, int c, int h, int w, int kh, int kw,
+                                 int sh, int sw, int ph, int pw, double *y, size_t *argmax) {
+  int oh = ref_out_dim(h, kh, sh, ph, 1), ow = ref_out_dim(w, kw, sw, pw, 1);
+  for (int p = 0; p < n * c; p++)
+    for (int i = 0; i < oh; i++)
+      for (int j = 0; j < ow; j++) {
+        double best = -INFINITY;
+        size_t where = 0;
+        for (int ki = 0; ki < kh; ki++) {
+          int ih = i * sh - ph + ki;
+          if (ih < 0 || ih >= h) continue;
+          for (int kj = 0; kj < kw; kj++) {
+            int iw = j * sw - pw + kj;
+            if (iw < 0 || iw >= w) continue;
+            size_t at = ((size_t)p * h + ih) * w + iw;
+            if (x[at] > best) {
+              best = x[at];
+              where = at;
+            }
+          }
+        }
+        size_t o = ((size_t)p * oh + i) * ow + j;
+        y[o] = best;
+        if (argmax) argmax[o] = where;
+      }
+}
+
+/* dx (count_x) = scatter-add of dy (count_y) through argmax. */
+static inline void ref_maxpool2d_backward(const double *dy, const size_t *argmax, size_t count_y,
+                                          double *dx, size_t count_x) {
+  for (size_t i = 0; i < count_x; i++) dx[i] = 0.0;
+  for (size_t i = 0; i < count_y; i++) dx[argmax[i]] += dy[i];
+}
+
+/* ---- average pooling (torch.nn.AvgPool2d, count_include_pad=True, ceil_mode=False) -------
+ * The divisor counts padded positions but not those past the padding:
+ *   hstart = oh*sh - ph, hend = min(hstart + kh, h + ph), likewise for w,
+ *   divisor = (hend - hstart) * (wend - wstart), taken before clamping to the real input. */
+static inline void ref_avgpool2d(const double *x, int n, int c, int h, int w, int kh, int kw,
+                                 int sh, int sw, int ph, int pw, double *y) {
+  int oh = ref_out_dim(h, kh, sh, ph, 1), ow = ref_out_dim(w, kw, sw, pw, 1);
+  for (int p = 0; p < n * c; p++)
+    for (int i = 0; i < oh; i++)
+      for (int j = 0; j < ow; j++) {
+        int hs = i * sh - ph, ws = j * sw - pw;
+        int he = ref_imin(hs + kh, h + ph), we = ref_imin(ws + kw, w + pw);
+        int divisor = (he - hs) * (we - ws);
+        hs = ref_imax(hs, 0);
+        ws = ref_imax(ws, 0);
+        he = ref_imin(he, h);
+        we = ref_imin(we, w);
+        double acc = 0.0;
+        for (int ih = hs; ih < he; ih++)
+          for (int iw = ws; iw < we; iw++) acc += x[((size_t)p * h + ih) * w + iw];
+        y[((size_t)p * oh + i) * ow + j] = acc / divisor;
+      }
+}
+
+/* ---- global average pooling: x (n,c,h,w) -> y (n,c,1,1) --------------------------------- */
+static inline void ref_global_avgpool(const double *x, int n, int c, int h, int w, double *y) {
+  for (int p = 0; p < n * c; p++) {
+    double acc = 0.0;
+    for (int k = 0; k < h * w; k++) acc += x[(size_t)p * h * w + k];
+    y[p] = acc / (h * w);
+  }
+}
+
+/* ---- softmax cross-entropy, mean over the batch -----------------------------------------
+ * z (n, k) logits; labels (n) in [0, k). Returns mean_b (logsumexp(z_b) - z_b[label_b]),
+ * computed stably (the row maximum is subtracted first). dz (n, k) or NULL receives the
+ * gradient (softmax(z_b) - onehot(label_b)) / n. */
+static inline double ref_softmax_xent(const double *z, int n, int k, const int32_t *labels,
+                                      double *dz) {
+  double total = 0.0;
+  for (int b = 0; b < n; b++) {
+    const double *zb = z + (size_t)b * k;
+    double m = zb[0];
+    for (int i = 1; i < k; i++)
+      if (zb[i] > m) m = zb[i];
+    double s = 0.0;
+    for (int i = 0; i < k; i++) s += exp(zb[i] - m);
+    total += (m - zb[labels[b]]) + log(s);
+    if (dz)
+      for (int i = 0; i < k; i++)
+        dz[(size_t)b * k + i] = (exp(zb[i] - m) / s - (i == labels[b] ? 1.0 : 0.0)) / n;
+  }
+  return total / n;
+}
+
+#endif /* CLCNN_REF_H */

@@ -1,0 +1,789 @@
+/* tests/test_layers.c - every layer, forward and backward, against tests/ref.h.
+ *
+ * For each layer type and several shapes (stride 2, padding, odd and non-square sizes and
+ * kernels, batch > 1, a kernel covering the whole padded input, dilation and groups):
+ *   - forward in a double context vs the double reference:  |a-b| <= 1e-12 + 1e-10*|b|;
+ *   - forward in a float context vs the double reference:   |a-b| <= 1e-5*|b| + 1e-5*max|b|;
+ *   - backward (double context) vs central finite differences of L = sum(out * G), h = 1e-6,
+ *     through the library's own forward:                    |a-n| <= 1e-7 + 1e-6*|n|,
+ *     every element of tensors up to 64 elements, 64 random ones of bigger tensors;
+ *   - the gradient rule: a second backward without zero_grad doubles the parameter gradients
+ *     exactly and leaves the input gradient exactly as it was;
+ *   - a float and a double context on the same data agree: |f-d| <= 1e-5*|d| + 1e-5*max|d|
+ *     for the output and every gradient.
+ * Softmax cross-entropy: the loss vs the reference (same margins), the input and parameter
+ * gradients vs finite differences of clcnn_net_loss (or the reference's analytic gradient for
+ * logits near +-1000, where differences of a loss that large are dominated by rounding).
+ *
+ * All data are rounded to float first, so both contexts see the very same numbers.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clcnn.h"
+#include "ref.h"
+#include "tap.h"
+
+/* Margins (see the top comment). */
+#define F64_ABS 1e-12
+#define F64_REL 1e-10
+#define F32_REL 1e-5
+#define F32_SCALE 1e-5 /* times the largest |reference| of the tensor */
+#define FD_H 1e-6
+#define FD_ABS 1e-7
+#define FD_REL 1e-6
+#define FD_SAMPLE 64
+
+static ref_rng rng;
+static clcnn_ctx *ctx64, *ctx32;
+
+/* ---- small helpers ------------------------------------------------------------------- */
+static void *xcalloc(size_t n, size_t size) {
+  void *p = calloc(n ? n : 1, size ? size : 1);
+  if (!p) tap_bail("out of host memory");
+  return p;
+}
+static double *dalloc(size_t n) { return xcalloc(n, sizeof(double)); }
+
+/* A number float can hold exactly, uniform in [lo, hi). */
+static double rndf(double lo, double hi) { return (double)(float)ref_rng_range(&rng, lo, hi); }
+
+/* Host array of the context's precision holding a[0..n). */
+static void *to_host(const clcnn_ctx *cx, const double *a, size_t n) {
+  if (clcnn_ctx_elem_size(cx) == sizeof(float)) {
+    float *p = xcalloc(n, sizeof(float));
+    for (size_t i = 0; i < n; i++) p[i] = (float)a[i];
+    return p;
+  }
+  double *p = dalloc(n);
+  memcpy(p, a, n * sizeof(double));
+  return p;
+}
+static void from_host(const clcnn_ctx *cx, const void *h, double *a, size_t n) {
+  if (clcnn_ctx_elem_size(cx) == sizeof(float))
+    for (size_t i = 0; i < n; i++) a[i] = ((const float *)h)[i];
+  else
+    memcpy(a, h, n * sizeof(double));
+}
+
+static double max_abs(const double *a, size_t n) {
+  double m = 0.0;
+  for (size_t i = 0; i < n; i++)
+    if (fabs(a[i]) > m) m = fabs(a[i]);
+  return m;
+}
+
+/* Every |got - want| <= abs_tol + rel_tol*|want|? *maxerr gets the largest |got - want| (NaN
+ * when any is NaN). */
+static int close_all(const double *got, const double *want, size_t n, double abs_tol,
+                     double rel_tol, double *maxerr) {
+  int ok = 1;
+  double m = 0.0;
+  for (size_t i = 0; i < n; i++) {
+    double e = fabs(got[i] - want[i]);
+    if (!(e <= abs_tol + rel_tol * fabs(want[i]))) ok = 0;
+    if (isnan(e) || e > m) m = isnan(m) ? m : e;
+  }
+  *maxerr = m;
+  return ok;
+}
+static int close_f64(const double *got, const double *want, size_t n, double *maxerr) {
+  return close_all(got, want, n, F64_ABS, F64_REL, maxerr);
+}
+static int close_f32(const double *got, const double *want, size_t n, double *maxerr) {
+  return close_all(got, want, n, F32_SCALE * max_abs(want, n), F32_REL, maxerr);
+}
+
+/* Indices to check in a tensor of n elements: all of them, or FD_SAMPLE distinct random ones.
+ * Returns how many; idx has room for n. */
+static size_t pick(size_t *idx, size_t n) {
+  for (size_t i = 0; i < n; i++) idx[i] = i;
+  if (n <= FD_SAMPLE) return n;
+  for (size_t i = 0; i < FD_SAMPLE; i++) {
+    size_t j = i + (size_t)ref_rng_int(&rng, (int)(n - i));
+    size_t t = idx[i];
+    idx[i] = idx[j];
+    idx[j] = t;
+  }
+  return FD_SAMPLE;
+}
+
+/* A failed API call: one "not ok" line that says which, with the context's story. */
+#define CALL(cx, what, expr)                                                                \
+  do {                                                                                      \
+    clcnn_status s_ = (expr);                                                               \
+    if (s_ != CLCNN_SUCCESS) {                                                              \
+      tap_ok(0, "%s: %s: %s (%d): %s", what, #expr, clcnn_status_name(s_), s_,              \
+             clcnn_ctx_last_error(cx));                                                     \
+      goto done;                                                                            \
+    }                                                                                       \
+  } while (0)
+
+/* ---- one-layer cases ----------------------------------------------------------------- */
+typedef struct {
+  clcnn_layer_type type;
+  int n, c, h, w;
+  clcnn_conv2d_params conv; /* CONV2D */
+  clcnn_pool2d_params pool; /* MAXPOOL2D, AVGPOOL2D */
+  int out_features, bias;   /* LINEAR */
+  double slope;             /* LEAKY_RELU */
+} lcase;
+
+#define CONV(N, C, H, W, OC, KH, KW, SH, SW, PH, PW, DH, DW, G, B)                           \
+  {.type = CLCNN_LAYER_CONV2D, .n = N, .c = C, .h = H, .w = W,                              \
+   .conv = {.out_channels = OC, .kh = KH, .kw = KW, .stride_h = SH, .stride_w = SW,         \
+            .pad_h = PH, .pad_w = PW, .dilation_h = DH, .dilation_w = DW, .groups = G,      \
+            .bias = B}}
+#define LIN(N, IN, OUT, B)                                                                  \
+  {.type = CLCNN_LAYER_LINEAR, .n = N, .c = IN, .h = 1, .w = 1, .out_features = OUT, .bias = B}
+#define POOL(T, N, C, H, W, KH, KW, SH, SW, PH, PW)                                         \
+  {.type = T, .n = N, .c = C, .h = H, .w = W,                                               \
+   .pool = {.kh = KH, .kw = KW, .stride_h = SH, .stride_w = SW, .pad_h = PH, .pad_w = PW}}
+#define ACT(T, N, C, H, W, S) {.type = T, .n = N, .c = C, .h = H, .w = W, .slope = S}
+
+static const lcase cases[] = {
+    /* conv2d: N C H W  OC KH KW  SH SW  PH PW  DH DW  G  BIAS */
+    CONV(2, 3, 7, 6, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1),  /* 'same' padding */
+    CONV(3, 2, 9, 7, 3, 3, 2, 2, 2, 1, 0, 1, 1, 1, 1),  /* stride 2, 3x2 kernel */
+    CONV(2, 4, 8, 9, 4, 3, 3, 1, 1, 2, 2, 2, 2, 2, 0),  /* dilation 2, groups 2, no bias */
+    CONV(2, 2, 5, 4, 3, 7, 6, 1, 1, 1, 1, 1, 1, 1, 1),  /* kernel = whole padded input */
+    CONV(2, 4, 7, 5, 2, 2, 3, 2, 1, 1, 1, 2, 1, 2, 1),  /* groups 2 of one output each */
+    CONV(3, 4, 6, 6, 4, 3, 3, 2, 2, 1, 1, 1, 1, 4, 0),  /* depthwise, stride 2 */
+    CONV(1, 1, 5, 5, 2, 1, 1, 2, 2, 0, 0, 1, 1, 1, 0),  /* 1x1, stride 2 */
+    CONV(2, 3, 6, 5, 2, 3, 3, 0, 0, 0, 0, 0, 0, 0, 1),  /* zero stride/dilation/groups = 1 */
+    /* linear: N IN OUT BIAS */
+    LIN(3, 7, 5, 1),
+    LIN(2, 12, 4, 0),
+    LIN(1, 1, 3, 1),
+    LIN(3, 9, 1, 1),
+    /* activations */
+    ACT(CLCNN_LAYER_RELU, 2, 3, 5, 4, 0),
+    ACT(CLCNN_LAYER_RELU, 3, 1, 7, 3, 0),
+    ACT(CLCNN_LAYER_LEAKY_RELU, 2, 3, 5, 4, 0.1),
+    ACT(CLCNN_LAYER_LEAKY_RELU, 3, 1, 7, 3, 0.25),
+    ACT(CLCNN_LAYER_SIGMOID, 2, 3, 5, 4, 0),
+    ACT(CLCNN_LAYER_SIGMOID, 3, 1, 7, 3, 0),
+    ACT(CLCNN_LAYER_TANH, 2, 3, 5, 4, 0),
+    ACT(CLCNN_LAYER_TANH, 3, 1, 7, 3, 0),
+    /* pools: N C H W  KH KW  SH SW  PH PW */
+    POOL(CLCNN_LAYER_MAXPOOL2D, 2, 3, 7, 6, 2, 2, 0, 0, 0, 0), /* stride = kernel, odd H */
+    POOL(CLCNN_LAYER_MAXPOOL2D, 2, 2, 9, 7, 3, 2, 2, 2, 1, 1), /* 3x2, stride 2, pad */
+    POOL(CLCNN_LAYER_MAXPOOL2D, 2, 2, 3, 2, 5, 4, 1, 1, 1, 1), /* whole padded input */
+    POOL(CLCNN_LAYER_MAXPOOL2D, 3, 2, 8, 9, 3, 3, 2, 2, 1, 1),
+    POOL(CLCNN_LAYER_MAXPOOL2D, 1, 4, 5, 7, 3, 3, 1, 2, 1, 0),
+    POOL(CLCNN_LAYER_AVGPOOL2D, 2, 3, 7, 6, 2, 2, 0, 0, 0, 0),
+    POOL(CLCNN_LAYER_AVGPOOL2D, 2, 2, 9, 7, 3, 2, 2, 2, 1, 1),
+    POOL(CLCNN_LAYER_AVGPOOL2D, 2, 2, 3, 2, 5, 4, 1, 1, 1, 1),
+    POOL(CLCNN_LAYER_AVGPOOL2D, 3, 2, 8, 9, 3, 3, 2, 2, 1, 1),
+    POOL(CLCNN_LAYER_AVGPOOL2D, 1, 4, 5, 7, 3, 3, 1, 2, 1, 0),
+    POOL(CLCNN_LAYER_AVGPOOL2D, 2, 3, 7, 6, 3, 3, 2, 2, 1, 1),
+    /* global average pooling, flatten */
+    ACT(CLCNN_LAYER_GLOBAL_AVGPOOL, 2, 3, 5, 4, 0),
+    ACT(CLCNN_LAYER_GLOBAL_AVGPOOL, 3, 2, 7, 3, 0),
+    ACT(CLCNN_LAYER_GLOBAL_AVGPOOL, 1, 4, 1, 1, 0),
+    ACT(CLCNN_LAYER_FLATTEN, 2, 3, 4, 5, 0),
+};
+
+/* Effective conv/pool hyper-parameters. */
+typedef struct {
+  int kh, kw, sh, sw, ph, pw, dh, dw, g;
+} hyper;
+
+static hyper hyper_of(const lcase *lc) {
+  hyper hp = {1, 1, 1, 1, 0, 0, 1, 1, 1};
+  if (lc->type == CLCNN_LAYER_CONV2D) {
+    const clcnn_conv2d_params *p = &lc->conv;
+    hp = (hyper){p->kh, p->kw, p->stride_h ? p->stride_h : 1, p->stride_w ? p->stride_w : 1,
+                 p->pad_h, p->pad_w, p->dilation_h ? p->dilation_h : 1,
+                 p->dilation_w ? p->dilation_w : 1, p->groups ? p->groups : 1};
+  } else if (lc->type == CLCNN_LAYER_MAXPOOL2D || lc->type == CLCNN_LAYER_AVGPOOL2D) {
+    const clcnn_pool2d_params *p = &lc->pool;
+    hp = (hyper){p->kh, p->kw, p->stride_h ? p->stride_h : p->kh,
+                 p->stride_w ? p->stride_w : p->kw, p->pad_h, p->pad_w, 1, 1, 1};
+  }
+  return hp;
+}
+
+/* Output shape per sample (c, h, w). */
+static void out_shape(const lcase *lc, int *oc, int *oh, int *ow) {
+  hyper hp = hyper_of(lc);
+  *oc = lc->c;
+  *oh = lc->h;
+  *ow = lc->w;
+  switch (lc->type) {
+  case CLCNN_LAYER_CONV2D:
+    *oc = lc->conv.out_channels;
+    *oh = ref_out_dim(lc->h, hp.kh, hp.sh, hp.ph, hp.dh);
+    *ow = ref_out_dim(lc->w, hp.kw, hp.sw, hp.pw, hp.dw);
+    break;
+  case CLCNN_LAYER_MAXPOOL2D:
+  case CLCNN_LAYER_AVGPOOL2D:
+    *oh = ref_out_dim(lc->h, hp.kh, hp.sh, hp.ph, 1);
+    *ow = ref_out_dim(lc->w, hp.kw, hp.sw, hp.pw, 1);
+    break;
+  case CLCNN_LAYER_LINEAR: *oc = lc->out_features, *oh = *ow = 1; break;
+  case CLCNN_LAYER_GLOBAL_AVGPOOL: *oh = *ow = 1; break;
+  case CLCNN_LAYER_FLATTEN: *oc = lc->c * lc->h * lc->w, *oh = *ow = 1; break;
+  default: break;
+  }
+}
+
+/* Expected parameters: count, and for each ndim and dims. */
+static int expected_params(const lcase *lc, int ndim[2], int dims[2][4], size_t count[2]) {
+  memset(dims, 0, 2 * 4 * sizeof(int));
+  int np = 0;
+  if (lc->type == CLCNN_LAYER_CONV2D) {
+    hyper hp = hyper_of(lc);
+    int oc = lc->conv.out_channels;
+    ndim[0] = 4, dims[0][0] = oc, dims[0][1] = lc->c / hp.g, dims[0][2] = hp.kh,
+    dims[0][3] = hp.kw;
+    count[0] = (size_t)oc * (lc->c / hp.g) * hp.kh * hp.kw;
+    np = 1;
+    if (lc->conv.bias) ndim[1] = 1, dims[1][0] = oc, count[1] = (size_t)oc, np = 2;
+  } else if (lc->type == CLCNN_LAYER_LINEAR) {
+    int in = lc->c * lc->h * lc->w;
+    ndim[0] = 2, dims[0][0] = lc->out_features, dims[0][1] = in;
+    count[0] = (size_t)lc->out_features * in;
+    np = 1;
+    if (lc->bias) ndim[1] = 1, dims[1][0] = lc->out_features, count[1] = lc->out_features, np = 2;
+  }
+  return np;
+}
+
+static void describe(const lcase *lc, char *buf, size_t size) {
+  hyper hp = hyper_of(lc);
+  int n = snprintf(buf, size, "%d x %dx%dx%d ", lc->n, lc->c, lc->h, lc->w);
+  char *b = buf + n;
+  size -= (size_t)n;
+  switch (lc->type) {
+  case CLCNN_LAYER_CONV2D:
+    snprintf(b, size, "conv2d(oc %d, k %dx%d, s %dx%d, p %dx%d, d %dx%d, g %d%s)",
+             lc->conv.out_channels, hp.kh, hp.kw, hp.sh, hp.sw, hp.ph, hp.pw, hp.dh, hp.dw, hp.g,
+             lc->conv.bias ? ", bias" : ", no bias");
+    break;
+  case CLCNN_LAYER_LINEAR:
+    snprintf(b, size, "linear(%d%s)", lc->out_features, lc->bias ? ", bias" : ", no bias");
+    break;
+  case CLCNN_LAYER_RELU: snprintf(b, size, "relu"); break;
+  case CLCNN_LAYER_LEAKY_RELU: snprintf(b, size, "leaky_relu(%g)", lc->slope); break;
+  case CLCNN_LAYER_SIGMOID: snprintf(b, size, "sigmoid"); break;
+  case CLCNN_LAYER_TANH: snprintf(b, size, "tanh"); break;
+  case CLCNN_LAYER_MAXPOOL2D:
+  case CLCNN_LAYER_AVGPOOL2D:
+    snprintf(b, size, "%s(k %dx%d, s %dx%d, p %dx%d)",
+             lc->type == CLCNN_LAYER_MAXPOOL2D ? "maxpool2d" : "avgpool2d", hp.kh, hp.kw, hp.sh,
+             hp.sw, hp.ph, hp.pw);
+    break;
+  case CLCNN_LAYER_GLOBAL_AVGPOOL: snprintf(b, size, "global_avgpool"); break;
+  case CLCNN_LAYER_FLATTEN: snprintf(b, size, "flatten"); break;
+  }
+}
+
+static clcnn_status add_layer(clcnn_net *net, const lcase *lc) {
+  switch (lc->type) {
+  case CLCNN_LAYER_CONV2D: return clcnn_net_add_conv2d(net, &lc->conv);
+  case CLCNN_LAYER_LINEAR: return clcnn_net_add_linear(net, lc->out_features, lc->bias);
+  case CLCNN_LAYER_RELU: return clcnn_net_add_relu(net);
+  case CLCNN_LAYER_LEAKY_RELU: return clcnn_net_add_leaky_relu(net, lc->slope);
+  case CLCNN_LAYER_SIGMOID: return clcnn_net_add_sigmoid(net);
+  case CLCNN_LAYER_TANH: return clcnn_net_add_tanh(net);
+  case CLCNN_LAYER_MAXPOOL2D: return clcnn_net_add_maxpool2d(net, &lc->pool);
+  case CLCNN_LAYER_AVGPOOL2D: return clcnn_net_add_avgpool2d(net, &lc->pool);
+  case CLCNN_LAYER_GLOBAL_AVGPOOL: return clcnn_net_add_global_avgpool(net);
+  case CLCNN_LAYER_FLATTEN: return clcnn_net_add_flatten(net);
+  }
+  return CLCNN_ERR_INVALID_ARGUMENT;
+}
+
+/* The reference forward: x (n,c,h,w), params[0] weight, params[1] bias or NULL. */
+static void ref_forward(const lcase *lc, const double *x, double *const params[2], double *y) {
+  hyper hp = hyper_of(lc);
+  size_t count = (size_t)lc->n * lc->c * lc->h * lc->w;
+  switch (lc->type) {
+  case CLCNN_LAYER_CONV2D:
+    ref_conv2d(x, lc->n, lc->c, lc->h, lc->w, params[0], lc->conv.bias ? params[1] : NULL,
+               lc->conv.out_channels, hp.kh, hp.kw, hp.sh, hp.sw, hp.ph, hp.pw, hp.dh, hp.dw,
+               hp.g, y);
+    break;
+  case CLCNN_LAYER_LINEAR:
+    ref_linear(x, lc->n, lc->c * lc->h * lc->w, params[0], lc->bias ? params[1] : NULL,
+               lc->out_features, y);
+    break;
+  case CLCNN_LAYER_RELU: ref_activation(REF_RELU, 0, x, count, y); break;
+  case CLCNN_LAYER_LEAKY_RELU: ref_activation(REF_LEAKY_RELU, lc->slope, x, count, y); break;
+  case CLCNN_LAYER_SIGMOID: ref_activation(REF_SIGMOID, 0, x, count, y); break;
+  case CLCNN_LAYER_TANH: ref_activation(REF_TANH, 0, x, count, y); break;
+  case CLCNN_LAYER_MAXPOOL2D:
+    ref_maxpool2d(x, lc->n, lc->c, lc->h, lc->w, hp.kh, hp.kw, hp.sh, hp.sw, hp.ph, hp.pw, y,
+                  NULL);
+    break;
+  case CLCNN_LAYER_AVGPOOL2D:
+    ref_avgpool2d(x, lc->n, lc->c, lc->h, lc->w, hp.kh, hp.kw, hp.sh, hp.sw, hp.ph, hp.pw, y);
+    break;
+  case CLCNN_LAYER_GLOBAL_AVGPOOL: ref_global_avgpool(x, lc->n, lc->c, lc->h, lc->w, y); break;
+  case CLCNN_LAYER_FLATTEN: memcpy(y, x, count * sizeof(double)); break;
+  }
+}
+
+/* Inputs that keep finite differences honest: distinct values 1/8 apart for max pooling (h
+ * never moves an argmax), |x| >= 0.01 for the relus (h never crosses the kink). */
+static void make_input(const lcase *lc, double *x, size_t count) {
+  if (lc->type == CLCNN_LAYER_MAXPOOL2D) {
+    size_t *perm = xcalloc(count, sizeof *perm);
+    for (size_t i = 0; i < count; i++) perm[i] = i;
+    for (size_t i = count; i > 1; i--) {
+      size_t j = (size_t)ref_rng_int(&rng, (int)i), t = perm[i - 1];
+      perm[i - 1] = perm[j];
+      perm[j] = t;
+    }
+    for (size_t i = 0; i < count; i++) x[i] = ((double)perm[i] - (double)(count / 2)) * 0.125;
+    free(perm);
+  } else if (lc->type == CLCNN_LAYER_RELU || lc->type == CLCNN_LAYER_LEAKY_RELU) {
+    for (size_t i = 0; i < count; i++)
+      x[i] = (ref_rng_uniform(&rng) < 0.5 ? -1.0 : 1.0) * rndf(0.01, 1.0);
+  } else {
+    for (size_t i = 0; i < count; i++) x[i] = rndf(-1.0, 1.0);
+  }
+}
+
+/* Central differences of L = sum(out * G) with respect to entries of t, which is the net's
+ * input xh when pidx < 0, else a copy of parameter pidx; compared with ana. The difference
+ * is summed as sum(G * (out+ - out-)) so that the untouched outputs cancel exactly. */
+static int fd_check(clcnn_net *net, int n, double *xh, int pidx, double *t, size_t count,
+                    const double *G, size_t nout, const double *ana, double *maxerr,
+                    size_t *checked, const char *what) {
+  size_t *idx = xcalloc(count, sizeof *idx);
+  double *op = dalloc(nout), *om = dalloc(nout);
+  int ok = 1;
+  double m = 0.0;
+  size_t k = pick(idx, count);
+  for (size_t s = 0; s < k; s++) {
+    size_t j = idx[s];
+    double keep = t[j];
+    for (int side = 0; side < 2; side++) {
+      t[j] = keep + (side ? -FD_H : FD_H);
+      if (pidx >= 0) CALL(ctx64, what, clcnn_net_param_write(net, pidx, t));
+      CALL(ctx64, what, clcnn_net_forward(net, xh, n));
+      CALL(ctx64, what, clcnn_net_read_output(net, side ? om : op));
+    }
+    t[j] = keep;
+    double num = 0.0;
+    for (size_t i = 0; i < nout; i++) num += G[i] * (op[i] - om[i]);
+    num /= 2 * FD_H;
+    double e = fabs(ana[j] - num);
+    if (!(e <= FD_ABS + FD_REL * fabs(num))) {
+      if (ok) tap_diag("%s: first miss at %zu: analytic %.12g, numeric %.12g", what, j, ana[j], num);
+      ok = 0;
+    }
+    if (isnan(e) || e > m) m = isnan(m) ? m : e;
+  }
+  if (pidx >= 0) CALL(ctx64, what, clcnn_net_param_write(net, pidx, t));
+  *maxerr = m;
+  *checked = k;
+  free(idx), free(op), free(om);
+  return ok;
+done:
+  free(idx), free(op), free(om);
+  *maxerr = NAN;
+  *checked = 0;
+  return -1; /* already reported */
+}
+
+static const char *const pname[2] = {"weight", "bias"};
+
+static void run_case(const lcase *lc) {
+  char name[160];
+  describe(lc, name, sizeof name);
+  int oc, oh, ow, pndim[2] = {0, 0}, pdims[2][4];
+  size_t pcount[2] = {0, 0};
+  out_shape(lc, &oc, &oh, &ow);
+  int np = expected_params(lc, pndim, pdims, pcount);
+  size_t nin = (size_t)lc->n * lc->c * lc->h * lc->w, osz = (size_t)oc * oh * ow,
+         nout = (size_t)lc->n * osz;
+
+  double *x = dalloc(nin), *G = dalloc(nout), *yref = dalloc(nout), *y = dalloc(nout);
+  double *p[2] = {NULL, NULL}, *g1[2] = {NULL, NULL}, *g2[2] = {NULL, NULL};
+  double *dx1 = dalloc(nin), *dx2 = dalloc(nin), *y32 = dalloc(nout), *dx32 = dalloc(nin);
+  double *g32[2] = {NULL, NULL};
+  void *hx = NULL, *hG = NULL, *hbuf = NULL, *hp[2] = {NULL, NULL};
+  clcnn_net *net = NULL;
+  clcnn_ctx *cx = ctx64;
+  char what[200];
+
+  make_input(lc, x, nin);
+  for (size_t i = 0; i < nout; i++) G[i] = rndf(-1.0, 1.0);
+  for (int i = 0; i < np; i++) {
+    p[i] = dalloc(pcount[i]), g1[i] = dalloc(pcount[i]), g2[i] = dalloc(pcount[i]);
+    g32[i] = dalloc(pcount[i]);
+    for (size_t j = 0; j < pcount[i]; j++) p[i][j] = rndf(-1.0, 1.0);
+  }
+  ref_forward(lc, x, p, yref);
+
+  /* ---- double context: structure, forward, gradient rule, finite differences ---- */
+  snprintf(what, sizeof what, "%s [f64]", name);
+  CALL(cx, what, clcnn_net_create(cx, lc->n, lc->c, lc->h, lc->w, &net));
+  CALL(cx, what, add_layer(net, lc));
+  {
+    int ok = clcnn_net_num_layers(net) == 1 && clcnn_net_layer_type(net, 0) == lc->type &&
+             clcnn_net_output_size(net) == osz && clcnn_net_input_size(net) == nin / lc->n &&
+             clcnn_net_num_params(net) == np;
+    int dims[4] = {0, 0, 0, 0};
+    if (clcnn_net_layer_shape(net, 0, dims) != CLCNN_SUCCESS || dims[0] != 1 ||
+        (size_t)dims[1] * dims[2] * dims[3] != osz ||
+        ((lc->type != CLCNN_LAYER_LINEAR && lc->type != CLCNN_LAYER_FLATTEN) &&
+         (dims[1] != oc || dims[2] != oh || dims[3] != ow)))
+      ok = 0;
+    for (int i = 0; ok && i < np; i++) {
+      clcnn_param_info info;
+      char want[32];
+      snprintf(want, sizeof want, "0.%s", pname[i]);
+      if (clcnn_net_param_info(net, i, &info) != CLCNN_SUCCESS || strcmp(info.name, want) ||
+          info.layer != 0 || info.ndim != pndim[i] || info.count != pcount[i])
+        ok = 0;
+      for (int d = 0; ok && d < pndim[i]; d++)
+        if (info.dims[d] != pdims[i][d]) ok = 0;
+    }
+    tap_ok(ok, "%s: output (%d,%d,%d) of %zu, %d parameter(s), shapes and names", what, oc, oh,
+           ow, osz, np);
+  }
+  for (int i = 0; i < np; i++) CALL(cx, what, clcnn_net_param_write(net, i, p[i]));
+  CALL(cx, what, clcnn_net_forward(net, x, lc->n));
+  CALL(cx, what, clcnn_net_read_output(net, y));
+  {
+    double e;
+    int ok = close_f64(y, yref, nout, &e);
+    tap_ok(ok, "%s: forward vs reference, max err %.3g (<= 1e-12 + 1e-10*|ref|)", what, e);
+  }
+  CALL(cx, what, clcnn_net_zero_grad(net));
+  CALL(cx, what, clcnn_net_backward_from(net, G));
+  CALL(cx, what, clcnn_net_read_input_grad(net, dx1));
+  for (int i = 0; i < np; i++) CALL(cx, what, clcnn_net_grad_read(net, i, g1[i]));
+  CALL(cx, what, clcnn_net_forward(net, x, lc->n));
+  CALL(cx, what, clcnn_net_backward_from(net, G));
+  CALL(cx, what, clcnn_net_read_input_grad(net, dx2));
+  for (int i = 0; i < np; i++) CALL(cx, what, clcnn_net_grad_read(net, i, g2[i]));
+  {
+    double e = 0.0;
+    int ok = 1;
+    for (size_t j = 0; j < nin; j++) {
+      if (dx2[j] != dx1[j]) ok = 0;
+      if (fabs(dx2[j] - dx1[j]) > e) e = fabs(dx2[j] - dx1[j]);
+    }
+    tap_ok(ok, "%s: input gradient overwritten by a second backward, max |dx2-dx1| %.3g", what,
+           e);
+    if (np) {
+      ok = 1, e = 0.0;
+      for (int i = 0; i < np; i++)
+        for (size_t j = 0; j < pcount[i]; j++) {
+          if (g2[i][j] != 2 * g1[i][j]) ok = 0;
+          if (fabs(g2[i][j] - 2 * g1[i][j]) > e) e = fabs(g2[i][j] - 2 * g1[i][j]);
+        }
+      tap_ok(ok, "%s: parameter gradients accumulate, 2 backwards = exactly 2x, max err %.3g",
+             what, e);
+    }
+  }
+  {
+    double e;
+    size_t k;
+    int r = fd_check(net, lc->n, x, -1, x, nin, G, nout, dx1, &e, &k, what);
+    if (r >= 0)
+      tap_ok(r, "%s: d input vs central differences (%zu of %zu), max err %.3g "
+             "(<= 1e-7 + 1e-6*|fd|)", what, k, nin, e);
+    for (int i = 0; i < np; i++) {
+      r = fd_check(net, lc->n, x, i, p[i], pcount[i], G, nout, g1[i], &e, &k, what);
+      if (r >= 0)
+        tap_ok(r, "%s: d %s vs central differences (%zu of %zu), max err %.3g "
+               "(<= 1e-7 + 1e-6*|fd|)", what, pname[i], k, pcount[i], e);
+    }
+  }
+  if (lc->type == CLCNN_LAYER_MAXPOOL2D) { /* the exact rule, through the reference argmax */
+    hyper h = hyper_of(lc);
+    size_t *am = xcalloc(nout, sizeof *am);
+    double *dxr = dalloc(nin), *yr = dalloc(nout), e;
+    ref_maxpool2d(x, lc->n, lc->c, lc->h, lc->w, h.kh, h.kw, h.sh, h.sw, h.ph, h.pw, yr, am);
+    ref_maxpool2d_backward(G, am, nout, dxr, nin);
+    int ok = close_f64(dx1, dxr, nin, &e);
+    tap_ok(ok, "%s: d input vs reference argmax scatter, max err %.3g", what, e);
+    free(am), free(dxr), free(yr);
+  }
+  clcnn_net_destroy(net);
+  net = NULL;
+
+  /* ---- float context: forward vs reference, everything vs the double context ---- */
+  cx = ctx32;
+  snprintf(what, sizeof what, "%s [f32]", name);
+  hx = to_host(cx, x, nin);
+  hG = to_host(cx, G, nout);
+  hbuf = xcalloc(nout > nin ? nout : nin, sizeof(float));
+  CALL(cx, what, clcnn_net_create(cx, lc->n, lc->c, lc->h, lc->w, &net));
+  CALL(cx, what, add_layer(net, lc));
+  for (int i = 0; i < np; i++) {
+    hp[i] = to_host(cx, p[i], pcount[i]);
+    CALL(cx, what, clcnn_net_param_write(net, i, hp[i]));
+  }
+  CALL(cx, what, clcnn_net_forward(net, hx, lc->n));
+  CALL(cx, what, clcnn_net_zero_grad(net));
+  CALL(cx, what, clcnn_net_backward_from(net, hG));
+  CALL(cx, what, clcnn_net_read_output(net, hbuf));
+  from_host(cx, hbuf, y32, nout);
+  CALL(cx, what, clcnn_net_read_input_grad(net, hbuf));
+  from_host(cx, hbuf, dx32, nin);
+  for (int i = 0; i < np; i++) {
+    free(hp[i]);
+    hp[i] = xcalloc(pcount[i], sizeof(float));
+    CALL(cx, what, clcnn_net_grad_read(net, i, hp[i]));
+    from_host(cx, hp[i], g32[i], pcount[i]);
+  }
+  {
+    double e, e2;
+    int ok = close_f32(y32, yref, nout, &e);
+    tap_ok(ok, "%s: forward vs double reference, max err %.3g (<= 1e-5*|ref| + 1e-5*max|ref|)",
+           what, e);
+    ok = close_f32(y32, y, nout, &e) & close_f32(dx32, dx1, nin, &e2);
+    char msg[160];
+    int len = snprintf(msg, sizeof msg, "out %.3g, d input %.3g", e, e2);
+    for (int i = 0; i < np; i++) {
+      ok &= close_f32(g32[i], g1[i], pcount[i], &e);
+      len += snprintf(msg + len, sizeof msg - (size_t)len, ", d %s %.3g", pname[i], e);
+    }
+    tap_ok(ok, "%s: float vs double context: max err %s (<= 1e-5*|d| + 1e-5*max|d|)", what,
+           msg);
+  }
+done:
+  clcnn_net_destroy(net);
+  free(x), free(G), free(yref), free(y), free(dx1), free(dx2), free(y32), free(dx32);
+  free(hx), free(hG), free(hbuf);
+  for (int i = 0; i < 2; i++) free(p[i]), free(g1[i]), free(g2[i]), free(g32[i]), free(hp[i]);
+}
+
+/* ---- softmax cross-entropy ---------------------------------------------------------- */
+typedef struct {
+  int n, c, h, w;
+  int linear_out; /* 0: a flatten layer, the input is the logits; else a linear layer */
+  int huge;       /* logits near +-1000: exp() overflows unless the max is subtracted */
+} xcase;
+
+static const xcase xcases[] = {
+    {3, 5, 1, 1, 0, 0},
+    {2, 2, 2, 2, 0, 0}, /* 8 classes from a 2x2x2 input */
+    {4, 6, 1, 1, 5, 0},
+    {3, 4, 1, 1, 0, 1},
+    {2, 3, 1, 1, 4, 1}, /* linear to huge logits */
+};
+
+/* Loss through the library: forward, backward(labels), loss. */
+static clcnn_status lib_loss(clcnn_net *net, const void *x, int n, const int32_t *labels,
+                             double *loss) {
+  clcnn_status s = clcnn_net_forward(net, x, n);
+  if (!s) s = clcnn_net_backward(net, labels);
+  if (!s) s = clcnn_net_loss(net, loss);
+  return s;
+}
+
+static void run_xent(const xcase *xc) {
+  int n = xc->n, in = xc->c * xc->h * xc->w, k = xc->linear_out ? xc->linear_out : in;
+  size_t nin = (size_t)n * in, nz = (size_t)n * k, nw = (size_t)k * in;
+  char name[160], what[200];
+  snprintf(name, sizeof name, "%d x %dx%dx%d %s -> softmax_xent(%d classes)%s", n, xc->c, xc->h,
+           xc->w, xc->linear_out ? "linear(bias)" : "flatten", k,
+           xc->huge ? ", logits near +-1000" : "");
+  double *x = dalloc(nin), *z = dalloc(nz), *dz = dalloc(nz), *dx = dalloc(nin);
+  double *wt = dalloc(nw), *b = dalloc((size_t)k), *gw = dalloc(nw), *gb = dalloc((size_t)k);
+  double *dxr = dalloc(nin), *gwr = dalloc(nw), *gbr = dalloc((size_t)k);
+  int32_t *labels = xcalloc((size_t)n, sizeof *labels);
+  void *hx = NULL, *hbuf = NULL;
+  clcnn_net *net = NULL;
+  clcnn_ctx *cx = ctx64;
+
+  for (int i = 0; i < n; i++) labels[i] = ref_rng_int(&rng, k);
+  for (size_t j = 0; j < nw; j++) wt[j] = rndf(-1.0, 1.0);
+  for (int j = 0; j < k; j++) b[j] = rndf(-1.0, 1.0);
+  if (!xc->huge) {
+    for (size_t j = 0; j < nin; j++) x[j] = rndf(-3.0, 3.0);
+  } else if (!xc->linear_out) {
+    /* rows: all near +1000, all near -1000, and one spread over [-1000, 1000] */
+    for (int r = 0; r < n; r++)
+      for (int j = 0; j < in; j++) {
+        double base = r % 3 == 0 ? 1000.0 : r % 3 == 1 ? -1000.0 : (j % 2 ? 1000.0 : -1000.0);
+        x[(size_t)r * in + j] = base + rndf(-2.0, 2.0);
+      }
+  } else {
+    for (size_t j = 0; j < nin; j++) x[j] = (j % 2 ? -500.0 : 500.0) + rndf(-1.0, 1.0);
+  }
+  if (xc->linear_out)
+    ref_linear(x, n, in, wt, b, k, z);
+  else
+    memcpy(z, x, nz * sizeof(double));
+  double lref = ref_softmax_xent(z, n, k, labels, dz), zmax = max_abs(z, nz);
+  /* analytic reference gradients: dx = dz W (linear) or dz; dW = dz^T x; db = sum dz */
+  for (int r = 0; r < n; r++)
+    for (int j = 0; j < in; j++) {
+      double a = 0.0;
+      if (xc->linear_out)
+        for (int o = 0; o < k; o++) a += dz[(size_t)r * k + o] * wt[(size_t)o * in + j];
+      else
+        a = dz[(size_t)r * in + j];
+      dxr[(size_t)r * in + j] = a;
+    }
+  for (int o = 0; o < k; o++) {
+    double sb = 0.0;
+    for (int r = 0; r < n; r++) sb += dz[(size_t)r * k + o];
+    gbr[o] = sb;
+    for (int j = 0; j < in; j++) {
+      double a = 0.0;
+      for (int r = 0; r < n; r++) a += dz[(size_t)r * k + o] * x[(size_t)r * in + j];
+      gwr[(size_t)o * in + j] = a;
+    }
+  }
+
+  /* ---- double context ---- */
+  snprintf(what, sizeof what, "%s [f64]", name);
+  CALL(cx, what, clcnn_net_create(cx, n, xc->c, xc->h, xc->w, &net));
+  if (xc->linear_out) {
+    if (xc->h != 1 || xc->w != 1) CALL(cx, what, clcnn_net_add_flatten(net));
+    CALL(cx, what, clcnn_net_add_linear(net, k, 1));
+    CALL(cx, what, clcnn_net_param_write(net, 0, wt));
+    CALL(cx, what, clcnn_net_param_write(net, 1, b));
+  } else {
+    CALL(cx, what, clcnn_net_add_flatten(net));
+  }
+  CALL(cx, what, clcnn_net_zero_grad(net));
+  double loss = NAN;
+  CALL(cx, what, lib_loss(net, x, n, labels, &loss));
+  CALL(cx, what, clcnn_net_read_input_grad(net, dx));
+  if (xc->linear_out) {
+    CALL(cx, what, clcnn_net_grad_read(net, 0, gw));
+    CALL(cx, what, clcnn_net_grad_read(net, 1, gb));
+  }
+  {
+    double e = fabs(loss - lref);
+    tap_ok(isfinite(loss) && e <= F64_ABS + F64_REL * fabs(lref),
+           "%s: loss %.15g vs reference %.15g, err %.3g (<= 1e-12 + 1e-10*|ref|)", what, loss,
+           lref, e);
+    double e1, e2 = 0, e3 = 0;
+    int ok = close_f64(dx, dxr, nin, &e1);
+    if (xc->linear_out) ok &= close_f64(gw, gwr, nw, &e2) & close_f64(gb, gbr, (size_t)k, &e3);
+    tap_ok(ok, "%s: gradients vs analytic reference, max err d input %.3g, d weight %.3g, "
+           "d bias %.3g", what, e1, e2, e3);
+  }
+  if (!xc->huge) { /* finite differences of clcnn_net_loss */
+    struct {
+      const char *name;
+      double *t, *ana;
+      size_t count;
+      int pidx;
+    } ts[3] = {{"input", x, dx, nin, -1}, {"weight", wt, gw, nw, 0}, {"bias", b, gb, (size_t)k, 1}};
+    int nts = xc->linear_out ? 3 : 1;
+    size_t *idx = xcalloc(nw > nin ? nw : nin, sizeof *idx);
+    for (int ti = 0; ti < nts; ti++) {
+      size_t cnt = pick(idx, ts[ti].count);
+      double m = 0.0;
+      int ok = 1;
+      for (size_t s = 0; s < cnt; s++) {
+        size_t j = idx[s];
+        double keep = ts[ti].t[j], lp = NAN, lm = NAN;
+        clcnn_status st = 0;
+        ts[ti].t[j] = keep + FD_H;
+        if (ts[ti].pidx >= 0) st = clcnn_net_param_write(net, ts[ti].pidx, ts[ti].t);
+        if (!st) st = lib_loss(net, x, n, labels, &lp);
+        ts[ti].t[j] = keep - FD_H;
+        if (!st && ts[ti].pidx >= 0) st = clcnn_net_param_write(net, ts[ti].pidx, ts[ti].t);
+        if (!st) st = lib_loss(net, x, n, labels, &lm);
+        ts[ti].t[j] = keep;
+        if (!st && ts[ti].pidx >= 0) st = clcnn_net_param_write(net, ts[ti].pidx, ts[ti].t);
+        if (st) {
+          free(idx);
+          CALL(cx, what, st);
+        }
+        double num = (lp - lm) / (2 * FD_H), e = fabs(ts[ti].ana[j] - num);
+        if (!(e <= FD_ABS + FD_REL * fabs(num))) {
+          if (ok)
+            tap_diag("%s: d %s first miss at %zu: analytic %.12g, numeric %.12g", what,
+                     ts[ti].name, j, ts[ti].ana[j], num);
+          ok = 0;
+        }
+        if (isnan(e) || e > m) m = isnan(m) ? m : e;
+      }
+      tap_ok(ok, "%s: d %s vs central differences of the loss (%zu of %zu), max err %.3g "
+             "(<= 1e-7 + 1e-6*|fd|)", what, ts[ti].name, cnt, ts[ti].count, m);
+    }
+    free(idx);
+  }
+  clcnn_net_destroy(net);
+  net = NULL;
+
+  /* ---- float context ---- */
+  cx = ctx32;
+  snprintf(what, sizeof what, "%s [f32]", name);
+  hx = to_host(cx, x, nin);
+  hbuf = xcalloc(nw > nin ? nw : nin, sizeof(float));
+  CALL(cx, what, clcnn_net_create(cx, n, xc->c, xc->h, xc->w, &net));
+  if (xc->linear_out) {
+    if (xc->h != 1 || xc->w != 1) CALL(cx, what, clcnn_net_add_flatten(net));
+    CALL(cx, what, clcnn_net_add_linear(net, k, 1));
+    void *hw = to_host(cx, wt, nw), *hb = to_host(cx, b, (size_t)k);
+    clcnn_status s1 = clcnn_net_param_write(net, 0, hw), s2 = clcnn_net_param_write(net, 1, hb);
+    free(hw), free(hb);
+    CALL(cx, what, s1);
+    CALL(cx, what, s2);
+  } else {
+    CALL(cx, what, clcnn_net_add_flatten(net));
+  }
+  CALL(cx, what, clcnn_net_zero_grad(net));
+  loss = NAN;
+  CALL(cx, what, lib_loss(net, hx, n, labels, &loss));
+  CALL(cx, what, clcnn_net_read_input_grad(net, hbuf));
+  from_host(cx, hbuf, dx, nin);
+  if (xc->linear_out) {
+    CALL(cx, what, clcnn_net_grad_read(net, 0, hbuf));
+    from_host(cx, hbuf, gw, nw);
+    CALL(cx, what, clcnn_net_grad_read(net, 1, hbuf));
+    from_host(cx, hbuf, gb, (size_t)k);
+  }
+  {
+    double e = fabs(loss - lref);
+    tap_ok(isfinite(loss) && e <= F32_REL * fabs(lref) + F32_SCALE * zmax,
+           "%s: loss %.9g vs double reference %.15g, err %.3g (<= 1e-5*|ref| + 1e-5*max|logit|)",
+           what, loss, lref, e);
+    double e1, e2 = 0, e3 = 0;
+    int ok = close_f32(dx, dxr, nin, &e1);
+    if (xc->linear_out) ok &= close_f32(gw, gwr, nw, &e2) & close_f32(gb, gbr, (size_t)k, &e3);
+    tap_ok(ok, "%s: gradients vs double reference, max err d input %.3g, d weight %.3g, "
+           "d bias %.3g (<= 1e-5*|ref| + 1e-5*max|ref|)", what, e1, e2, e3);
+  }
+done:
+  clcnn_net_destroy(net);
+  free(x), free(z), free(dz), free(dx), free(wt), free(b), free(gw), free(gb);
+  free(dxr), free(gwr), free(gbr), free(labels), free(hx), free(hbuf);
+}
+
+static clcnn_ctx *make_ctx(clcnn_precision prec) {
+  clcnn_ctx_options opt = {.device = NULL, .precision = prec, .kernel_path = NULL, .profiling = 0};
+  char err[512] = "";
+  clcnn_ctx *cx = NULL;
+  clcnn_status s = clcnn_ctx_create(&cx, &opt, err, sizeof err);
+  if (s != CLCNN_SUCCESS || !cx) {
+    char why[700];
+    snprintf(why, sizeof why, "clcnn_ctx_create(%s): %s (%d): %s",
+             prec == CLCNN_DOUBLE ? "double" : "float", clcnn_status_name(s), s, err);
+    clcnn_ctx_destroy(ctx64);
+    tap_bail(why); /* no device is a failure, never a skip */
+  }
+  tap_diag("%s context on %s", prec == CLCNN_DOUBLE ? "double" : "float",
+           clcnn_ctx_device_name(cx));
+  return cx;
+}
+
+int main(void) {
+  ref_rng_seed(&rng, 0xC1C22024u);
+  ctx64 = make_ctx(CLCNN_DOUBLE);
+  ctx32 = make_ctx(CLCNN_FLOAT);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i]);
+  for (size_t i = 0; i < sizeof xcases / sizeof xcases[0]; i++) run_xent(&xcases[i]);
+  clcnn_ctx_destroy(ctx32);
+  clcnn_ctx_destroy(ctx64);
+  return tap_done();
+}

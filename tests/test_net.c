@@ -1,0 +1,255 @@
+/* tests/test_net.c - a whole small network: gradients by central finite differences in double
+ * precision, the gradient rule, float against double, the event chain (no host wait inside a
+ * step), profiling, partial batches, and where the kernels are loaded from. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clcnn.h"
+#include "tap.h"
+
+static uint64_t rng = 42;
+static double urand(void) { /* xorshift64*, uniform in [0,1) */
+  rng ^= rng >> 12, rng ^= rng << 25, rng ^= rng >> 27;
+  return ((rng * 2685821657736338717ull) >> 11) * (1.0 / 9007199254740992.0);
+}
+static double sym(void) { return 2 * urand() - 1; }
+
+#define N 3
+#define C 2
+#define H 10
+#define W 9
+#define K 5
+
+/* conv, relu, maxpool, conv, relu, avgpool, flatten, linear: the net of the issue. */
+static clcnn_net *make_net(clcnn_ctx *ctx, int max_batch) {
+  clcnn_net *net = NULL;
+  clcnn_conv2d_params c1 = {.out_channels = 4, .kh = 3, .kw = 3, .pad_h = 1, .pad_w = 1, .bias = 1};
+  clcnn_conv2d_params c2 = {.out_channels = 3, .kh = 3, .kw = 2, .stride_h = 1, .bias = 1};
+  clcnn_pool2d_params mp = {.kh = 2, .kw = 2};
+  clcnn_pool2d_params ap = {.kh = 2, .kw = 2, .stride_h = 1, .stride_w = 1};
+  if (clcnn_net_create(ctx, max_batch, C, H, W, &net) || clcnn_net_add_conv2d(net, &c1) ||
+      clcnn_net_add_relu(net) || clcnn_net_add_maxpool2d(net, &mp) ||
+      clcnn_net_add_conv2d(net, &c2) || clcnn_net_add_relu(net) ||
+      clcnn_net_add_avgpool2d(net, &ap) || clcnn_net_add_flatten(net) ||
+      clcnn_net_add_linear(net, K, 1)) {
+    tap_diag("building the net: %s", clcnn_ctx_last_error(ctx));
+    clcnn_net_destroy(net);
+    return NULL;
+  }
+  return net;
+}
+
+static clcnn_ctx *make_ctx(clcnn_precision p, int profiling) {
+  clcnn_ctx *ctx = NULL;
+  char err[512];
+  clcnn_ctx_options o = {.precision = p, .profiling = profiling};
+  clcnn_status st = clcnn_ctx_create(&ctx, &o, err, sizeof err);
+  if (st) {
+    printf("Bail out! no OpenCL device for the test: %s: %s\n", clcnn_status_name(st), err);
+    exit(1);
+  }
+  return ctx;
+}
+
+/* The loss of (x, labels) through the double net. */
+static double loss_of(clcnn_net *net, const double *x, const int32_t *labels) {
+  double l = NAN;
+  if (clcnn_net_forward(net, x, N) || clcnn_net_backward(net, labels) || clcnn_net_loss(net, &l))
+    return NAN;
+  return l;
+}
+
+static int close_enough(double a, double b, double atol, double rtol) {
+  return fabs(a - b) <= atol + rtol * fabs(b);
+}
+
+int main(void) {
+  clcnn_ctx *ctx = make_ctx(CLCNN_DOUBLE, 1);
+  tap_diag("device: %s", clcnn_ctx_device_name(ctx));
+  clcnn_net *net = make_net(ctx, N);
+  if (!tap_ok(net != NULL, "conv-relu-maxpool-conv-relu-avgpool-flatten-linear net builds")) tap_bail("no net");
+  int dims[4];
+  clcnn_net_layer_shape(net, 7, dims);
+  tap_ok(dims[1] == K && clcnn_net_output_size(net) == K, "output shape (1,%d,1,1)", K);
+  clcnn_net_layer_shape(net, 3, dims);
+  tap_ok(dims[1] == 3 && dims[2] == 3 && dims[3] == 3, "conv 3x2 kernel on 5x4 gives 3x3 (got %dx%d)", dims[2], dims[3]);
+  tap_ok(clcnn_net_num_params(net) == 6, "6 parameter tensors");
+  clcnn_param_info pi;
+  clcnn_net_param_info(net, 4, &pi);
+  tap_ok(!strcmp(pi.name, "7.weight") && pi.dims[0] == K && pi.dims[1] == 12,
+         "parameter 4 is 7.weight (%d,%d), PyTorch's name and layout", pi.dims[0], pi.dims[1]);
+  tap_ok(clcnn_net_init_params(net, 7) == CLCNN_SUCCESS, "init_params");
+
+  size_t nin = (size_t)N * C * H * W;
+  double *x = malloc(nin * sizeof *x), *dx = malloc(nin * sizeof *dx);
+  int32_t labels[N] = {1, 4, 0};
+  for (size_t i = 0; i < nin; i++) x[i] = sym();
+
+  /* The event chain: a forward and a backward make no host wait; the loss makes one. */
+  clcnn_net_zero_grad(net);
+  clcnn_status st = clcnn_net_forward(net, x, N);
+  st = st ? st : clcnn_net_backward(net, labels);
+  int cmds = -1, waits = -1;
+  clcnn_net_step_stats(net, &cmds, &waits);
+  tap_ok(!st && waits == 0 && cmds > 10, "forward + backward enqueue %d commands and wait on the host %d times", cmds, waits);
+  double loss;
+  st = clcnn_net_loss(net, &loss);
+  clcnn_net_step_stats(net, &cmds, &waits);
+  tap_ok(!st && waits == 1 && isfinite(loss), "reading the loss (%.6f) is the step's one host wait", loss);
+
+  /* The loss against softmax cross-entropy computed here from the outputs. */
+  double out[N * K], ref = 0;
+  clcnn_net_read_output(net, out);
+  for (int n = 0; n < N; n++) {
+    double m = out[n * K];
+    for (int k = 1; k < K; k++) m = fmax(m, out[n * K + k]);
+    double s = 0;
+    for (int k = 0; k < K; k++) s += exp(out[n * K + k] - m);
+    ref += (log(s) + m - out[n * K + labels[n]]) / N;
+  }
+  tap_ok(close_enough(loss, ref, 1e-14, 1e-12), "loss matches softmax cross-entropy of the outputs (|d| = %.2e)", fabs(loss - ref));
+
+  /* Profiling: every layer with kernels reports time, flatten none. */
+  int prof_ok = 1;
+  for (int l = 0; l < clcnn_net_num_layers(net); l++)
+    for (int d = 0; d < 2; d++) {
+      uint64_t ns = 0;
+      if (clcnn_net_profile(net, l, d, &ns)) prof_ok = 0;
+      int has_kernels = clcnn_net_layer_type(net, l) != CLCNN_LAYER_FLATTEN;
+      if (has_kernels != (ns > 0)) prof_ok = 0;
+    }
+  uint64_t loss_ns = 0;
+  clcnn_net_profile(net, clcnn_net_num_layers(net), 1, &loss_ns);
+  tap_ok(prof_ok && loss_ns > 0, "profiling reports kernel time for every layer and direction (loss %llu ns)",
+         (unsigned long long)loss_ns);
+
+  /* Gradients of the whole net by central differences, h = 1e-6. */
+  clcnn_net_read_input_grad(net, dx);
+  const double h = 1e-6, atol = 1e-8, rtol = 1e-6;
+  double worst = 0;
+  int bad = 0;
+  for (size_t i = 0; i < nin; i += 7) {
+    double keep = x[i];
+    x[i] = keep + h;
+    double lp = loss_of(net, x, labels);
+    x[i] = keep - h;
+    double lm = loss_of(net, x, labels);
+    x[i] = keep;
+    double num = (lp - lm) / (2 * h);
+    worst = fmax(worst, fabs(num - dx[i]));
+    if (!close_enough(dx[i], num, atol, rtol)) bad++;
+  }
+  tap_ok(!bad, "input gradient matches finite differences (max |d| %.2e; tolerance %g + %g rel)", worst, atol, rtol);
+
+  for (int p = 0; p < clcnn_net_num_params(net); p++) {
+    clcnn_net_param_info(net, p, &pi);
+    double *w = malloc(pi.count * sizeof *w), *g = malloc(pi.count * sizeof *g);
+    clcnn_net_zero_grad(net);
+    loss_of(net, x, labels);
+    clcnn_net_grad_read(net, p, g);
+    clcnn_net_param_read(net, p, w);
+    worst = 0;
+    bad = 0;
+    size_t stride = pi.count > 40 ? pi.count / 40 : 1;
+    for (size_t i = 0; i < pi.count; i += stride) {
+      double keep = w[i];
+      w[i] = keep + h;
+      clcnn_net_param_write(net, p, w);
+      double lp = loss_of(net, x, labels);
+      w[i] = keep - h;
+      clcnn_net_param_write(net, p, w);
+      double lm = loss_of(net, x, labels);
+      w[i] = keep;
+      clcnn_net_param_write(net, p, w);
+      double num = (lp - lm) / (2 * h);
+      worst = fmax(worst, fabs(num - g[i]));
+      if (!close_enough(g[i], num, atol, rtol)) bad++;
+    }
+    tap_ok(!bad, "gradient of %s matches finite differences (max |d| %.2e)", pi.name, worst);
+    free(w);
+    free(g);
+  }
+
+  /* The gradient rule: parameters accumulate, the input gradient is overwritten. */
+  clcnn_net_param_info(net, 0, &pi);
+  double *g1 = malloc(pi.count * sizeof *g1), *g2 = malloc(pi.count * sizeof *g2);
+  double *dx2 = malloc(nin * sizeof *dx2);
+  clcnn_net_zero_grad(net);
+  loss_of(net, x, labels);
+  clcnn_net_grad_read(net, 0, g1);
+  clcnn_net_read_input_grad(net, dx);
+  clcnn_net_backward(net, labels);
+  clcnn_net_grad_read(net, 0, g2);
+  clcnn_net_read_input_grad(net, dx2);
+  int acc = 1;
+  for (size_t i = 0; i < pi.count; i++) acc &= close_enough(g2[i], 2 * g1[i], 1e-15, 1e-13);
+  tap_ok(acc, "a second backward adds to the parameter gradients (+=)");
+  tap_ok(!memcmp(dx, dx2, nin * sizeof *dx), "a second backward overwrites the input gradient (=)");
+  clcnn_net_zero_grad(net);
+  clcnn_net_grad_read(net, 0, g2);
+  int zero = 1;
+  for (size_t i = 0; i < pi.count; i++) zero &= g2[i] == 0;
+  tap_ok(zero, "zero_grad clears the parameter gradients");
+
+  /* A partial batch gives the rows of the full batch. */
+  double out1[K];
+  clcnn_net_forward(net, x + 2 * C * H * W, 1);
+  clcnn_net_read_output(net, out1);
+  int same = 1;
+  for (int k = 0; k < K; k++) same &= close_enough(out1[k], out[2 * K + k], 1e-14, 1e-12);
+  tap_ok(same, "a batch of 1 gives the same output as row 2 of the batch of 3");
+
+  /* Float against double: same parameters, same input. */
+  clcnn_ctx *fctx = make_ctx(CLCNN_FLOAT, 0);
+  clcnn_net *fnet = make_net(fctx, N);
+  if (!fnet) tap_bail("no float net");
+  for (int p = 0; p < clcnn_net_num_params(net); p++) {
+    clcnn_net_param_info(net, p, &pi);
+    double *w = malloc(pi.count * sizeof *w);
+    float *wf = malloc(pi.count * sizeof *wf);
+    clcnn_net_param_read(net, p, w);
+    for (size_t i = 0; i < pi.count; i++) wf[i] = (float)w[i];
+    clcnn_net_param_write(fnet, p, wf);
+    clcnn_net_param_write(net, p, w); /* keep double identical to the float copy's source */
+    free(w);
+    free(wf);
+  }
+  float *xf = malloc(nin * sizeof *xf), *dxf = malloc(nin * sizeof *dxf);
+  for (size_t i = 0; i < nin; i++) xf[i] = (float)x[i];
+  double dloss = loss_of(net, x, labels), floss = NAN;
+  clcnn_net_read_input_grad(net, dx);
+  clcnn_net_zero_grad(fnet);
+  st = clcnn_net_forward(fnet, xf, N);
+  st = st ? st : clcnn_net_backward(fnet, labels);
+  st = st ? st : clcnn_net_loss(fnet, &floss);
+  st = st ? st : clcnn_net_read_input_grad(fnet, dxf);
+  tap_ok(!st && close_enough(floss, dloss, 1e-6, 1e-5), "float loss %.7f agrees with double %.7f (1e-6 + 1e-5 rel)", floss, dloss);
+  double gmax = 0, dmax = 0;
+  for (size_t i = 0; i < nin; i++) gmax = fmax(gmax, fabs(dx[i])), dmax = fmax(dmax, fabs(dxf[i] - dx[i]));
+  tap_ok(!st && dmax <= 1e-4 * gmax + 1e-7, "float input gradient agrees with double (max |d| %.2e, 1e-4 of max |g| %.2e)", dmax, gmax);
+
+  /* Kernels are found: from $CLCNN_KERNEL_PATH here, embedded or installed without it. */
+  const char *origin = clcnn_ctx_kernel_origin(ctx, "conv2d.cl");
+  tap_ok(origin && !strcmp(origin, getenv("CLCNN_KERNEL_PATH") ? "env" : "installed"),
+         "conv2d.cl comes from %s", origin ? origin : "(nowhere)");
+  unsetenv("CLCNN_KERNEL_PATH");
+  clcnn_ctx *ectx = NULL;
+  clcnn_ctx_options eo = {.precision = CLCNN_DOUBLE, .kernel_path = "/nonexistent-clcnn-dir"};
+  char err[512];
+  st = clcnn_ctx_create(&ectx, &eo, err, sizeof err);
+  origin = ectx ? clcnn_ctx_kernel_origin(ectx, "pool2d.cl") : NULL;
+  tap_ok(!st && origin && (!strcmp(origin, "embedded") || !strcmp(origin, "installed")),
+         "without a path, pool2d.cl comes from the %s copy", origin ? origin : "(no)");
+  tap_ok(ectx && clcnn_ctx_build_all(ectx) == CLCNN_SUCCESS, "every program builds from there");
+  clcnn_ctx_destroy(ectx);
+  tap_ok(clcnn_ctx_kernel_origin(ctx, "nosuch.cl") == NULL, "a kernel file that does not exist is found nowhere");
+
+  free(x), free(dx), free(dx2), free(g1), free(g2), free(xf), free(dxf);
+  clcnn_net_destroy(fnet);
+  clcnn_ctx_destroy(fctx);
+  clcnn_net_destroy(net);
+  clcnn_ctx_destroy(ctx);
+  return tap_done();
+}
