@@ -158,7 +158,8 @@ CLCNN_API clcnn_status clcnn_net_create(clcnn_ctx *ctx, int max_batch, int c, in
 CLCNN_API void clcnn_net_destroy(clcnn_net *net);
 
 /* Layers, appended in order; each checks that it fits the current output shape and
- * says why not in clcnn_ctx_last_error(). */
+ * says why not in clcnn_ctx_last_error(). A new layer's parameters and their gradients are
+ * zero: call clcnn_net_init_params() for PyTorch's initialisation. */
 CLCNN_API clcnn_status clcnn_net_add_conv2d(clcnn_net *net, const clcnn_conv2d_params *p);
 CLCNN_API clcnn_status clcnn_net_add_linear(clcnn_net *net, int out_features, int bias);
 CLCNN_API clcnn_status clcnn_net_add_relu(clcnn_net *net);

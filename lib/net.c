@@ -137,6 +137,15 @@ static clcnn_status add_layer(clcnn_net *net, struct layer *proto) {
     layer_free(l);
     return st;
   }
+  /* parameters start at zero (clcnn_net_init_params() gives PyTorch's initialisation), and
+   * so do their gradients, which accumulate */
+  cbuf *zero[] = {&l->w, &l->b, &l->dw, &l->db};
+  for (int i = 0; i < 4 && !st; i++)
+    if (zero[i]->mem) st = clcnn__zero(ctx, zero[i], zero[i]->bytes, "new parameter");
+  if (st) {
+    layer_free(l);
+    return st;
+  }
   net->layers[net->nl++] = l;
   /* the output gradient buffer follows the last layer's size */
   cbuf_free(&net->dout);
