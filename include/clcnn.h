@@ -128,7 +128,9 @@ typedef enum {
   CLCNN_LAYER_MAXPOOL2D,
   CLCNN_LAYER_AVGPOOL2D,
   CLCNN_LAYER_GLOBAL_AVGPOOL,
-  CLCNN_LAYER_FLATTEN
+  CLCNN_LAYER_FLATTEN,
+  CLCNN_LAYER_BATCHNORM,
+  CLCNN_LAYER_DROPOUT
 } clcnn_layer_type;
 
 /* torch.nn.Conv2d(in, out_channels, (kh,kw), stride, padding, dilation, groups, bias).
@@ -170,6 +172,23 @@ CLCNN_API clcnn_status clcnn_net_add_maxpool2d(clcnn_net *net, const clcnn_pool2
 CLCNN_API clcnn_status clcnn_net_add_avgpool2d(clcnn_net *net, const clcnn_pool2d_params *p);
 CLCNN_API clcnn_status clcnn_net_add_global_avgpool(clcnn_net *net);
 CLCNN_API clcnn_status clcnn_net_add_flatten(clcnn_net *net);
+/* torch.nn.BatchNorm2d on a (C,H,W) input, BatchNorm1d on a flat (C,1,1) one: affine, with
+ * running statistics. eps <= 0 or momentum outside (0,1] is refused; pass 1e-5 and 0.1 for
+ * PyTorch's defaults. Training normalises with the batch's statistics (biased variance) and
+ * updates running_mean/running_var (unbiased variance) with momentum; evaluation uses them. */
+CLCNN_API clcnn_status clcnn_net_add_batchnorm(clcnn_net *net, double eps, double momentum);
+/* torch.nn.Dropout(p), 0 <= p < 1: in training each element is zeroed with probability p and
+ * the rest scaled by 1/(1-p); in evaluation it passes through. The mask comes from a
+ * counter-based generator seeded by clcnn_net_set_seed(). */
+CLCNN_API clcnn_status clcnn_net_add_dropout(clcnn_net *net, double p);
+
+/* Training (default) or evaluation mode, as torch.nn.Module.train()/eval(). */
+CLCNN_API clcnn_status clcnn_net_set_training(clcnn_net *net, int training);
+CLCNN_API int clcnn_net_training(const clcnn_net *net);
+/* The dropout generator: a seed and a counter that each training forward advances. Saving and
+ * restoring both resumes the same masks. */
+CLCNN_API clcnn_status clcnn_net_set_seed(clcnn_net *net, uint64_t seed, uint64_t counter);
+CLCNN_API clcnn_status clcnn_net_get_seed(const clcnn_net *net, uint64_t *seed, uint64_t *counter);
 
 CLCNN_API int clcnn_net_num_layers(const clcnn_net *net);
 CLCNN_API clcnn_layer_type clcnn_net_layer_type(const clcnn_net *net, int layer);
@@ -181,12 +200,14 @@ CLCNN_API size_t clcnn_net_input_size(const clcnn_net *net);
 
 /* Parameters, numbered in layer order: weight then bias of each layer that has them.
  * name is PyTorch's state_dict key for the equivalent torch.nn.Sequential ("0.weight"). */
+typedef enum { CLCNN_DTYPE_REAL = 0, CLCNN_DTYPE_INT64 = 1 } clcnn_dtype;
 typedef struct {
   char name[32];
   int layer;
   int ndim;
   int dims[4];
-  size_t count; /* elements */
+  size_t count;      /* elements */
+  clcnn_dtype dtype; /* REAL (the context's precision), or INT64 for num_batches_tracked */
 } clcnn_param_info;
 
 CLCNN_API int clcnn_net_num_params(const clcnn_net *net);
@@ -195,6 +216,23 @@ CLCNN_API clcnn_status clcnn_net_param_info(const clcnn_net *net, int i, clcnn_p
 CLCNN_API clcnn_status clcnn_net_param_write(clcnn_net *net, int i, const void *host);
 CLCNN_API clcnn_status clcnn_net_param_read(clcnn_net *net, int i, void *host);
 CLCNN_API clcnn_status clcnn_net_grad_read(clcnn_net *net, int i, void *host);
+/* Buffers: the state that is not trained but saved (PyTorch's register_buffer): for each
+ * batchnorm layer running_mean, running_var (REAL, C) and num_batches_tracked (INT64, a 0-d
+ * tensor: ndim 0, count 1), named "4.running_mean" etc. Blocking reads and writes of host
+ * arrays of info.count elements of info.dtype. */
+CLCNN_API int clcnn_net_num_buffers(const clcnn_net *net);
+CLCNN_API clcnn_status clcnn_net_buffer_info(const clcnn_net *net, int i, clcnn_param_info *info);
+CLCNN_API clcnn_status clcnn_net_buffer_read(clcnn_net *net, int i, void *host);
+CLCNN_API clcnn_status clcnn_net_buffer_write(clcnn_net *net, int i, const void *host);
+
+typedef enum {
+  CLCNN_INIT_DEFAULT = 0, /* torch.nn's: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias */
+  CLCNN_INIT_HE = 1,      /* kaiming_normal_(fan_in, relu): N(0, 2/fan_in); bias 0 */
+  CLCNN_INIT_XAVIER = 2   /* xavier_uniform_: U(+-sqrt(6/(fan_in+fan_out))); bias 0 */
+} clcnn_init;
+/* Initialise every parameter with RULE from a generator seeded with seed; batchnorm gets
+ * weight 1, bias 0, running_mean 0, running_var 1, num_batches_tracked 0. */
+CLCNN_API clcnn_status clcnn_net_init(clcnn_net *net, clcnn_init rule, uint64_t seed);
 /* PyTorch's default initialisation (kaiming_uniform_(a=sqrt(5)) for weights, U(-1/sqrt(fan_in),
  * 1/sqrt(fan_in)) for biases) from a generator seeded with seed. */
 CLCNN_API clcnn_status clcnn_net_init_params(clcnn_net *net, uint64_t seed);
@@ -231,6 +269,122 @@ CLCNN_API clcnn_status clcnn_net_step_stats(const clcnn_net *net, int *commands,
 /* "conv2d(6, kernel 5x5, stride 1x1, pad 2x2)" etc. into buf; returns buf. */
 CLCNN_API const char *clcnn_net_layer_describe(const clcnn_net *net, int layer, char *buf,
                                                size_t size);
+
+/* ---- optimizers: torch.optim's update rules, run on the device ------------------------- */
+typedef struct clcnn_optim clcnn_optim;
+
+typedef enum {
+  CLCNN_OPTIM_SGD = 0,     /* torch.optim.SGD (momentum, dampening, nesterov, weight_decay) */
+  CLCNN_OPTIM_ADAM = 1,    /* torch.optim.Adam (weight_decay as L2 added to the gradient) */
+  CLCNN_OPTIM_ADAMW = 2,   /* torch.optim.AdamW (decoupled weight decay) */
+  CLCNN_OPTIM_RMSPROP = 3  /* torch.optim.RMSprop (alpha, eps, momentum, not centered) */
+} clcnn_optim_kind;
+
+typedef struct {
+  clcnn_optim_kind kind;
+  double lr;
+  double momentum;     /* SGD, RMSprop */
+  double dampening;    /* SGD */
+  int nesterov;        /* SGD: needs momentum > 0 and dampening 0 */
+  double weight_decay;
+  double beta1, beta2; /* Adam, AdamW */
+  double eps;          /* Adam, AdamW, RMSprop */
+  double alpha;        /* RMSprop */
+} clcnn_optim_params;
+
+/* torch.optim's defaults for KIND (SGD, whose lr PyTorch requires, gets 0.01). */
+CLCNN_API void clcnn_optim_defaults(clcnn_optim_kind kind, clcnn_optim_params *p);
+/* An optimizer over every parameter of net; net must outlive it. Values torch.optim refuses
+ * (negative lr, betas outside [0,1), nesterov without momentum...) are refused here too. */
+CLCNN_API clcnn_status clcnn_optim_create(clcnn_net *net, const clcnn_optim_params *p,
+                                          clcnn_optim **out);
+CLCNN_API void clcnn_optim_destroy(clcnn_optim *opt);
+/* Enqueue one update of every parameter from its gradient (optimizer.step()). Non-blocking. */
+CLCNN_API clcnn_status clcnn_optim_step(clcnn_optim *opt);
+CLCNN_API clcnn_status clcnn_optim_set_lr(clcnn_optim *opt, double lr);
+CLCNN_API double clcnn_optim_lr(const clcnn_optim *opt);
+/* Steps taken (PyTorch's state['step']); set when resuming. */
+CLCNN_API int64_t clcnn_optim_steps(const clcnn_optim *opt);
+CLCNN_API clcnn_status clcnn_optim_set_steps(clcnn_optim *opt, int64_t steps);
+/* Per-parameter state tensors, PyTorch's names: SGD with momentum "momentum_buffer"; Adam and
+ * AdamW "exp_avg", "exp_avg_sq"; RMSprop "square_avg" and, with momentum, "momentum_buffer".
+ * Each has the shape of its parameter. Blocking reads and writes. */
+CLCNN_API int clcnn_optim_num_slots(const clcnn_optim *opt);
+CLCNN_API const char *clcnn_optim_slot_name(const clcnn_optim *opt, int slot); /* static */
+CLCNN_API clcnn_status clcnn_optim_state_read(clcnn_optim *opt, int param, int slot, void *host);
+CLCNN_API clcnn_status clcnn_optim_state_write(clcnn_optim *opt, int param, int slot,
+                                               const void *host);
+
+/* ---- model files ----------------------------------------------------------------------
+ * One layer per line, '#' starts a comment, the first layer line is "input C H W":
+ *   conv OUT kernel=K|KHxKW [stride=S] [pad=P] [dilation=D] [groups=G] [bias=0|1]
+ *   linear OUT [bias=0|1]      relu      leakyrelu [slope=A]      sigmoid      tanh
+ *   maxpool K [stride=S] [pad=P]      avgpool K [stride=S] [pad=P]      globalavgpool
+ *   flatten      batchnorm [eps=E] [momentum=M]      dropout [p=P]
+ * On error err reads "FILE:LINE:COL: what was expected" or names the layer and the shapes. */
+CLCNN_API clcnn_status clcnn_net_from_text(clcnn_ctx *ctx, const char *text, const char *filename,
+                                           int max_batch, clcnn_net **out, char *err,
+                                           size_t err_size);
+CLCNN_API clcnn_status clcnn_net_from_file(clcnn_ctx *ctx, const char *path, int max_batch,
+                                           clcnn_net **out, char *err, size_t err_size);
+
+/* ---- data sets -------------------------------------------------------------------------- */
+typedef struct {
+  int n;           /* samples */
+  int c, h, w;     /* shape of one sample */
+  int classes;     /* labels are in [0, classes) */
+  float *x;        /* n*c*h*w, NCHW, pixels scaled to [0,1]; owned */
+  int32_t *y;      /* n labels; owned */
+} clcnn_dataset;
+
+/* The train (train != 0) or test split of the data set in DIR: IDX files as MNIST and
+ * Fashion-MNIST ship them (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-..., each
+ * optionally .gz), or CIFAR-10's binary batches (data_batch_1..5.bin, test_batch.bin, in DIR or
+ * DIR/cifar-10-batches-bin). A missing, truncated or inconsistent file is refused with the
+ * reason in err. */
+CLCNN_API clcnn_status clcnn_dataset_load(const char *dir, int train, clcnn_dataset **out,
+                                          char *err, size_t err_size);
+CLCNN_API clcnn_status clcnn_dataset_load_idx(const char *images, const char *labels,
+                                              clcnn_dataset **out, char *err, size_t err_size);
+CLCNN_API void clcnn_dataset_destroy(clcnn_dataset *ds);
+/* Per-channel mean and standard deviation (population) of the pixels; arrays of ds->c. */
+CLCNN_API void clcnn_dataset_stats(const clcnn_dataset *ds, double *mean, double *std);
+/* x = (x - mean[c]) / std[c]; a std <= 0 is refused. */
+CLCNN_API clcnn_status clcnn_dataset_normalize(clcnn_dataset *ds, const double *mean,
+                                               const double *std);
+/* A seeded generator (splitmix64) and a Fisher-Yates shuffle of order[0..n) with it. */
+CLCNN_API uint64_t clcnn_rng_next(uint64_t *state);
+CLCNN_API void clcnn_shuffle(uint32_t *order, size_t n, uint64_t *state);
+
+/* ---- safetensors files ----------------------------------------------------------------- */
+typedef enum { CLCNN_ST_F32 = 0, CLCNN_ST_F64 = 1, CLCNN_ST_I64 = 2 } clcnn_st_dtype;
+typedef struct {
+  char name[128];
+  clcnn_st_dtype dtype;
+  int ndim;          /* 0..8; 0 is a scalar */
+  int64_t dims[8];
+  const void *data;  /* little-endian elements; borrowed */
+  size_t bytes;
+} clcnn_st_tensor;
+typedef struct clcnn_safetensors clcnn_safetensors;
+
+/* Write tensors and string metadata (meta[2i] = key, meta[2i+1] = value) to PATH: to a
+ * temporary file in the same directory, flushed, then renamed into place, so that PATH is
+ * either the old file or the whole new one. */
+CLCNN_API clcnn_status clcnn_safetensors_write(const char *path, const clcnn_st_tensor *t, int n,
+                                               const char *const *meta, int nmeta, char *err,
+                                               size_t err_size);
+/* Read and check a whole file (header, dtypes, shapes, offsets, sizes). */
+CLCNN_API clcnn_status clcnn_safetensors_open(const char *path, clcnn_safetensors **out, char *err,
+                                              size_t err_size);
+CLCNN_API void clcnn_safetensors_close(clcnn_safetensors *f);
+CLCNN_API int clcnn_safetensors_count(const clcnn_safetensors *f);
+/* Tensor i (file order) or by name; NULL when absent. data points into f. */
+CLCNN_API const clcnn_st_tensor *clcnn_safetensors_get(const clcnn_safetensors *f, int i);
+CLCNN_API const clcnn_st_tensor *clcnn_safetensors_find(const clcnn_safetensors *f,
+                                                        const char *name);
+/* A metadata value, NULL when absent. Owned by f. */
+CLCNN_API const char *clcnn_safetensors_meta(const clcnn_safetensors *f, const char *key);
 
 #ifdef __cplusplus
 }

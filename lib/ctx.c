@@ -18,6 +18,9 @@ static const char *const prog_files[KP_COUNT] = {
     [KP_ACTIVATION] = "activation.cl",
     [KP_POOL2D] = "pool2d.cl",
     [KP_SOFTMAX_XENT] = "softmax_xent.cl",
+    [KP_OPTIM] = "optim.cl",
+    [KP_BATCHNORM] = "batchnorm.cl",
+    [KP_DROPOUT] = "dropout.cl",
 };
 
 /* Prepended to every program: the real type for the precision chosen. */

@@ -20,6 +20,9 @@ enum {
   KP_ACTIVATION,
   KP_POOL2D,
   KP_SOFTMAX_XENT,
+  KP_OPTIM,
+  KP_BATCHNORM,
+  KP_DROPOUT,
   KP_COUNT
 };
 
@@ -121,5 +124,15 @@ uint64_t evlist_ns(const evlist *l);
 clcnn_status clcnn__gemm(clcnn_ctx *ctx, const char *what, int ta, int tb, size_t m, size_t n,
                          size_t k, double alpha, cbuf *a, size_t aoff, size_t lda, cbuf *b,
                          size_t boff, size_t ldb, double beta, cbuf *c, size_t coff, size_t ldc);
+
+/* ---- what other parts of the library see of a net (net.c) ---- */
+clcnn_ctx *clcnn__net_ctx(clcnn_net *net);
+/* Parameter i's value and gradient buffers and its element count. */
+clcnn_status clcnn__net_param(clcnn_net *net, int i, cbuf **value, cbuf **grad, size_t *count);
+
+/* ---- what other parts of the library see of a net (net.c) ---- */
+clcnn_ctx *clcnn__net_ctx(clcnn_net *net);
+/* Parameter i's value and gradient buffers and its element count. */
+clcnn_status clcnn__net_param(clcnn_net *net, int i, cbuf **value, cbuf **grad, size_t *count);
 
 #endif

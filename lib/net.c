@@ -344,6 +344,20 @@ CLCNN_API clcnn_status clcnn_net_grad_read(clcnn_net *net, int i, void *host) {
   return param_io(net, i, host, 1, 0);
 }
 
+clcnn_ctx *clcnn__net_ctx(clcnn_net *net) { return net->ctx; }
+
+clcnn_status clcnn__net_param(clcnn_net *net, int i, cbuf **value, cbuf **grad, size_t *count) {
+  int is_bias;
+  struct layer *l;
+  clcnn_param_info info;
+  clcnn_status st;
+  if ((st = get_param(net, i, &l, &is_bias)) || (st = clcnn_net_param_info(net, i, &info))) return st;
+  *value = is_bias ? &l->b : &l->w;
+  *grad = is_bias ? &l->db : &l->dw;
+  *count = info.count;
+  return CLCNN_SUCCESS;
+}
+
 /* splitmix64: a small seeded generator, the same on every machine. */
 static uint64_t splitmix64(uint64_t *s) {
   uint64_t z = (*s += 0x9e3779b97f4a7c15ull);

@@ -1,0 +1,1 @@
+/* cl/batchnorm.cl - being written. */

@@ -1,0 +1,1 @@
+/* cl/dropout.cl - being written. */

@@ -1,0 +1,1 @@
+/* cl/optim.cl - being written. */

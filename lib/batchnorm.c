@@ -1,0 +1,1 @@
+/* lib/batchnorm.c - being written. */

@@ -1,0 +1,1 @@
+/* lib/dropout.c - being written. */

@@ -1,0 +1,1 @@
+/* lib/model.c - being written. */

@@ -1,0 +1,1 @@
+/* lib/optim.c - being written. */

@@ -1,0 +1,1 @@
+/* lib/safetensors.c - being written. */
