@@ -1,1 +1,81 @@
-/* lib/batchnorm.c - being written. */
+/* lib/batchnorm.c - batch normalisation (torch.nn.BatchNorm1d/2d). Kernels in cl/batchnorm.cl. */
+#include <math.h>
+
+#include "layer.h"
+
+clcnn_status batchnorm_setup(clcnn_ctx *ctx, struct layer *l, int max_batch) {
+  if (!(l->eps > 0) || !isfinite(l->eps) || !(l->momentum > 0 && l->momentum <= 1))
+    return FAIL(ctx, CLCNN_ERR_INVALID_ARGUMENT,
+                "layer %d batchnorm: eps %g must be positive and momentum %g in (0, 1]", l->index,
+                l->eps, l->momentum);
+  l->out_c = l->in_c, l->out_h = l->in_h, l->out_w = l->in_w;
+  l->has_w = l->has_b = 1;
+  size_t c = l->in_c, e = ctx->esz;
+  clcnn_status st;
+  if ((st = cbuf_alloc(ctx, &l->w, c * e, "batchnorm weight")) ||
+      (st = cbuf_alloc(ctx, &l->b, c * e, "batchnorm bias")) ||
+      (st = cbuf_alloc(ctx, &l->dw, c * e, "batchnorm weight grad")) ||
+      (st = cbuf_alloc(ctx, &l->db, c * e, "batchnorm bias grad")) ||
+      (st = cbuf_alloc(ctx, &l->rmean, c * e, "batchnorm running_mean")) ||
+      (st = cbuf_alloc(ctx, &l->rvar, c * e, "batchnorm running_var")) ||
+      (st = cbuf_alloc(ctx, &l->mean, c * e, "batchnorm mean")) ||
+      (st = cbuf_alloc(ctx, &l->invstd, c * e, "batchnorm invstd")) ||
+      (st = cbuf_alloc(ctx, &l->t, 2 * c * e, "batchnorm sums")))
+    return st;
+  (void)max_batch;
+  return CLCNN_SUCCESS;
+}
+
+clcnn_status batchnorm_forward(clcnn_ctx *ctx, struct layer *l, cbuf *x, int n) {
+  int c = l->in_c, p = l->in_h * l->in_w;
+  cl_kernel k;
+  clcnn_status st;
+  if (l->training) {
+    if ((st = clcnn__kernel(ctx, KP_BATCHNORM, "batchnorm_stats", &k)) ||
+        (st = clcnn__args(ctx, k, "batchnorm_stats", MEM_ARG(&l->mean), MEM_ARG(&l->invstd),
+                          MEM_ARG(&l->rmean), MEM_ARG(&l->rvar), MEM_ARG(x), INT_ARG(n), INT_ARG(c),
+                          INT_ARG(p), REAL_ARG(ctx, l->eps), REAL_ARG(ctx, l->momentum), (size_t)0)) ||
+        (st = clcnn__run(ctx, k, "batchnorm_stats", c, &x, 1,
+                         (cbuf *[]){&l->mean, &l->invstd, &l->rmean, &l->rvar}, 4)))
+      return st;
+    l->nbt++;
+  } else {
+    if ((st = clcnn__kernel(ctx, KP_BATCHNORM, "batchnorm_eval_invstd", &k)) ||
+        (st = clcnn__args(ctx, k, "batchnorm_eval_invstd", MEM_ARG(&l->invstd), MEM_ARG(&l->rvar),
+                          INT_ARG(c), REAL_ARG(ctx, l->eps), (size_t)0)) ||
+        (st = clcnn__run(ctx, k, "batchnorm_eval_invstd", c, (cbuf *[]){&l->rvar}, 1,
+                         (cbuf *[]){&l->invstd}, 1)))
+      return st;
+  }
+  cbuf *mean = l->training ? &l->mean : &l->rmean;
+  if ((st = clcnn__kernel(ctx, KP_BATCHNORM, "batchnorm_forward", &k)) ||
+      (st = clcnn__args(ctx, k, "batchnorm_forward", MEM_ARG(&l->y), MEM_ARG(x), MEM_ARG(mean),
+                        MEM_ARG(&l->invstd), MEM_ARG(&l->w), MEM_ARG(&l->b), INT_ARG(n), INT_ARG(c),
+                        INT_ARG(p), (size_t)0)) ||
+      (st = clcnn__run(ctx, k, "batchnorm_forward", (size_t)n * c * p,
+                       (cbuf *[]){x, mean, &l->invstd, &l->w, &l->b}, 5, (cbuf *[]){&l->y}, 1)))
+    return st;
+  return CLCNN_SUCCESS;
+}
+
+clcnn_status batchnorm_backward(clcnn_ctx *ctx, struct layer *l, cbuf *x, cbuf *dy, int n) {
+  int c = l->in_c, p = l->in_h * l->in_w;
+  cbuf *mean = l->training ? &l->mean : &l->rmean;
+  cl_kernel k;
+  clcnn_status st;
+  if ((st = clcnn__kernel(ctx, KP_BATCHNORM, "batchnorm_param_grad", &k)) ||
+      (st = clcnn__args(ctx, k, "batchnorm_param_grad", MEM_ARG(&l->dw), MEM_ARG(&l->db),
+                        MEM_ARG(&l->t), MEM_ARG(dy), MEM_ARG(x), MEM_ARG(mean), MEM_ARG(&l->invstd),
+                        INT_ARG(n), INT_ARG(c), INT_ARG(p), (size_t)0)) ||
+      (st = clcnn__run(ctx, k, "batchnorm_param_grad", c, (cbuf *[]){dy, x, mean, &l->invstd}, 4,
+                       (cbuf *[]){&l->dw, &l->db, &l->t}, 3)))
+    return st;
+  if ((st = clcnn__kernel(ctx, KP_BATCHNORM, "batchnorm_backward", &k)) ||
+      (st = clcnn__args(ctx, k, "batchnorm_backward", MEM_ARG(&l->dx), MEM_ARG(dy), MEM_ARG(x),
+                        MEM_ARG(mean), MEM_ARG(&l->invstd), MEM_ARG(&l->w), MEM_ARG(&l->t),
+                        INT_ARG(n), INT_ARG(c), INT_ARG(p), INT_ARG(l->training), (size_t)0)) ||
+      (st = clcnn__run(ctx, k, "batchnorm_backward", (size_t)n * c * p,
+                       (cbuf *[]){dy, x, mean, &l->invstd, &l->w, &l->t}, 6, (cbuf *[]){&l->dx}, 1)))
+    return st;
+  return CLCNN_SUCCESS;
+}

@@ -21,6 +21,12 @@ struct layer {
   cbuf y, dx;                      /* output, gradient of the input */
   cbuf col, dcol, t;               /* conv2d: im2col, its gradient, GEMM output */
   cbuf idx;                        /* maxpool2d: where each maximum came from */
+  double eps, momentum;            /* batchnorm */
+  cbuf rmean, rvar, mean, invstd;  /* batchnorm: running and batch statistics */
+  int64_t nbt;                     /* batchnorm: num_batches_tracked */
+  double p;                        /* dropout probability */
+  int training;                    /* the mode of the last forward */
+  uint64_t key;                    /* dropout: the mask's key for the last forward */
   cbuf *yp, *dxp;                  /* the output and input gradient others see (flatten aliases) */
   evlist prof[2];                  /* forward and backward commands, when profiling */
 };
@@ -36,6 +42,8 @@ static inline size_t layer_out_size(const struct layer *l) {
 clcnn_status conv2d_setup(clcnn_ctx *ctx, struct layer *l, int max_batch);
 clcnn_status linear_setup(clcnn_ctx *ctx, struct layer *l, int max_batch);
 clcnn_status pool2d_setup(clcnn_ctx *ctx, struct layer *l, int max_batch);
+clcnn_status batchnorm_setup(clcnn_ctx *ctx, struct layer *l, int max_batch);
+clcnn_status dropout_setup(clcnn_ctx *ctx, struct layer *l, int max_batch);
 
 /* x (n,C,H,W); weight (OC,C/G,KH,KW); bias (OC) or none; y (n,OC,OH,OW). */
 clcnn_status conv2d_forward(clcnn_ctx *ctx, struct layer *l, cbuf *x, int n);
@@ -49,6 +57,12 @@ clcnn_status activation_backward(clcnn_ctx *ctx, struct layer *l, cbuf *x, cbuf 
 /* max, average, global average pooling: x (n,C,H,W), y (n,C,OH,OW). */
 clcnn_status pool2d_forward(clcnn_ctx *ctx, struct layer *l, cbuf *x, int n);
 clcnn_status pool2d_backward(clcnn_ctx *ctx, struct layer *l, cbuf *x, cbuf *dy, int n);
+/* batchnorm: x, y (n,C,P); weight = gamma, bias = beta (C). l->training picks the mode. */
+clcnn_status batchnorm_forward(clcnn_ctx *ctx, struct layer *l, cbuf *x, int n);
+clcnn_status batchnorm_backward(clcnn_ctx *ctx, struct layer *l, cbuf *x, cbuf *dy, int n);
+/* dropout: x, y of the same shape; l->training and l->key pick the mask. */
+clcnn_status dropout_forward(clcnn_ctx *ctx, struct layer *l, cbuf *x, int n);
+clcnn_status dropout_backward(clcnn_ctx *ctx, struct layer *l, cbuf *x, cbuf *dy, int n);
 /* logits (n,K), labels (n) -> losses (n), loss (1), dlogits (n,K). */
 clcnn_status softmax_xent(clcnn_ctx *ctx, cbuf *logits, cbuf *labels, cbuf *losses, cbuf *loss,
                           cbuf *dlogits, int n, int k);

@@ -21,6 +21,8 @@ struct clcnn_net {
   cbuf dout;        /* gradient of the output: the loss's, or the caller's */
   int n;            /* batch of the last forward */
   int have_forward, have_backward, have_loss;
+  int training;     /* mode for the next forward */
+  uint64_t seed, counter; /* dropout masks */
   evlist loss_prof;
 };
 
@@ -50,6 +52,7 @@ CLCNN_API clcnn_status clcnn_net_create(clcnn_ctx *ctx, int max_batch, int c, in
   net->c = c;
   net->h = h;
   net->w = w;
+  net->training = 1;
   clcnn_status st;
   if ((st = cbuf_alloc(ctx, &net->x, (size_t)max_batch * c * h * w * ctx->esz, "net input")) ||
       (st = cbuf_alloc(ctx, &net->labels, (size_t)max_batch * sizeof(cl_int), "labels")) ||
@@ -63,7 +66,8 @@ CLCNN_API clcnn_status clcnn_net_create(clcnn_ctx *ctx, int max_batch, int c, in
 }
 
 static void layer_free(struct layer *l) {
-  cbuf *bufs[] = {&l->w, &l->b, &l->dw, &l->db, &l->y, &l->dx, &l->col, &l->dcol, &l->t, &l->idx};
+  cbuf *bufs[] = {&l->w,     &l->b,    &l->dw,    &l->db,   &l->y,    &l->dx,     &l->col,
+                  &l->dcol,  &l->t,    &l->idx,   &l->rmean, &l->rvar, &l->mean, &l->invstd};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) cbuf_free(bufs[i]);
   evlist_free(&l->prof[0]);
   evlist_free(&l->prof[1]);
@@ -95,6 +99,29 @@ static void cur_shape(const clcnn_net *net, int *c, int *h, int *w) {
   }
 }
 
+/* Fill a buffer of COUNT reals with V; blocking. */
+static clcnn_status fill_real(clcnn_ctx *ctx, cbuf *b, size_t count, double v) {
+  void *h = malloc(count * ctx->esz);
+  if (!h) return FAIL(ctx, CLCNN_ERR_OUT_OF_MEMORY, "out of host memory");
+  for (size_t i = 0; i < count; i++)
+    if (ctx->prec == CLCNN_DOUBLE) ((double *)h)[i] = v;
+    else ((float *)h)[i] = (float)v;
+  clcnn_status st = clcnn__write(ctx, b, 0, count * ctx->esz, h, "fill");
+  if (!st) st = clcnn__wait(ctx, b);
+  free(h);
+  return st;
+}
+
+/* A batchnorm layer as PyTorch makes it: weight 1, bias 0, running_mean 0, running_var 1. */
+static clcnn_status bn_reset(clcnn_ctx *ctx, struct layer *l) {
+  clcnn_status st;
+  l->nbt = 0;
+  if ((st = fill_real(ctx, &l->w, l->in_c, 1)) || (st = fill_real(ctx, &l->b, l->in_c, 0)) ||
+      (st = fill_real(ctx, &l->rmean, l->in_c, 0)) || (st = fill_real(ctx, &l->rvar, l->in_c, 1)))
+    return st;
+  return CLCNN_SUCCESS;
+}
+
 /* Append a layer of TYPE; FILL sets its parameters before setup checks and allocates. */
 static clcnn_status add_layer(clcnn_net *net, struct layer *proto) {
   clcnn_ctx *ctx = net->ctx;
@@ -114,6 +141,8 @@ static clcnn_status add_layer(clcnn_net *net, struct layer *proto) {
       l->out_c = l->in_c * l->in_h * l->in_w;
       l->out_h = l->out_w = 1;
       break;
+    case CLCNN_LAYER_BATCHNORM: st = batchnorm_setup(ctx, l, net->max_batch); break;
+    case CLCNN_LAYER_DROPOUT: st = dropout_setup(ctx, l, net->max_batch); break;
     default: /* activations */
       l->out_c = l->in_c, l->out_h = l->in_h, l->out_w = l->in_w;
       break;
@@ -139,9 +168,11 @@ static clcnn_status add_layer(clcnn_net *net, struct layer *proto) {
   }
   /* parameters start at zero (clcnn_net_init_params() gives PyTorch's initialisation), and
    * so do their gradients, which accumulate */
-  cbuf *zero[] = {&l->w, &l->b, &l->dw, &l->db};
-  for (int i = 0; i < 4 && !st; i++)
+  cbuf *zero[] = {&l->w, &l->b, &l->dw, &l->db, &l->rmean};
+  for (int i = 0; i < 5 && !st; i++)
     if (zero[i]->mem) st = clcnn__zero(ctx, zero[i], zero[i]->bytes, "new parameter");
+  if (!st && l->type == CLCNN_LAYER_BATCHNORM) /* PyTorch's: weight 1, running_var 1 */
+    st = bn_reset(ctx, l);
   if (st) {
     layer_free(l);
     return st;
@@ -189,6 +220,38 @@ CLCNN_API clcnn_status clcnn_net_add_global_avgpool(clcnn_net *net) {
   return add_simple(net, CLCNN_LAYER_GLOBAL_AVGPOOL, 0);
 }
 CLCNN_API clcnn_status clcnn_net_add_flatten(clcnn_net *net) { return add_simple(net, CLCNN_LAYER_FLATTEN, 0); }
+
+CLCNN_API clcnn_status clcnn_net_add_batchnorm(clcnn_net *net, double eps, double momentum) {
+  NET_CHECK(net);
+  struct layer l = {.type = CLCNN_LAYER_BATCHNORM, .eps = eps, .momentum = momentum};
+  return add_layer(net, &l);
+}
+
+CLCNN_API clcnn_status clcnn_net_add_dropout(clcnn_net *net, double p) {
+  NET_CHECK(net);
+  struct layer l = {.type = CLCNN_LAYER_DROPOUT, .p = p};
+  return add_layer(net, &l);
+}
+
+CLCNN_API clcnn_status clcnn_net_set_training(clcnn_net *net, int training) {
+  NET_CHECK(net);
+  net->training = training != 0;
+  return CLCNN_SUCCESS;
+}
+CLCNN_API int clcnn_net_training(const clcnn_net *net) { return net ? net->training : 0; }
+
+CLCNN_API clcnn_status clcnn_net_set_seed(clcnn_net *net, uint64_t seed, uint64_t counter) {
+  NET_CHECK(net);
+  net->seed = seed;
+  net->counter = counter;
+  return CLCNN_SUCCESS;
+}
+CLCNN_API clcnn_status clcnn_net_get_seed(const clcnn_net *net, uint64_t *seed, uint64_t *counter) {
+  if (!net || !seed || !counter) return CLCNN_ERR_NULL_POINTER;
+  *seed = net->seed;
+  *counter = net->counter;
+  return CLCNN_SUCCESS;
+}
 
 static clcnn_status add_pool(clcnn_net *net, clcnn_layer_type t, const clcnn_pool2d_params *p) {
   NET_CHECK(net);
@@ -264,6 +327,11 @@ CLCNN_API const char *clcnn_net_layer_describe(const clcnn_net *net, int i, char
     case CLCNN_LAYER_TANH: snprintf(buf, size, "tanh"); break;
     case CLCNN_LAYER_GLOBAL_AVGPOOL: snprintf(buf, size, "global_avgpool"); break;
     case CLCNN_LAYER_FLATTEN: snprintf(buf, size, "flatten"); break;
+    case CLCNN_LAYER_BATCHNORM:
+      snprintf(buf, size, "batchnorm%s(%d, eps %g, momentum %g)", l->in_h * l->in_w > 1 ? "2d" : "1d",
+               l->in_c, l->eps, l->momentum);
+      break;
+    case CLCNN_LAYER_DROPOUT: snprintf(buf, size, "dropout(p %g)", l->p); break;
   }
   return buf;
 }
@@ -301,6 +369,9 @@ CLCNN_API clcnn_status clcnn_net_param_info(const clcnn_net *net, int i, clcnn_p
   info->layer = l->index;
   snprintf(info->name, sizeof info->name, "%d.%s", l->index, is_bias ? "bias" : "weight");
   if (is_bias) {
+    info->ndim = 1;
+    info->dims[0] = l->out_c;
+  } else if (l->type == CLCNN_LAYER_BATCHNORM) {
     info->ndim = 1;
     info->dims[0] = l->out_c;
   } else if (l->type == CLCNN_LAYER_CONV2D) {
@@ -366,25 +437,44 @@ static uint64_t splitmix64(uint64_t *s) {
   return z ^ (z >> 31);
 }
 
-CLCNN_API clcnn_status clcnn_net_init_params(clcnn_net *net, uint64_t seed) {
+/* A standard normal from two uniforms (Box-Muller). */
+static double normal(uint64_t *s) {
+  double u1 = ((splitmix64(s) >> 11) + 1.0) * (1.0 / 9007199254740993.0);
+  double u2 = (splitmix64(s) >> 11) * (1.0 / 9007199254740992.0);
+  return sqrt(-2 * log(u1)) * cos(2 * M_PI * u2);
+}
+
+CLCNN_API clcnn_status clcnn_net_init(clcnn_net *net, clcnn_init rule, uint64_t seed) {
   NET_CHECK(net);
+  if (rule != CLCNN_INIT_DEFAULT && rule != CLCNN_INIT_HE && rule != CLCNN_INIT_XAVIER)
+    return FAIL(net->ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_net_init: unknown rule %d", (int)rule);
   uint64_t s = seed;
+  clcnn_status st;
   for (int i = 0; i < clcnn_net_num_params(net); i++) {
     clcnn_param_info info;
-    clcnn_status st = clcnn_net_param_info(net, i, &info);
-    if (st) return st;
+    if ((st = clcnn_net_param_info(net, i, &info))) return st;
     const struct layer *l = net->layers[info.layer];
-    /* fan_in of the weight: (in/groups)*kh*kw or in; kaiming_uniform(a=sqrt(5)) and the bias
-     * rule both give the bound 1/sqrt(fan_in). */
-    double fan_in = l->type == CLCNN_LAYER_CONV2D
-                        ? (double)(l->in_c / l->conv.groups) * l->conv.kh * l->conv.kw
-                        : (double)l->in_c;
-    double bound = 1.0 / sqrt(fan_in);
+    if (l->type == CLCNN_LAYER_BATCHNORM) continue;
+    int is_bias = info.ndim == 1;
+    /* fan_in and fan_out as torch.nn.init computes them: (in/groups)*kh*kw and out*kh*kw/... */
+    double rf = l->type == CLCNN_LAYER_CONV2D ? (double)l->conv.kh * l->conv.kw : 1.0;
+    double fan_in = (l->type == CLCNN_LAYER_CONV2D ? (double)(l->in_c / l->conv.groups) : (double)l->in_c) * rf;
+    double fan_out = (double)l->out_c * rf;
     void *host = malloc(info.count * net->ctx->esz);
     if (!host) return FAIL(net->ctx, CLCNN_ERR_OUT_OF_MEMORY, "out of host memory (init)");
     for (size_t j = 0; j < info.count; j++) {
-      double u = (splitmix64(&s) >> 11) * (1.0 / 9007199254740992.0);
-      double v = (2 * u - 1) * bound;
+      double v;
+      if (rule == CLCNN_INIT_DEFAULT) { /* kaiming_uniform_(a=sqrt(5)) and the bias rule: 1/sqrt(fan_in) */
+        double u = (splitmix64(&s) >> 11) * (1.0 / 9007199254740992.0);
+        v = (2 * u - 1) / sqrt(fan_in);
+      } else if (is_bias) {
+        v = 0;
+      } else if (rule == CLCNN_INIT_HE) {
+        v = normal(&s) * sqrt(2.0 / fan_in);
+      } else {
+        double u = (splitmix64(&s) >> 11) * (1.0 / 9007199254740992.0);
+        v = (2 * u - 1) * sqrt(6.0 / (fan_in + fan_out));
+      }
       if (net->ctx->prec == CLCNN_DOUBLE) ((double *)host)[j] = v;
       else ((float *)host)[j] = (float)v;
     }
@@ -392,7 +482,83 @@ CLCNN_API clcnn_status clcnn_net_init_params(clcnn_net *net, uint64_t seed) {
     free(host);
     if (st) return st;
   }
+  for (int i = 0; i < net->nl; i++)
+    if (net->layers[i]->type == CLCNN_LAYER_BATCHNORM && (st = bn_reset(net->ctx, net->layers[i])))
+      return st;
   return CLCNN_SUCCESS;
+}
+
+CLCNN_API clcnn_status clcnn_net_init_params(clcnn_net *net, uint64_t seed) {
+  return clcnn_net_init(net, CLCNN_INIT_DEFAULT, seed);
+}
+
+/* ---- buffers: batchnorm's running statistics ---- */
+static struct layer *buffer_at(const clcnn_net *net, int i, int *which) {
+  if (i < 0) return NULL;
+  for (int j = 0; j < net->nl; j++)
+    if (net->layers[j]->type == CLCNN_LAYER_BATCHNORM) {
+      if (i < 3) return *which = i, net->layers[j];
+      i -= 3;
+    }
+  return NULL;
+}
+
+CLCNN_API int clcnn_net_num_buffers(const clcnn_net *net) {
+  int n = 0;
+  for (int j = 0; net && j < net->nl; j++) n += net->layers[j]->type == CLCNN_LAYER_BATCHNORM ? 3 : 0;
+  return n;
+}
+
+static const char *const buffer_names[3] = {"running_mean", "running_var", "num_batches_tracked"};
+
+CLCNN_API clcnn_status clcnn_net_buffer_info(const clcnn_net *net, int i, clcnn_param_info *info) {
+  if (!net || !info) return CLCNN_ERR_NULL_POINTER;
+  int which;
+  struct layer *l = buffer_at(net, i, &which);
+  if (!l)
+    return FAIL(net->ctx, CLCNN_ERR_RANGE, "buffer %d does not exist (the net has %d)", i,
+                clcnn_net_num_buffers(net));
+  memset(info, 0, sizeof *info);
+  info->layer = l->index;
+  snprintf(info->name, sizeof info->name, "%d.%s", l->index, buffer_names[which]);
+  info->ndim = which == 2 ? 0 : 1;
+  info->dims[0] = which == 2 ? 1 : l->in_c;
+  info->count = which == 2 ? 1 : (size_t)l->in_c;
+  info->dtype = which == 2 ? CLCNN_DTYPE_INT64 : CLCNN_DTYPE_REAL;
+  return CLCNN_SUCCESS;
+}
+
+static clcnn_status buffer_io(clcnn_net *net, int i, void *host, int write) {
+  NET_CHECK(net);
+  clcnn_param_info info;
+  clcnn_status st = clcnn_net_buffer_info(net, i, &info);
+  if (st) return st;
+  if (!host) return FAIL(net->ctx, CLCNN_ERR_NULL_POINTER, "buffer %s: host array is NULL", info.name);
+  int which = 0;
+  struct layer *l = buffer_at(net, i, &which);
+  if (which == 2) {
+    if (write) {
+      int64_t v;
+      memcpy(&v, host, sizeof v);
+      if (v < 0) return FAIL(net->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: %lld is negative", info.name, (long long)v);
+      l->nbt = v;
+    } else {
+      memcpy(host, &l->nbt, sizeof l->nbt);
+    }
+    return CLCNN_SUCCESS;
+  }
+  cbuf *b = which == 0 ? &l->rmean : &l->rvar;
+  size_t bytes = info.count * net->ctx->esz;
+  if (!write) return clcnn__read(net->ctx, b, 0, bytes, host, info.name);
+  if ((st = clcnn__write(net->ctx, b, 0, bytes, host, info.name))) return st;
+  return clcnn__wait(net->ctx, b);
+}
+
+CLCNN_API clcnn_status clcnn_net_buffer_read(clcnn_net *net, int i, void *host) {
+  return buffer_io(net, i, host, 0);
+}
+CLCNN_API clcnn_status clcnn_net_buffer_write(clcnn_net *net, int i, const void *host) {
+  return buffer_io(net, i, (void *)host, 1);
 }
 
 /* ---- passes ---- */
@@ -417,8 +583,14 @@ CLCNN_API clcnn_status clcnn_net_forward(clcnn_net *net, const void *x, int n) {
   if (st) return st;
   evlist_clear(&net->loss_prof);
   cbuf *in = &net->x;
+  if (net->training) net->counter++;
   for (int i = 0; i < net->nl; i++) {
     struct layer *l = net->layers[i];
+    l->training = net->training;
+    if (l->type == CLCNN_LAYER_DROPOUT) { /* this layer's masks for this step */
+      uint64_t k = net->seed ^ (net->counter * 0xd1b54a32d192ed03ull) ^ ((uint64_t)i << 48);
+      l->key = splitmix64(&k);
+    }
     evlist_clear(&l->prof[0]);
     evlist_clear(&l->prof[1]);
     prof_begin(net, &l->prof[0]);
@@ -429,6 +601,8 @@ CLCNN_API clcnn_status clcnn_net_forward(clcnn_net *net, const void *x, int n) {
       case CLCNN_LAYER_AVGPOOL2D:
       case CLCNN_LAYER_GLOBAL_AVGPOOL: st = pool2d_forward(ctx, l, in, n); break;
       case CLCNN_LAYER_FLATTEN: break;
+      case CLCNN_LAYER_BATCHNORM: st = batchnorm_forward(ctx, l, in, n); break;
+      case CLCNN_LAYER_DROPOUT: st = dropout_forward(ctx, l, in, n); break;
       default: st = activation_forward(ctx, l, in, n); break;
     }
     prof_end(net);
@@ -457,6 +631,8 @@ static clcnn_status backward_layers(clcnn_net *net) {
       case CLCNN_LAYER_AVGPOOL2D:
       case CLCNN_LAYER_GLOBAL_AVGPOOL: st = pool2d_backward(ctx, l, x, dy, net->n); break;
       case CLCNN_LAYER_FLATTEN: l->dxp = dy; break; /* same memory, the input's shape */
+      case CLCNN_LAYER_BATCHNORM: st = batchnorm_backward(ctx, l, x, dy, net->n); break;
+      case CLCNN_LAYER_DROPOUT: st = dropout_backward(ctx, l, x, dy, net->n); break;
       default: st = activation_backward(ctx, l, x, dy, net->n); break;
     }
     prof_end(net);
