@@ -109,7 +109,8 @@ CLCNN_API const char *clcnn_ctx_device_name(const clcnn_ctx *ctx); /* owned by c
 CLCNN_API clcnn_precision clcnn_ctx_precision(const clcnn_ctx *ctx);
 /* Bytes per element of host arrays exchanged with ctx: 4 (float) or 8 (double). */
 CLCNN_API size_t clcnn_ctx_elem_size(const clcnn_ctx *ctx);
-/* Compile every clcnn kernel program now, for this device and precision. */
+/* Compile every clcnn kernel program now, for this device and precision, and make CLBlast
+ * compile the GEMM kernels the layers use (it does so on its first call in a process). */
 CLCNN_API clcnn_status clcnn_ctx_build_all(clcnn_ctx *ctx);
 /* Where the kernel file NAME (e.g. "conv2d.cl") is loaded from: "explicit", "env",
  * "installed" or "embedded"; NULL if it is not found. Static string. */

@@ -392,10 +392,34 @@ clcnn_status clcnn__kernel(clcnn_ctx *ctx, int prog, const char *name, cl_kernel
 
 CLCNN_API clcnn_status clcnn_ctx_build_all(clcnn_ctx *ctx) {
   if (!ctx) return CLCNN_ERR_NULL_POINTER;
+  clcnn__clear_error(ctx);
   for (int i = 0; i < KP_COUNT; i++)
     if (!ctx->progs[i]) {
       clcnn_status st = build_program(ctx, i);
       if (st) return st;
     }
-  return CLCNN_SUCCESS;
+  /* CLBlast compiles its GEMM kernels on the first call in a process: make that call now,
+   * once small (its direct kernel) and once large (its indirect one). */
+  cbuf a, b, c;
+  const size_t n = 512;
+  clcnn_status st = cbuf_alloc(ctx, &a, n * n * ctx->esz, "warm-up A");
+  if (st) return st;
+  if ((st = cbuf_alloc(ctx, &b, n * n * ctx->esz, "warm-up B"))) {
+    cbuf_free(&a);
+    return st;
+  }
+  if (!(st = cbuf_alloc(ctx, &c, n * n * ctx->esz, "warm-up C"))) {
+    if (!(st = clcnn__zero(ctx, &a, a.bytes, "warm-up A")) && !(st = clcnn__zero(ctx, &b, b.bytes, "warm-up B")))
+      for (int t = 0; t < 4 && !st; t++) /* the transpositions the layers use */
+        if (!(st = clcnn__gemm(ctx, "warm-up", t & 1, t >> 1, 8, 8, 8, 1.0, &a, 0, 8, &b, 0, 8, 0.0, &c, 0, 8)))
+          st = clcnn__gemm(ctx, "warm-up", t & 1, t >> 1, n, n, n, 1.0, &a, 0, n, &b, 0, n, 0.0, &c, 0, n);
+    if (!st) {
+      cl_int e = clFinish(ctx->queue);
+      if (e != CL_SUCCESS) st = CLFAIL(ctx, e, "clFinish", "warm-up");
+    }
+    cbuf_free(&c);
+  }
+  cbuf_free(&a);
+  cbuf_free(&b);
+  return st;
 }
