@@ -369,7 +369,8 @@ typedef struct {
 } clcnn_st_tensor;
 typedef struct clcnn_safetensors clcnn_safetensors;
 
-/* Write tensors and string metadata (meta[2i] = key, meta[2i+1] = value) to PATH: to a
+/* Write tensors and nmeta pairs of string metadata (meta[2i] = key, meta[2i+1] = value) to
+ * PATH: to a
  * temporary file in the same directory, flushed, then renamed into place, so that PATH is
  * either the old file or the whole new one. */
 CLCNN_API clcnn_status clcnn_safetensors_write(const char *path, const clcnn_st_tensor *t, int n,
