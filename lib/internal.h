@@ -130,9 +130,4 @@ clcnn_ctx *clcnn__net_ctx(clcnn_net *net);
 /* Parameter i's value and gradient buffers and its element count. */
 clcnn_status clcnn__net_param(clcnn_net *net, int i, cbuf **value, cbuf **grad, size_t *count);
 
-/* ---- what other parts of the library see of a net (net.c) ---- */
-clcnn_ctx *clcnn__net_ctx(clcnn_net *net);
-/* Parameter i's value and gradient buffers and its element count. */
-clcnn_status clcnn__net_param(clcnn_net *net, int i, cbuf **value, cbuf **grad, size_t *count);
-
 #endif
