@@ -1,6 +1,7 @@
 /* lib/conv2d.c - 2-d convolution: im2col over the whole batch, one GEMM per group, unpack
  * with the bias fused. Kernels in cl/conv2d.cl. */
 #include <limits.h>
+#include <stdio.h>
 
 #include "layer.h"
 
@@ -27,11 +28,15 @@ clcnn_status conv2d_setup(clcnn_ctx *ctx, struct layer *l, int max_batch) {
                 l->index, p->groups, l->in_c, p->out_channels);
   int ekh = p->dilation_h * (p->kh - 1) + 1, ekw = p->dilation_w * (p->kw - 1) + 1;
   if (ekh > l->in_h + 2 * p->pad_h || ekw > l->in_w + 2 * p->pad_w)
+  {
+    char dil[64] = "";
+    if (p->dilation_h > 1 || p->dilation_w > 1) snprintf(dil, sizeof dil, " (%dx%d with dilation)", ekh, ekw);
     return FAIL(ctx, CLCNN_ERR_SHAPE,
-                "layer %d conv2d: kernel %dx%d (%dx%d with dilation) is larger than the padded "
-                "input %dx%d (input %dx%d, pad %dx%d)",
-                l->index, p->kh, p->kw, ekh, ekw, l->in_h + 2 * p->pad_h, l->in_w + 2 * p->pad_w,
-                l->in_h, l->in_w, p->pad_h, p->pad_w);
+                "layer %d conv2d: kernel %dx%d%s is larger than the padded input %dx%d (input %dx%d, "
+                "pad %dx%d)",
+                l->index, p->kh, p->kw, dil, l->in_h + 2 * p->pad_h, l->in_w + 2 * p->pad_w, l->in_h,
+                l->in_w, p->pad_h, p->pad_w);
+  }
   l->out_c = p->out_channels;
   l->out_h = out_dim(l->in_h, p->kh, p->stride_h, p->pad_h, p->dilation_h);
   l->out_w = out_dim(l->in_w, p->kw, p->stride_w, p->pad_w, p->dilation_w);
