@@ -1,0 +1,937 @@
+/* tools/clcnn-train.c - train a CNN described in a model file on a real data set, with
+ * torch.optim's math, and keep the result in safetensors files that PyTorch loads.
+ *
+ *   clcnn-train MODEL [--data DIR] [--epochs N | --steps N] [--batch N] [--optimizer NAME]
+ *               [--lr X] [--momentum X] [--nesterov] [--weight-decay X] [--schedule step|cosine]
+ *               [--seed N] [--no-shuffle] [--init FILE] [--resume FILE] [--save FILE]
+ *               [--device SEL] [--profile FILE] [--eval] ...
+ *
+ * Checkpoints: the tensors are the state_dict of the equivalent torch.nn.Sequential (F32), and
+ * the training state lives in the safetensors metadata (strings), so that PyTorch's strict
+ * load_state_dict() sees exactly the model's keys. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clcnn.h"
+
+#define DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
+
+static const char *prog = "clcnn-train";
+
+static void die(int code, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
+static void die(int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "%s: ", prog);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  exit(code);
+}
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ---- options ---- */
+struct opts {
+  const char *model, *data, *init, *resume, *save, *device, *profile, *init_rule;
+  long epochs, steps, batch, seed, step_size, log_every;
+  int optimizer; /* clcnn_optim_kind */
+  double lr, momentum, weight_decay, gamma, dampening, beta1, beta2, eps, alpha;
+  int have_lr, have_momentum, have_wd, have_beta1, have_beta2, have_eps, have_alpha;
+  int nesterov, no_shuffle, eval_only, normalize, quiet;
+  const char *schedule;
+};
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: %s MODEL [options]\n"
+          "Train the network described in the model file MODEL (one layer per line) on a data set.\n\n"
+          "  --data DIR            IDX (MNIST, Fashion-MNIST) or CIFAR-10 binary files (default %s)\n"
+          "  --epochs N            epochs to train (default 5)\n"
+          "  --steps N             train N batches instead of whole epochs\n"
+          "  --batch N             batch size (default 64)\n"
+          "  --optimizer NAME      sgd, adam, adamw or rmsprop (default adam)\n"
+          "  --lr X                learning rate (default: torch.optim's; sgd 0.01)\n"
+          "  --momentum X          sgd and rmsprop momentum (default 0)\n"
+          "  --nesterov            sgd with Nesterov momentum\n"
+          "  --dampening X         sgd dampening (default 0)\n"
+          "  --weight-decay X      weight decay (default 0; adamw 0.01)\n"
+          "  --betas B1,B2         adam/adamw betas (default 0.9,0.999)\n"
+          "  --eps X               adam/adamw/rmsprop eps (default 1e-8)\n"
+          "  --alpha X             rmsprop smoothing (default 0.99)\n"
+          "  --schedule NAME       step (StepLR) or cosine (CosineAnnealingLR over the epochs)\n"
+          "  --step-size N         StepLR's step_size in epochs (default 1/3 of the epochs)\n"
+          "  --gamma X             StepLR's gamma (default 0.1)\n"
+          "  --init-rule NAME      default (torch.nn's), he or xavier\n"
+          "  --normalize           scale inputs by the training set's per-channel mean and std\n"
+          "  --seed N              seed for initialisation, shuffling and dropout (default 1)\n"
+          "  --no-shuffle          keep the data set's order\n"
+          "  --init FILE           start from the weights in a safetensors file (also PyTorch's)\n"
+          "  --resume FILE         continue the training saved in a checkpoint\n"
+          "  --save FILE           write a checkpoint after each epoch and at the end\n"
+          "  --device SEL          P:D, gpu, cpu or part of a device name (default $CLCNN_DEVICE, else\n"
+          "                        the first GPU, else the first device)\n"
+          "  --profile FILE        per-layer kernel times as a Chrome trace, and a table of them\n"
+          "  --eval                only evaluate the test set with the given weights\n"
+          "  --log-every N         when not on a terminal, a progress line every N batches\n"
+          "  -q, --quiet           no progress lines, only the epoch lines and the summary\n"
+          "  -h, --help            this text;  --version  the version\n",
+          prog, DEFAULT_DATA);
+}
+
+static long parse_long(const char *flag, const char *s, long lo, long hi) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || end == s || *end || v < lo || v > hi)
+    die(2, "%s: '%s' is not an integer in %ld..%ld", flag, s, lo, hi);
+  return v;
+}
+
+static double parse_double(const char *flag, const char *s, double lo, double hi) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi)
+    die(2, "%s: '%s' is not a number in [%g, %g]", flag, s, lo, hi);
+  return v;
+}
+
+static int parse_optimizer(const char *s) {
+  if (!strcmp(s, "sgd")) return CLCNN_OPTIM_SGD;
+  if (!strcmp(s, "adam")) return CLCNN_OPTIM_ADAM;
+  if (!strcmp(s, "adamw")) return CLCNN_OPTIM_ADAMW;
+  if (!strcmp(s, "rmsprop")) return CLCNN_OPTIM_RMSPROP;
+  die(2, "--optimizer: '%s' is not one of sgd, adam, adamw, rmsprop", s);
+}
+static const char *optimizer_name(int k) {
+  static const char *const n[] = {"sgd", "adam", "adamw", "rmsprop"};
+  return k >= 0 && k < 4 ? n[k] : "?";
+}
+
+enum {
+  O_DATA = 256, O_EPOCHS, O_STEPS, O_BATCH, O_OPT, O_LR, O_MOM, O_NEST, O_WD, O_SCHED, O_SEED,
+  O_NOSHUF, O_INIT, O_RESUME, O_SAVE, O_DEVICE, O_PROFILE, O_EVAL, O_STEPSIZE, O_GAMMA, O_DAMP,
+  O_BETAS, O_EPS, O_ALPHA, O_INITRULE, O_NORM, O_LOGEVERY, O_VERSION
+};
+
+static void parse_args(int argc, char **argv, struct opts *o) {
+  static const struct option longopts[] = {
+      {"data", 1, 0, O_DATA},         {"epochs", 1, 0, O_EPOCHS},     {"steps", 1, 0, O_STEPS},
+      {"batch", 1, 0, O_BATCH},       {"optimizer", 1, 0, O_OPT},     {"lr", 1, 0, O_LR},
+      {"momentum", 1, 0, O_MOM},      {"nesterov", 0, 0, O_NEST},     {"weight-decay", 1, 0, O_WD},
+      {"schedule", 1, 0, O_SCHED},    {"seed", 1, 0, O_SEED},         {"no-shuffle", 0, 0, O_NOSHUF},
+      {"init", 1, 0, O_INIT},         {"resume", 1, 0, O_RESUME},     {"save", 1, 0, O_SAVE},
+      {"device", 1, 0, O_DEVICE},     {"profile", 1, 0, O_PROFILE},   {"eval", 0, 0, O_EVAL},
+      {"step-size", 1, 0, O_STEPSIZE}, {"gamma", 1, 0, O_GAMMA},      {"dampening", 1, 0, O_DAMP},
+      {"betas", 1, 0, O_BETAS},       {"eps", 1, 0, O_EPS},           {"alpha", 1, 0, O_ALPHA},
+      {"init-rule", 1, 0, O_INITRULE}, {"normalize", 0, 0, O_NORM},   {"log-every", 1, 0, O_LOGEVERY},
+      {"quiet", 0, 0, 'q'},           {"help", 0, 0, 'h'},            {"version", 0, 0, O_VERSION},
+      {0, 0, 0, 0}};
+  memset(o, 0, sizeof *o);
+  o->data = DEFAULT_DATA;
+  o->batch = 64;
+  o->seed = 1;
+  o->optimizer = CLCNN_OPTIM_ADAM;
+  o->gamma = 0.1;
+  o->init_rule = "default";
+  int have_epochs = 0, c;
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, ":qh", longopts, NULL)) != -1) {
+    const char *flag = optind > 1 ? argv[optind - 1] : "?";
+    switch (c) {
+      case O_DATA: o->data = optarg; break;
+      case O_EPOCHS: o->epochs = parse_long("--epochs", optarg, 1, 1000000), have_epochs = 1; break;
+      case O_STEPS: o->steps = parse_long("--steps", optarg, 1, 1000000000); break;
+      case O_BATCH: o->batch = parse_long("--batch", optarg, 1, 65536); break;
+      case O_OPT: o->optimizer = parse_optimizer(optarg); break;
+      case O_LR: o->lr = parse_double("--lr", optarg, 0, 1e6), o->have_lr = 1; break;
+      case O_MOM: o->momentum = parse_double("--momentum", optarg, 0, 1e6), o->have_momentum = 1; break;
+      case O_NEST: o->nesterov = 1; break;
+      case O_WD: o->weight_decay = parse_double("--weight-decay", optarg, 0, 1e6), o->have_wd = 1; break;
+      case O_DAMP: o->dampening = parse_double("--dampening", optarg, 0, 1); break;
+      case O_SCHED:
+        if (strcmp(optarg, "step") && strcmp(optarg, "cosine") && strcmp(optarg, "none"))
+          die(2, "--schedule: '%s' is not one of step, cosine, none", optarg);
+        o->schedule = strcmp(optarg, "none") ? optarg : NULL;
+        break;
+      case O_STEPSIZE: o->step_size = parse_long("--step-size", optarg, 1, 1000000); break;
+      case O_GAMMA: o->gamma = parse_double("--gamma", optarg, 0, 1e6); break;
+      case O_BETAS: {
+        char *comma = strchr(optarg, ',');
+        if (!comma) die(2, "--betas: '%s' is not B1,B2", optarg);
+        *comma = 0;
+        o->beta1 = parse_double("--betas", optarg, 0, 0.999999999999);
+        o->beta2 = parse_double("--betas", comma + 1, 0, 0.999999999999);
+        o->have_beta1 = o->have_beta2 = 1;
+        break;
+      }
+      case O_EPS: o->eps = parse_double("--eps", optarg, 0, 1), o->have_eps = 1; break;
+      case O_ALPHA: o->alpha = parse_double("--alpha", optarg, 0, 1), o->have_alpha = 1; break;
+      case O_INITRULE:
+        if (strcmp(optarg, "default") && strcmp(optarg, "he") && strcmp(optarg, "xavier"))
+          die(2, "--init-rule: '%s' is not one of default, he, xavier", optarg);
+        o->init_rule = optarg;
+        break;
+      case O_NORM: o->normalize = 1; break;
+      case O_SEED: o->seed = parse_long("--seed", optarg, 0, LONG_MAX); break;
+      case O_NOSHUF: o->no_shuffle = 1; break;
+      case O_INIT: o->init = optarg; break;
+      case O_RESUME: o->resume = optarg; break;
+      case O_SAVE: o->save = optarg; break;
+      case O_DEVICE: o->device = optarg; break;
+      case O_PROFILE: o->profile = optarg; break;
+      case O_EVAL: o->eval_only = 1; break;
+      case O_LOGEVERY: o->log_every = parse_long("--log-every", optarg, 1, 1000000000); break;
+      case 'q': o->quiet = 1; break;
+      case 'h': usage(stdout); exit(0);
+      case O_VERSION: printf("clcnn-train %s\n", clcnn_version()); exit(0);
+      case ':': die(2, "%s needs a value (see --help)", flag);
+      default: die(2, "unknown option '%s' (see --help)", flag);
+    }
+  }
+  if (optind != argc - 1)
+    die(2, optind >= argc ? "no model file given (usage: clcnn-train MODEL [options]; see --help)"
+                          : "one model file expected, got '%s' and more (see --help)",
+        argv[optind]);
+  o->model = argv[optind];
+  if (o->steps && have_epochs) die(2, "--epochs and --steps exclude each other");
+  if (!o->steps && !have_epochs) o->epochs = 5;
+  if (o->init && o->resume) die(2, "--init and --resume exclude each other");
+  if (o->eval_only && (o->save || o->steps || have_epochs))
+    die(2, "--eval only evaluates: it takes no --save, --epochs or --steps");
+  if (o->eval_only && !o->init && !o->resume) die(2, "--eval needs weights: give --init FILE or --resume FILE");
+  if (o->nesterov && o->optimizer != CLCNN_OPTIM_SGD) die(2, "--nesterov is for --optimizer sgd");
+  if (o->nesterov && !(o->momentum > 0)) die(2, "--nesterov needs --momentum > 0");
+}
+
+/* ---- base64, for the optimizer's state in the checkpoint's metadata ---- */
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static char *b64_encode(const void *data, size_t n) {
+  const unsigned char *p = data;
+  char *out = malloc(4 * ((n + 2) / 3) + 1), *q = out;
+  if (!out) return NULL;
+  for (size_t i = 0; i < n; i += 3) {
+    uint32_t v = p[i] << 16 | (i + 1 < n ? p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
+    *q++ = b64[v >> 18 & 63];
+    *q++ = b64[v >> 12 & 63];
+    *q++ = i + 1 < n ? b64[v >> 6 & 63] : '=';
+    *q++ = i + 2 < n ? b64[v & 63] : '=';
+  }
+  *q = 0;
+  return out;
+}
+
+/* Decode exactly n bytes; 0 on success. */
+static int b64_decode(const char *s, void *data, size_t n) {
+  size_t len = strlen(s);
+  if (len != 4 * ((n + 2) / 3)) return -1;
+  unsigned char *out = data;
+  size_t o = 0;
+  for (size_t i = 0; i < len; i += 4) {
+    uint32_t v = 0;
+    for (int j = 0; j < 4; j++) {
+      const char *c = s[i + j] == '=' ? b64 : strchr(b64, s[i + j]);
+      if (!c || !s[i + j]) return -1;
+      v = v << 6 | (uint32_t)(c - b64);
+    }
+    for (int j = 0; j < 3 && o < n; j++) out[o++] = v >> (16 - 8 * j) & 255;
+  }
+  return 0;
+}
+
+/* ---- the training state ---- */
+struct state {
+  long epoch;        /* epochs completed */
+  long batch;        /* batches done in the current epoch */
+  long step;         /* batches done in all */
+  double base_lr;
+};
+
+/* ---- checkpoints ---- */
+static void *to_f32(const void *src, size_t n, clcnn_precision p) {
+  float *f = malloc(n * sizeof *f + 1);
+  if (!f) return NULL;
+  for (size_t i = 0; i < n; i++) f[i] = p == CLCNN_DOUBLE ? (float)((const double *)src)[i] : ((const float *)src)[i];
+  return f;
+}
+
+struct strlist {
+  char **v;
+  int n, cap;
+};
+static void sl_push(struct strlist *l, char *s) {
+  if (!s) die(1, "out of memory");
+  if (l->n == l->cap) {
+    l->cap = l->cap ? 2 * l->cap : 16;
+    l->v = realloc(l->v, l->cap * sizeof *l->v);
+    if (!l->v) die(1, "out of memory");
+  }
+  l->v[l->n++] = s;
+}
+static void sl_free(struct strlist *l) {
+  for (int i = 0; i < l->n; i++) free(l->v[i]);
+  free(l->v);
+  memset(l, 0, sizeof *l);
+}
+static char *xstrdup(const char *s) {
+  char *d = strdup(s);
+  if (!d) die(1, "out of memory");
+  return d;
+}
+static char *xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *xprintf(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *s = NULL;
+  if (vasprintf(&s, fmt, ap) < 0) die(1, "out of memory");
+  va_end(ap);
+  return s;
+}
+
+static void net_check(clcnn_ctx *ctx, clcnn_status st, const char *what) {
+  if (st) die(1, "%s: %s (%s)", what, clcnn_ctx_last_error(ctx), clcnn_status_name(st));
+}
+
+/* Write weights, buffers and (when opt) the training state to path, atomically. */
+static void save_checkpoint(const char *path, clcnn_ctx *ctx, clcnn_net *net, clcnn_optim *opt,
+                            const struct state *s, const struct opts *o, const char *model_text) {
+  clcnn_precision prec = clcnn_ctx_precision(ctx);
+  size_t esz = clcnn_ctx_elem_size(ctx);
+  int np = clcnn_net_num_params(net), nb = clcnn_net_num_buffers(net);
+  clcnn_st_tensor *t = calloc(np + nb, sizeof *t);
+  void **bufs = calloc(np + nb, sizeof *bufs);
+  struct strlist meta = {0};
+  if (!t || !bufs) die(1, "out of memory");
+  for (int i = 0; i < np + nb; i++) {
+    clcnn_param_info info;
+    int is_buf = i >= np;
+    net_check(ctx, is_buf ? clcnn_net_buffer_info(net, i - np, &info) : clcnn_net_param_info(net, i, &info), "checkpoint");
+    void *host = malloc(info.count * 8 + 8);
+    if (!host) die(1, "out of memory");
+    net_check(ctx, is_buf ? clcnn_net_buffer_read(net, i - np, host) : clcnn_net_param_read(net, i, host), "checkpoint");
+    snprintf(t[i].name, sizeof t[i].name, "%s", info.name);
+    t[i].ndim = info.ndim;
+    for (int d = 0; d < info.ndim; d++) t[i].dims[d] = info.dims[d];
+    if (info.dtype == CLCNN_DTYPE_INT64) {
+      t[i].dtype = CLCNN_ST_I64;
+      t[i].bytes = 8 * info.count;
+      bufs[i] = host;
+    } else {
+      t[i].dtype = CLCNN_ST_F32;
+      t[i].bytes = 4 * info.count;
+      bufs[i] = to_f32(host, info.count, prec);
+      free(host);
+      if (!bufs[i]) die(1, "out of memory");
+    }
+    t[i].data = bufs[i];
+    if (opt && !is_buf) /* the optimizer's state of this parameter, bit for bit */
+      for (int k = 0; k < clcnn_optim_num_slots(opt); k++) {
+        void *st = malloc(info.count * esz);
+        if (!st) die(1, "out of memory");
+        net_check(ctx, clcnn_optim_state_read(opt, i, k, st), "checkpoint");
+        sl_push(&meta, xprintf("clcnn.optim.%s.%s", info.name, clcnn_optim_slot_name(opt, k)));
+        sl_push(&meta, b64_encode(st, info.count * esz));
+        free(st);
+      }
+  }
+  sl_push(&meta, xstrdup("format"));
+  sl_push(&meta, xstrdup("pt"));
+  sl_push(&meta, xstrdup("clcnn.version"));
+  sl_push(&meta, xstrdup(clcnn_version()));
+  sl_push(&meta, xstrdup("clcnn.model"));
+  sl_push(&meta, xstrdup(model_text));
+  if (opt) {
+    uint64_t dseed, dcounter;
+    clcnn_net_get_seed(net, &dseed, &dcounter);
+    sl_push(&meta, xstrdup("clcnn.train"));
+    sl_push(&meta, xprintf("{\"epoch\":%ld,\"batch\":%ld,\"step\":%ld,\"optimizer\":\"%s\",\"precision\":\"%s\","
+                           "\"base_lr\":\"%a\",\"lr\":\"%a\",\"optim_steps\":%" PRId64 ",\"seed\":%ld,"
+                           "\"dropout_seed\":%" PRIu64 ",\"dropout_counter\":%" PRIu64 ",\"batch_size\":%ld,"
+                           "\"shuffle\":%d,\"normalize\":%d}",
+                           s->epoch, s->batch, s->step, optimizer_name(o->optimizer),
+                           prec == CLCNN_DOUBLE ? "double" : "float", s->base_lr, clcnn_optim_lr(opt),
+                           clcnn_optim_steps(opt), o->seed, dseed, dcounter, o->batch, !o->no_shuffle,
+                           o->normalize));
+  }
+  char err[1024];
+  clcnn_status st = clcnn_safetensors_write(path, t, np + nb, (const char *const *)meta.v, meta.n / 2, err, sizeof err);
+  for (int i = 0; i < np + nb; i++) free(bufs[i]);
+  free(bufs);
+  free(t);
+  sl_free(&meta);
+  if (st) die(1, "cannot save the checkpoint: %s", err);
+}
+
+/* Load the weights (and buffers) of FILE into net; every name, shape and dtype must match, as
+ * PyTorch's strict load_state_dict() asks. */
+static void load_weights(clcnn_safetensors *f, const char *path, clcnn_ctx *ctx, clcnn_net *net) {
+  clcnn_precision prec = clcnn_ctx_precision(ctx);
+  int np = clcnn_net_num_params(net), nb = clcnn_net_num_buffers(net);
+  char msg[4096] = "";
+  size_t used = 0;
+#define NOTE(...) used += snprintf(msg + used, used < sizeof msg ? sizeof msg - used : 0, __VA_ARGS__)
+  int bad = 0;
+  for (int i = 0; i < np + nb; i++) {
+    clcnn_param_info info;
+    if (i < np) clcnn_net_param_info(net, i, &info);
+    else clcnn_net_buffer_info(net, i - np, &info);
+    const clcnn_st_tensor *t = clcnn_safetensors_find(f, info.name);
+    if (!t) {
+      NOTE("\n  missing: %s", info.name);
+      bad++;
+      continue;
+    }
+    int same = t->ndim == info.ndim;
+    for (int d = 0; same && d < info.ndim; d++) same = t->dims[d] == info.dims[d];
+    if (!same) {
+      NOTE("\n  %s: shape [", info.name);
+      for (int d = 0; d < t->ndim; d++) NOTE("%s%" PRId64, d ? "," : "", t->dims[d]);
+      NOTE("] in the file, [");
+      for (int d = 0; d < info.ndim; d++) NOTE("%s%d", d ? "," : "", info.dims[d]);
+      NOTE("] in the model");
+      bad++;
+      continue;
+    }
+    int want_int = info.dtype == CLCNN_DTYPE_INT64;
+    if (want_int != (t->dtype == CLCNN_ST_I64)) {
+      NOTE("\n  %s: dtype %s in the file, %s expected", info.name,
+           t->dtype == CLCNN_ST_I64 ? "I64" : t->dtype == CLCNN_ST_F64 ? "F64" : "F32", want_int ? "I64" : "F32 or F64");
+      bad++;
+    }
+  }
+  for (int i = 0; i < clcnn_safetensors_count(f); i++) {
+    const clcnn_st_tensor *t = clcnn_safetensors_get(f, i);
+    int known = 0;
+    for (int j = 0; j < np + nb && !known; j++) {
+      clcnn_param_info info;
+      if (j < np) clcnn_net_param_info(net, j, &info);
+      else clcnn_net_buffer_info(net, j - np, &info);
+      known = !strcmp(info.name, t->name);
+    }
+    if (!known) {
+      NOTE("\n  unexpected: %s", t->name);
+      bad++;
+    }
+  }
+  if (bad) die(1, "%s does not fit the model (%d difference%s):%s", path, bad, bad == 1 ? "" : "s", msg);
+  for (int i = 0; i < np + nb; i++) {
+    clcnn_param_info info;
+    if (i < np) clcnn_net_param_info(net, i, &info);
+    else clcnn_net_buffer_info(net, i - np, &info);
+    const clcnn_st_tensor *t = clcnn_safetensors_find(f, info.name);
+    void *host = malloc(info.count * 8 + 8);
+    if (!host) die(1, "out of memory");
+    if (t->dtype == CLCNN_ST_I64) {
+      memcpy(host, t->data, 8);
+    } else {
+      for (size_t k = 0; k < info.count; k++) {
+        double v;
+        if (t->dtype == CLCNN_ST_F32) {
+          float fv;
+          memcpy(&fv, (const char *)t->data + 4 * k, 4);
+          v = fv;
+        } else {
+          memcpy(&v, (const char *)t->data + 8 * k, 8);
+        }
+        if (prec == CLCNN_DOUBLE) ((double *)host)[k] = v;
+        else ((float *)host)[k] = (float)v;
+      }
+    }
+    clcnn_status st = i < np ? clcnn_net_param_write(net, i, host) : clcnn_net_buffer_write(net, i - np, host);
+    free(host);
+    net_check(ctx, st, path);
+  }
+}
+
+/* A number from the "clcnn.train" JSON object (flat, written by save_checkpoint). */
+static int json_field(const char *js, const char *key, char *out, size_t size) {
+  char pat[64];
+  snprintf(pat, sizeof pat, "\"%s\":", key);
+  const char *p = strstr(js, pat);
+  if (!p) return -1;
+  p += strlen(pat);
+  if (*p == '"') p++;
+  size_t i = 0;
+  while (*p && *p != ',' && *p != '}' && *p != '"' && i + 1 < size) out[i++] = *p++;
+  out[i] = 0;
+  return i ? 0 : -1;
+}
+
+static double field_num(const char *js, const char *key, const char *path) {
+  char buf[64], *end;
+  if (json_field(js, key, buf, sizeof buf)) die(1, "%s: the training state has no '%s'", path, key);
+  double v = strtod(buf, &end);
+  if (*end || !isfinite(v)) die(1, "%s: the training state's '%s' is not a number ('%s')", path, key, buf);
+  return v;
+}
+static uint64_t field_u64(const char *js, const char *key, const char *path) {
+  char buf[64], *end;
+  if (json_field(js, key, buf, sizeof buf)) die(1, "%s: the training state has no '%s'", path, key);
+  errno = 0;
+  unsigned long long v = strtoull(buf, &end, 10);
+  if (*end || errno || buf[0] == '-') die(1, "%s: the training state's '%s' is not a count ('%s')", path, key, buf);
+  return v;
+}
+
+/* ---- profile ---- */
+struct profile {
+  int nl;
+  double *sum[2]; /* per layer, ns */
+  long steps;
+  FILE *trace;
+  double ts; /* running timestamp of the synthetic timeline, us */
+  int first_event;
+};
+
+static void profile_step(struct profile *p, clcnn_net *net, clcnn_ctx *ctx) {
+  char desc[128];
+  for (int d = 0; d < 2; d++)
+    for (int l = 0; l <= p->nl; l++) {
+      int layer = d == 0 ? l : p->nl - l; /* forward in order, then the loss and backward */
+      uint64_t ns = 0;
+      if (layer == p->nl && d == 0) continue;
+      net_check(ctx, clcnn_net_profile(net, layer, d, &ns), "profile");
+      p->sum[d][layer] += ns;
+      if (p->trace && p->steps < 1000) {
+        if (layer == p->nl) snprintf(desc, sizeof desc, "loss (softmax cross-entropy)");
+        else clcnn_net_layer_describe(net, layer, desc, sizeof desc);
+        fprintf(p->trace, "%s\n{\"name\":\"%d %s\",\"cat\":\"%s\",\"ph\":\"X\",\"ts\":%.3f,\"dur\":%.3f,\"pid\":1,\"tid\":%d,"
+                "\"args\":{\"step\":%ld,\"layer\":%d}}",
+                p->first_event ? "" : ",", layer, desc, d ? "backward" : "forward", p->ts, ns / 1000.0,
+                d + 1, p->steps, layer);
+        p->first_event = 0;
+        p->ts += ns / 1000.0;
+      }
+    }
+  p->steps++;
+}
+
+/* ---- evaluation ---- */
+struct evalres {
+  double loss, acc;
+  long *confusion; /* classes x classes, row = truth */
+};
+
+static void evaluate(clcnn_ctx *ctx, clcnn_net *net, const clcnn_dataset *ds, int batch, int classes,
+                     void *xbuf, struct evalres *r) {
+  size_t k = clcnn_net_output_size(net), in = clcnn_net_input_size(net), esz = clcnn_ctx_elem_size(ctx);
+  double *out = malloc(batch * k * sizeof(double));
+  float *outf = malloc(batch * k * sizeof(float));
+  if (!out || !outf) die(1, "out of memory");
+  int was_training = clcnn_net_training(net);
+  clcnn_net_set_training(net, 0);
+  double loss = 0;
+  long correct = 0;
+  memset(r->confusion, 0, sizeof(long) * classes * classes);
+  for (int b0 = 0; b0 < ds->n; b0 += batch) {
+    int n = ds->n - b0 < batch ? ds->n - b0 : batch;
+    for (size_t i = 0; i < (size_t)n * in; i++) {
+      float v = ds->x[(size_t)b0 * in + i];
+      if (esz == 8) ((double *)xbuf)[i] = v;
+      else ((float *)xbuf)[i] = v;
+    }
+    net_check(ctx, clcnn_net_forward(net, xbuf, n), "evaluation forward");
+    net_check(ctx, clcnn_net_read_output(net, esz == 8 ? (void *)out : (void *)outf), "evaluation");
+    for (int s = 0; s < n; s++) {
+      const double *z = out + s * k;
+      double zs[1024] = {0};
+      if (esz == 4) {
+        for (size_t j = 0; j < k && j < 1024; j++) zs[j] = outf[s * k + j];
+        z = zs;
+      }
+      size_t best = 0;
+      double m = z[0], sum = 0;
+      for (size_t j = 1; j < k; j++) {
+        if (z[j] > z[best]) best = j;
+        m = fmax(m, z[j]);
+      }
+      for (size_t j = 0; j < k; j++) sum += exp(z[j] - m);
+      int y = ds->y[b0 + s];
+      loss += log(sum) + m - z[y];
+      correct += (int)best == y;
+      if ((int)best < classes) r->confusion[y * classes + best]++;
+    }
+  }
+  clcnn_net_set_training(net, was_training);
+  r->loss = loss / ds->n;
+  r->acc = (double)correct / ds->n;
+  free(out);
+  free(outf);
+}
+
+static void print_confusion(const struct evalres *r, int classes) {
+  printf("confusion matrix of the test set (rows: true class, columns: predicted):\n      ");
+  for (int j = 0; j < classes; j++) printf("%6d", j);
+  printf("\n");
+  for (int i = 0; i < classes; i++) {
+    printf("%6d", i);
+    for (int j = 0; j < classes; j++) printf("%6ld", r->confusion[i * classes + j]);
+    printf("\n");
+  }
+}
+
+static char *read_text(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) die(1, "%s: %s", path, strerror(errno));
+  char *buf = NULL;
+  size_t n = 0, cap = 0;
+  for (;;) {
+    if (cap - n < 4096) {
+      buf = realloc(buf, cap = cap * 2 + 8192);
+      if (!buf) die(1, "out of memory");
+    }
+    size_t r = fread(buf + n, 1, cap - n - 1, f);
+    n += r;
+    if (!r) break;
+  }
+  fclose(f);
+  buf[n] = 0;
+  return buf;
+}
+
+static double lr_at(const struct opts *o, double base, long epoch, long total_epochs) {
+  if (!o->schedule) return base;
+  if (!strcmp(o->schedule, "step")) {
+    long ss = o->step_size ? o->step_size : (total_epochs >= 3 ? total_epochs / 3 : 1);
+    return base * pow(o->gamma, (double)(epoch / ss));
+  }
+  /* CosineAnnealingLR(T_max = total epochs, eta_min = 0), closed form */
+  return base * (1 + cos(M_PI * (double)epoch / (double)total_epochs)) / 2;
+}
+
+static void fmt_time(double s, char *buf, size_t size) {
+  if (s < 0 || !isfinite(s)) s = 0;
+  long t = (long)(s + 0.5);
+  if (t >= 3600) snprintf(buf, size, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+  else snprintf(buf, size, "%ld:%02ld", t / 60, t % 60);
+}
+
+int main(int argc, char **argv) {
+  struct opts o;
+  parse_args(argc, argv, &o);
+  double t_start = now();
+
+  /* the device */
+  char err[2048];
+  clcnn_ctx *ctx = NULL;
+  clcnn_ctx_options co = {.device = o.device, .precision = CLCNN_FLOAT, .profiling = o.profile != NULL};
+  clcnn_status st = clcnn_ctx_create(&ctx, &co, err, sizeof err);
+  if (st) die(1, "%s", err);
+
+  /* the model */
+  char *model_text = read_text(o.model);
+  clcnn_net *net = NULL;
+  st = clcnn_net_from_text(ctx, model_text, o.model, (int)o.batch, &net, err, sizeof err);
+  if (st) die(1, "%s", err);
+  int dims[4];
+  clcnn_net_layer_shape(net, -1, dims);
+  int classes_out = (int)clcnn_net_output_size(net);
+
+  /* the data */
+  clcnn_dataset *train = NULL, *test = NULL;
+  if (!o.eval_only && (st = clcnn_dataset_load(o.data, 1, &train, err, sizeof err))) die(1, "%s", err);
+  if ((st = clcnn_dataset_load(o.data, 0, &test, err, sizeof err))) die(1, "%s", err);
+  const clcnn_dataset *any = train ? train : test;
+  if (any->c != dims[1] || any->h != dims[2] || any->w != dims[3])
+    die(1, "the data in %s is %dx%dx%d but %s's input is %dx%dx%d", o.data, any->c, any->h, any->w, o.model,
+        dims[1], dims[2], dims[3]);
+  int classes = test->classes > (train ? train->classes : 0) ? test->classes : train->classes;
+  if (classes > classes_out)
+    die(1, "the data has %d classes but %s's last layer has %d outputs", classes, o.model, classes_out);
+  if (classes_out > 1024) die(1, "%s has %d outputs: at most 1024 classes are supported", o.model, classes_out);
+  if (o.normalize) {
+    double mean[16], sd[16];
+    if (any->c > 16) die(1, "--normalize: at most 16 channels");
+    clcnn_dataset_stats(train ? train : test, mean, sd);
+    if ((train && clcnn_dataset_normalize(train, mean, sd)) || clcnn_dataset_normalize(test, mean, sd))
+      die(1, "--normalize: a channel of the data is constant");
+  }
+
+  /* the weights and the training state */
+  struct state s = {0};
+  clcnn_optim_params op;
+  clcnn_optim_defaults((clcnn_optim_kind)o.optimizer, &op);
+  if (o.have_lr) op.lr = o.lr;
+  if (o.have_momentum) op.momentum = o.momentum;
+  if (o.have_wd) op.weight_decay = o.weight_decay;
+  if (o.have_beta1) op.beta1 = o.beta1, op.beta2 = o.beta2;
+  if (o.have_eps) op.eps = o.eps;
+  if (o.have_alpha) op.alpha = o.alpha;
+  op.nesterov = o.nesterov;
+  op.dampening = o.dampening;
+  s.base_lr = op.lr;
+  clcnn_safetensors *ck = NULL;
+  const char *train_json = NULL;
+  const char *wfile = o.resume ? o.resume : o.init;
+  if (wfile) {
+    if ((st = clcnn_safetensors_open(wfile, &ck, err, sizeof err))) die(1, "%s", err);
+    load_weights(ck, wfile, ctx, net);
+    train_json = clcnn_safetensors_meta(ck, "clcnn.train");
+    if (o.resume && !train_json)
+      die(1, "%s holds weights but no training state (it was not written by clcnn-train --save): use --init to "
+             "start from its weights", o.resume);
+  } else {
+    clcnn_init rule = !strcmp(o.init_rule, "he") ? CLCNN_INIT_HE : !strcmp(o.init_rule, "xavier") ? CLCNN_INIT_XAVIER
+                                                                                                  : CLCNN_INIT_DEFAULT;
+    net_check(ctx, clcnn_net_init(net, rule, (uint64_t)o.seed), "initialisation");
+  }
+  clcnn_net_set_seed(net, (uint64_t)o.seed * 0x9e3779b97f4a7c15ull + 1, 0);
+
+  int nbatches_epoch = train ? (train->n + (int)o.batch - 1) / (int)o.batch : 0;
+  long total_epochs = o.epochs;
+  clcnn_optim *opt = NULL;
+  if (!o.eval_only) {
+    if (o.resume) {
+      /* the saved run's settings win over the defaults; flags given now must agree */
+      char name[32];
+      if (json_field(train_json, "optimizer", name, sizeof name) || strcmp(name, optimizer_name(o.optimizer)))
+        die(1, "%s was trained with --optimizer %s; resume it with the same optimizer", o.resume, name);
+      s.epoch = (long)field_num(train_json, "epoch", o.resume);
+      s.batch = (long)field_num(train_json, "batch", o.resume);
+      s.step = (long)field_num(train_json, "step", o.resume);
+      s.base_lr = field_num(train_json, "base_lr", o.resume);
+      if (!o.have_lr) op.lr = s.base_lr;
+      else s.base_lr = op.lr;
+      if ((long)field_num(train_json, "batch_size", o.resume) != o.batch)
+        die(1, "%s was trained with --batch %ld; resume it with the same batch size", o.resume,
+            (long)field_num(train_json, "batch_size", o.resume));
+      if ((long)field_num(train_json, "seed", o.resume) != o.seed && o.seed == 1)
+        o.seed = (long)field_num(train_json, "seed", o.resume);
+      if (s.epoch < 0 || s.batch < 0 || s.batch > nbatches_epoch || s.step < 0)
+        die(1, "%s: the training state's position (epoch %ld, batch %ld) does not fit this data set", o.resume, s.epoch,
+            s.batch);
+      clcnn_net_set_seed(net, field_u64(train_json, "dropout_seed", o.resume),
+                         field_u64(train_json, "dropout_counter", o.resume));
+    }
+    /* the schedule's length in epochs: --epochs, or what --steps reaches from here */
+    if (o.steps) total_epochs = (s.step + o.steps + nbatches_epoch - 1) / (nbatches_epoch ? nbatches_epoch : 1);
+    op.lr = lr_at(&o, s.base_lr, s.epoch, total_epochs);
+    if ((st = clcnn_optim_create(net, &op, &opt))) die(1, "optimizer: %s", clcnn_ctx_last_error(ctx));
+    if (o.resume) {
+      net_check(ctx, clcnn_optim_set_steps(opt, (int64_t)field_u64(train_json, "optim_steps", o.resume)), o.resume);
+      net_check(ctx, clcnn_optim_set_lr(opt, field_num(train_json, "lr", o.resume)), o.resume);
+      size_t esz = clcnn_ctx_elem_size(ctx);
+      for (int i = 0; i < clcnn_net_num_params(net); i++) {
+        clcnn_param_info info;
+        clcnn_net_param_info(net, i, &info);
+        for (int k = 0; k < clcnn_optim_num_slots(opt); k++) {
+          char key[128];
+          snprintf(key, sizeof key, "clcnn.optim.%s.%s", info.name, clcnn_optim_slot_name(opt, k));
+          const char *v = clcnn_safetensors_meta(ck, key);
+          void *buf = malloc(info.count * esz);
+          if (!buf) die(1, "out of memory");
+          if (!v || b64_decode(v, buf, info.count * esz))
+            die(1, "%s: the optimizer state '%s' is %s", o.resume, key, v ? "damaged" : "missing");
+          net_check(ctx, clcnn_optim_state_write(opt, i, k, buf), o.resume);
+          free(buf);
+        }
+      }
+    }
+  }
+  clcnn_safetensors_close(ck);
+
+  size_t in = clcnn_net_input_size(net), esz = clcnn_ctx_elem_size(ctx);
+  void *xbuf[2] = {malloc(o.batch * in * esz), malloc(o.batch * in * esz)};
+  int32_t *ybuf[2] = {malloc(o.batch * sizeof(int32_t)), malloc(o.batch * sizeof(int32_t))};
+  float *logits = malloc(o.batch * classes_out * sizeof(float));
+  uint32_t *order = train ? malloc(train->n * sizeof *order) : NULL;
+  struct evalres er = {.confusion = calloc((size_t)classes * classes, sizeof(long))};
+  if (!xbuf[0] || !xbuf[1] || !ybuf[0] || !ybuf[1] || !logits || (train && !order) || !er.confusion)
+    die(1, "out of memory");
+
+  char desc[128];
+  printf("clcnn-train %s on %s\n", clcnn_version(), clcnn_ctx_device_name(ctx));
+  printf("model %s: %d layers, %d parameter tensors\n", o.model, clcnn_net_num_layers(net), clcnn_net_num_params(net));
+  if (!o.quiet)
+    for (int l = 0; l < clcnn_net_num_layers(net); l++) {
+      int d[4];
+      clcnn_net_layer_shape(net, l, d);
+      printf("  %2d  %-48s -> %dx%dx%d\n", l, clcnn_net_layer_describe(net, l, desc, sizeof desc), d[1], d[2], d[3]);
+    }
+
+  if (o.eval_only) {
+    double t0 = now();
+    evaluate(ctx, net, test, (int)o.batch, classes, xbuf[0], &er);
+    printf("test loss %.4f  accuracy %.2f%%  (%d images, %.1f s)\n", er.loss, 100 * er.acc, test->n, now() - t0);
+    print_confusion(&er, classes);
+    return 0;
+  }
+  printf("data %s: %d training and %d test images of %dx%dx%d, %d classes\n", o.data, train->n, test->n, train->c,
+         train->h, train->w, classes);
+  printf("optimizer %s lr %g", optimizer_name(o.optimizer), op.lr);
+  if (op.momentum) printf(" momentum %g%s", op.momentum, op.nesterov ? " nesterov" : "");
+  if (op.weight_decay) printf(" weight decay %g", op.weight_decay);
+  printf(", batch %ld, %s %ld%s%s\n", o.batch, o.steps ? "steps" : "epochs", o.steps ? o.steps : o.epochs,
+         o.schedule ? ", schedule " : "", o.schedule ? o.schedule : "");
+
+  struct profile prof = {0};
+  if (o.profile) {
+    prof.nl = clcnn_net_num_layers(net);
+    prof.sum[0] = calloc(prof.nl + 1, sizeof(double));
+    prof.sum[1] = calloc(prof.nl + 1, sizeof(double));
+    char *tmp = xprintf("%s.tmp", o.profile);
+    prof.trace = fopen(tmp, "w");
+    if (!prof.trace) die(1, "--profile %s: %s", o.profile, strerror(errno));
+    free(tmp);
+    fprintf(prof.trace, "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[");
+    prof.first_event = 1;
+  }
+
+  int tty = isatty(STDOUT_FILENO);
+  long log_every = o.log_every ? o.log_every : (nbatches_epoch >= 10 ? nbatches_epoch / 10 : 1);
+  long steps_left = o.steps ? o.steps : -1;
+  double t_first_step = 0;
+  long images_total = 0;
+  double train_time = 0;
+  int stop = 0;
+  while (!stop && (o.steps ? steps_left > 0 : s.epoch < o.epochs)) {
+    /* this epoch's order depends only on (seed, epoch): a resumed run draws the same one */
+    for (int i = 0; i < train->n; i++) order[i] = i;
+    if (!o.no_shuffle) {
+      uint64_t rs = (uint64_t)o.seed ^ ((uint64_t)(s.epoch + 1) * 0xd1b54a32d192ed03ull);
+      clcnn_shuffle(order, train->n, &rs);
+    }
+    net_check(ctx, clcnn_optim_set_lr(opt, lr_at(&o, s.base_lr, s.epoch, total_epochs)), "schedule");
+    double t0 = now(), ep_loss = 0;
+    long ep_correct = 0, ep_seen = 0;
+    /* gather batch B into staging buffer SLOT */
+#define GATHER(B, SLOT)                                                                  \
+  do {                                                                                   \
+    int b0_ = (int)(B) * (int)o.batch, n_ = train->n - b0_ < o.batch ? train->n - b0_ : (int)o.batch; \
+    for (int i_ = 0; i_ < n_; i_++) {                                                    \
+      const float *src_ = train->x + (size_t)order[b0_ + i_] * in;                       \
+      if (esz == 8)                                                                      \
+        for (size_t j_ = 0; j_ < in; j_++) ((double *)xbuf[SLOT])[i_ * in + j_] = src_[j_]; \
+      else                                                                               \
+        memcpy((float *)xbuf[SLOT] + i_ * in, src_, in * sizeof(float));                \
+      ybuf[SLOT][i_] = train->y[order[b0_ + i_]];                                        \
+    }                                                                                    \
+  } while (0)
+    long b = s.batch;
+    if (b < nbatches_epoch) GATHER(b, b & 1);
+    for (; b < nbatches_epoch; b++) {
+      int slot = b & 1, n = train->n - (int)b * (int)o.batch < o.batch ? train->n - (int)b * (int)o.batch : (int)o.batch;
+      /* one step, enqueued as a chain: upload, forward, loss, backward, update */
+      net_check(ctx, clcnn_net_zero_grad(net), "zero_grad");
+      net_check(ctx, clcnn_net_forward(net, xbuf[slot], n), "forward");
+      net_check(ctx, clcnn_net_backward(net, ybuf[slot]), "backward");
+      net_check(ctx, clcnn_optim_step(opt), "optimizer step");
+      /* while it runs, the next batch is gathered into the other buffer */
+      if (b + 1 < nbatches_epoch) GATHER(b + 1, slot ^ 1);
+      double loss;
+      net_check(ctx, clcnn_net_loss(net, &loss), "loss");
+      if (!isfinite(loss)) {
+        fprintf(stderr, "\n%s: the loss became %s at step %ld (epoch %ld, batch %ld): stopping.%s%s%s\n", prog,
+                isnan(loss) ? "NaN" : "infinite", s.step + 1, s.epoch + 1, b + 1,
+                o.save ? " The last good checkpoint, " : "", o.save ? o.save : "", o.save ? ", is kept." : "");
+        return 1;
+      }
+      net_check(ctx, clcnn_net_read_output(net, logits), "output");
+      for (int i = 0; i < n; i++) {
+        int best = 0;
+        for (int j = 1; j < classes_out; j++)
+          if (logits[i * classes_out + j] > logits[i * classes_out + best]) best = j;
+        ep_correct += best == ybuf[slot][i];
+      }
+      if (!t_first_step) t_first_step = now() - t_start;
+      if (o.profile) profile_step(&prof, net, ctx);
+      ep_loss += loss * n;
+      ep_seen += n;
+      s.batch = b + 1;
+      s.step++;
+      double el = now() - t0, ips = ep_seen / (el > 0 ? el : 1e-9);
+      long todo = o.steps ? (steps_left - 1 < nbatches_epoch - b - 1 ? steps_left - 1 : nbatches_epoch - b - 1)
+                          : nbatches_epoch - b - 1;
+      if (!o.quiet && (tty || (b + 1) % log_every == 0 || b + 1 == nbatches_epoch)) {
+        char eta[32];
+        fmt_time(todo * o.batch / (ips > 0 ? ips : 1), eta, sizeof eta);
+        int width = 30, fill = (int)((b + 1) * width / nbatches_epoch);
+        if (tty) {
+          printf("\repoch %ld [", s.epoch + 1);
+          for (int i = 0; i < width; i++) putchar(i < fill ? '=' : i == fill ? '>' : ' ');
+          printf("] %ld/%d loss %.4f acc %.2f%% %.0f img/s ETA %s   ", b + 1, nbatches_epoch, ep_loss / ep_seen,
+                 100.0 * ep_correct / ep_seen, ips, eta);
+        } else {
+          printf("epoch %ld batch %ld/%d loss %.4f acc %.2f%% %.0f img/s ETA %s\n", s.epoch + 1, b + 1, nbatches_epoch,
+                 ep_loss / ep_seen, 100.0 * ep_correct / ep_seen, ips, eta);
+        }
+        fflush(stdout);
+      }
+      if (o.steps && --steps_left == 0) {
+        b++;
+        break;
+      }
+    }
+    double el = now() - t0;
+    train_time += el;
+    images_total += ep_seen;
+    if (tty && !o.quiet) printf("\n");
+    int epoch_done = s.batch >= nbatches_epoch;
+    if (epoch_done) {
+      s.epoch++;
+      s.batch = 0;
+    } else {
+      stop = 1;
+    }
+    double te = now();
+    evaluate(ctx, net, test, (int)o.batch, classes, xbuf[0], &er);
+    printf("epoch %ld%s: train loss %.4f acc %.2f%% | test loss %.4f acc %.2f%% | %.1f s, %.0f img/s (test %.1f s)\n",
+           epoch_done ? s.epoch : s.epoch + 1, epoch_done ? "" : " (partial)", ep_seen ? ep_loss / ep_seen : 0,
+           ep_seen ? 100.0 * ep_correct / ep_seen : 0, er.loss, 100 * er.acc, el, ep_seen / (el > 0 ? el : 1e-9),
+           now() - te);
+    fflush(stdout);
+    if (o.save) save_checkpoint(o.save, ctx, net, opt, &s, &o, model_text);
+  }
+  printf("done: %ld steps, %ld images in %.1f s of training (%.0f img/s); first step finished %.2f s after start\n",
+         s.step, images_total, train_time, images_total / (train_time > 0 ? train_time : 1e-9), t_first_step);
+  printf("final test accuracy %.2f%%, loss %.4f\n", 100 * er.acc, er.loss);
+  print_confusion(&er, classes);
+  if (o.save) printf("saved %s\n", o.save);
+  if (o.profile) {
+    fprintf(prof.trace, "\n]}\n");
+    int bad = ferror(prof.trace);
+    bad |= fclose(prof.trace) != 0;
+    char *tmp = xprintf("%s.tmp", o.profile);
+    if (bad || rename(tmp, o.profile)) die(1, "--profile %s: %s", o.profile, strerror(errno));
+    free(tmp);
+    printf("kernel time per step (mean of %ld steps), from the OpenCL events:\n", prof.steps);
+    printf("  %-4s %-48s %12s %12s\n", "", "layer", "forward us", "backward us");
+    double tf = 0, tb = 0;
+    for (int l = 0; l <= prof.nl; l++) {
+      if (l == prof.nl) snprintf(desc, sizeof desc, "loss");
+      else clcnn_net_layer_describe(net, l, desc, sizeof desc);
+      double f = prof.sum[0][l] / 1000.0 / prof.steps, bk = prof.sum[1][l] / 1000.0 / prof.steps;
+      tf += f, tb += bk;
+      printf("  %-4d %-48s %12.1f %12.1f\n", l, desc, f, bk);
+    }
+    printf("  %-4s %-48s %12.1f %12.1f\n", "", "total", tf, tb);
+    printf("trace written to %s (open it in chrome://tracing or Perfetto)\n", o.profile);
+    free(prof.sum[0]);
+    free(prof.sum[1]);
+  }
+  free(xbuf[0]), free(xbuf[1]), free(ybuf[0]), free(ybuf[1]), free(logits), free(order), free(er.confusion);
+  free(model_text);
+  clcnn_optim_destroy(opt);
+  clcnn_net_destroy(net);
+  clcnn_dataset_destroy(train);
+  clcnn_dataset_destroy(test);
+  clcnn_ctx_destroy(ctx);
+  return 0;
+}
