@@ -279,6 +279,7 @@ static void describe(const lcase *lc, char *buf, size_t size) {
     break;
   case CLCNN_LAYER_GLOBAL_AVGPOOL: snprintf(b, size, "global_avgpool"); break;
   case CLCNN_LAYER_FLATTEN: snprintf(b, size, "flatten"); break;
+  default: snprintf(b, size, "layer type %d", (int)lc->type); break;
   }
 }
 
@@ -294,6 +295,7 @@ static clcnn_status add_layer(clcnn_net *net, const lcase *lc) {
   case CLCNN_LAYER_AVGPOOL2D: return clcnn_net_add_avgpool2d(net, &lc->pool);
   case CLCNN_LAYER_GLOBAL_AVGPOOL: return clcnn_net_add_global_avgpool(net);
   case CLCNN_LAYER_FLATTEN: return clcnn_net_add_flatten(net);
+  default: break;
   }
   return CLCNN_ERR_INVALID_ARGUMENT;
 }
@@ -325,6 +327,7 @@ static void ref_forward(const lcase *lc, const double *x, double *const params[2
     break;
   case CLCNN_LAYER_GLOBAL_AVGPOOL: ref_global_avgpool(x, lc->n, lc->c, lc->h, lc->w, y); break;
   case CLCNN_LAYER_FLATTEN: memcpy(y, x, count * sizeof(double)); break;
+  default: break;
   }
 }
 
@@ -394,9 +397,12 @@ done:
 
 static const char *const pname[2] = {"weight", "bias"};
 
-static void run_case(const lcase *lc) {
-  char name[160];
+/* max_batch > lc->n runs a partial batch through a net made for a bigger one. */
+static void run_case(const lcase *lc, int max_batch) {
+  char name[200];
   describe(lc, name, sizeof name);
+  if (max_batch > lc->n)
+    snprintf(name + strlen(name), sizeof name - strlen(name), " (net max_batch %d)", max_batch);
   int oc, oh, ow, pndim[2] = {0, 0}, pdims[2][4];
   size_t pcount[2] = {0, 0};
   out_shape(lc, &oc, &oh, &ow);
@@ -411,7 +417,7 @@ static void run_case(const lcase *lc) {
   void *hx = NULL, *hG = NULL, *hbuf = NULL, *hp[2] = {NULL, NULL};
   clcnn_net *net = NULL;
   clcnn_ctx *cx = ctx64;
-  char what[200];
+  char what[240];
 
   make_input(lc, x, nin);
   for (size_t i = 0; i < nout; i++) G[i] = rndf(-1.0, 1.0);
@@ -424,7 +430,7 @@ static void run_case(const lcase *lc) {
 
   /* ---- double context: structure, forward, gradient rule, finite differences ---- */
   snprintf(what, sizeof what, "%s [f64]", name);
-  CALL(cx, what, clcnn_net_create(cx, lc->n, lc->c, lc->h, lc->w, &net));
+  CALL(cx, what, clcnn_net_create(cx, max_batch, lc->c, lc->h, lc->w, &net));
   CALL(cx, what, add_layer(net, lc));
   {
     int ok = clcnn_net_num_layers(net) == 1 && clcnn_net_layer_type(net, 0) == lc->type &&
@@ -441,7 +447,8 @@ static void run_case(const lcase *lc) {
       char want[32];
       snprintf(want, sizeof want, "0.%s", pname[i]);
       if (clcnn_net_param_info(net, i, &info) != CLCNN_SUCCESS || strcmp(info.name, want) ||
-          info.layer != 0 || info.ndim != pndim[i] || info.count != pcount[i])
+          info.layer != 0 || info.ndim != pndim[i] || info.count != pcount[i] ||
+          info.dtype != CLCNN_DTYPE_REAL)
         ok = 0;
       for (int d = 0; ok && d < pndim[i]; d++)
         if (info.dims[d] != pdims[i][d]) ok = 0;
@@ -518,7 +525,7 @@ static void run_case(const lcase *lc) {
   hx = to_host(cx, x, nin);
   hG = to_host(cx, G, nout);
   hbuf = xcalloc(nout > nin ? nout : nin, sizeof(float));
-  CALL(cx, what, clcnn_net_create(cx, lc->n, lc->c, lc->h, lc->w, &net));
+  CALL(cx, what, clcnn_net_create(cx, max_batch, lc->c, lc->h, lc->w, &net));
   CALL(cx, what, add_layer(net, lc));
   for (int i = 0; i < np; i++) {
     hp[i] = to_host(cx, p[i], pcount[i]);
@@ -564,14 +571,17 @@ typedef struct {
   int n, c, h, w;
   int linear_out; /* 0: a flatten layer, the input is the logits; else a linear layer */
   int huge;       /* logits near +-1000: exp() overflows unless the max is subtracted */
+  int max_batch;  /* of the net; 0: n */
 } xcase;
 
 static const xcase xcases[] = {
-    {3, 5, 1, 1, 0, 0},
-    {2, 2, 2, 2, 0, 0}, /* 8 classes from a 2x2x2 input */
-    {4, 6, 1, 1, 5, 0},
-    {3, 4, 1, 1, 0, 1},
-    {2, 3, 1, 1, 4, 1}, /* linear to huge logits */
+    {3, 5, 1, 1, 0, 0, 0},
+    {3, 5, 1, 1, 0, 0, 5}, /* a partial batch: the mean is over 3 */
+    {2, 2, 2, 2, 0, 0, 0}, /* 8 classes from a 2x2x2 input */
+    {4, 6, 1, 1, 5, 0, 0},
+    {2, 6, 1, 1, 5, 0, 4},
+    {3, 4, 1, 1, 0, 1, 0},
+    {2, 3, 1, 1, 4, 1, 0}, /* linear to huge logits */
 };
 
 /* Loss through the library: forward, backward(labels), loss. */
@@ -586,10 +596,11 @@ static clcnn_status lib_loss(clcnn_net *net, const void *x, int n, const int32_t
 static void run_xent(const xcase *xc) {
   int n = xc->n, in = xc->c * xc->h * xc->w, k = xc->linear_out ? xc->linear_out : in;
   size_t nin = (size_t)n * in, nz = (size_t)n * k, nw = (size_t)k * in;
-  char name[160], what[200];
-  snprintf(name, sizeof name, "%d x %dx%dx%d %s -> softmax_xent(%d classes)%s", n, xc->c, xc->h,
+  int mb = xc->max_batch > n ? xc->max_batch : n;
+  char name[200], what[240];
+  snprintf(name, sizeof name, "%d x %dx%dx%d %s -> softmax_xent(%d classes)%s%s", n, xc->c, xc->h,
            xc->w, xc->linear_out ? "linear(bias)" : "flatten", k,
-           xc->huge ? ", logits near +-1000" : "");
+           xc->huge ? ", logits near +-1000" : "", mb > n ? " (net max_batch > n)" : "");
   double *x = dalloc(nin), *z = dalloc(nz), *dz = dalloc(nz), *dx = dalloc(nin);
   double *wt = dalloc(nw), *b = dalloc((size_t)k), *gw = dalloc(nw), *gb = dalloc((size_t)k);
   double *dxr = dalloc(nin), *gwr = dalloc(nw), *gbr = dalloc((size_t)k);
@@ -641,7 +652,7 @@ static void run_xent(const xcase *xc) {
 
   /* ---- double context ---- */
   snprintf(what, sizeof what, "%s [f64]", name);
-  CALL(cx, what, clcnn_net_create(cx, n, xc->c, xc->h, xc->w, &net));
+  CALL(cx, what, clcnn_net_create(cx, mb, xc->c, xc->h, xc->w, &net));
   if (xc->linear_out) {
     if (xc->h != 1 || xc->w != 1) CALL(cx, what, clcnn_net_add_flatten(net));
     CALL(cx, what, clcnn_net_add_linear(net, k, 1));
@@ -664,10 +675,14 @@ static void run_xent(const xcase *xc) {
            "%s: loss %.15g vs reference %.15g, err %.3g (<= 1e-12 + 1e-10*|ref|)", what, loss,
            lref, e);
     double e1, e2 = 0, e3 = 0;
+    char msg[120] = "";
     int ok = close_f64(dx, dxr, nin, &e1);
-    if (xc->linear_out) ok &= close_f64(gw, gwr, nw, &e2) & close_f64(gb, gbr, (size_t)k, &e3);
-    tap_ok(ok, "%s: gradients vs analytic reference, max err d input %.3g, d weight %.3g, "
-           "d bias %.3g", what, e1, e2, e3);
+    if (xc->linear_out) {
+      ok &= close_f64(gw, gwr, nw, &e2) & close_f64(gb, gbr, (size_t)k, &e3);
+      snprintf(msg, sizeof msg, ", d weight %.3g, d bias %.3g", e2, e3);
+    }
+    tap_ok(ok, "%s: gradients vs analytic reference, max err d input %.3g%s "
+           "(<= 1e-12 + 1e-10*|ref|)", what, e1, msg);
   }
   if (!xc->huge) { /* finite differences of clcnn_net_loss */
     struct {
@@ -720,7 +735,7 @@ static void run_xent(const xcase *xc) {
   snprintf(what, sizeof what, "%s [f32]", name);
   hx = to_host(cx, x, nin);
   hbuf = xcalloc(nw > nin ? nw : nin, sizeof(float));
-  CALL(cx, what, clcnn_net_create(cx, n, xc->c, xc->h, xc->w, &net));
+  CALL(cx, what, clcnn_net_create(cx, mb, xc->c, xc->h, xc->w, &net));
   if (xc->linear_out) {
     if (xc->h != 1 || xc->w != 1) CALL(cx, what, clcnn_net_add_flatten(net));
     CALL(cx, what, clcnn_net_add_linear(net, k, 1));
@@ -749,10 +764,14 @@ static void run_xent(const xcase *xc) {
            "%s: loss %.9g vs double reference %.15g, err %.3g (<= 1e-5*|ref| + 1e-5*max|logit|)",
            what, loss, lref, e);
     double e1, e2 = 0, e3 = 0;
+    char msg[120] = "";
     int ok = close_f32(dx, dxr, nin, &e1);
-    if (xc->linear_out) ok &= close_f32(gw, gwr, nw, &e2) & close_f32(gb, gbr, (size_t)k, &e3);
-    tap_ok(ok, "%s: gradients vs double reference, max err d input %.3g, d weight %.3g, "
-           "d bias %.3g (<= 1e-5*|ref| + 1e-5*max|ref|)", what, e1, e2, e3);
+    if (xc->linear_out) {
+      ok &= close_f32(gw, gwr, nw, &e2) & close_f32(gb, gbr, (size_t)k, &e3);
+      snprintf(msg, sizeof msg, ", d weight %.3g, d bias %.3g", e2, e3);
+    }
+    tap_ok(ok, "%s: gradients vs double reference, max err d input %.3g%s "
+           "(<= 1e-5*|ref| + 1e-5*max|ref|)", what, e1, msg);
   }
 done:
   clcnn_net_destroy(net);
@@ -781,7 +800,8 @@ int main(void) {
   ref_rng_seed(&rng, 0xC1C22024u);
   ctx64 = make_ctx(CLCNN_DOUBLE);
   ctx32 = make_ctx(CLCNN_FLOAT);
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i]);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) /* every third: a partial batch */
+    run_case(&cases[i], i % 3 == 2 ? cases[i].n + 2 : cases[i].n);
   for (size_t i = 0; i < sizeof xcases / sizeof xcases[0]; i++) run_xent(&xcases[i]);
   clcnn_ctx_destroy(ctx32);
   clcnn_ctx_destroy(ctx64);

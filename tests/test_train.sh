@@ -107,7 +107,20 @@ grep -q "missing: 1.running_mean" "$tmp/out" && grep -q "0.weight: shape \[6,1,5
 check $? "the mismatch lists the names and shapes that differ"
 bad 1 "does not exist" "a device that does not exist" -- "$train" "$ex/lenet5.txt" $small --device 9:9
 bad 1 "no OpenCL device matches" "a device name that matches nothing" -- "$train" "$ex/lenet5.txt" $small --device nosuchgpu
-bad 1 "holds weights but no training state" "--resume of a weights-only file" -- "$train" "$ex/lenet5.txt" $small --resume "$tmp/lenet.safetensors"
+bad 1 "does not fit this data set" "--resume at a position past this data set's end" -- "$train" "$ex/lenet5.txt" $small --resume "$tmp/lenet.safetensors"
+"${PYTHON3:-python3}" - "$tmp/lenet.safetensors" "$tmp/weights-only.safetensors" <<'PY'
+import json, struct, sys
+raw = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+header = json.loads(raw[8:8 + n])
+del header["__metadata__"]
+h = json.dumps(header, separators=(",", ":")).encode()
+h += b" " * (-(8 + len(h)) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(h)) + h + raw[8 + n:])
+PY
+bad 1 "holds weights but no training state" "--resume of a weights-only file" -- "$train" "$ex/lenet5.txt" $small --resume "$tmp/weights-only.safetensors"
+"$train" "$ex/lenet5.txt" $small --init "$tmp/weights-only.safetensors" --steps 2 -q > "$tmp/out" 2>&1
+check $? "--init takes a weights-only file (as PyTorch writes them)"
 cp "$tmp/lenet.safetensors" "$tmp/keep.safetensors"
 cp "$tmp/lenet.safetensors" "$tmp/good.safetensors"
 bad 1 "became" "a loss that becomes NaN or infinite" -- "$train" "$ex/lenet5.txt" $small --init "$tmp/good.safetensors" --optimizer sgd --lr 1000000 --epochs 1 --save "$tmp/good.safetensors"
