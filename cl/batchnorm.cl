@@ -28,14 +28,18 @@ __kernel void batchnorm_stats(__global real *mean, __global real *invstd, __glob
 }
 
 /* y = gamma * (x - mean) * invstd + beta, with the batch's (training) or the running
- * (evaluation: mean = running_mean, invstd computed from running_var) statistics. */
+ * (evaluation: mean = running_mean, invstd computed from running_var) statistics. One
+ * work-item per (n, c) plane. */
 __kernel void batchnorm_forward(__global real *y, __global const real *x, __global const real *mean,
                                 __global const real *invstd, __global const real *gamma,
                                 __global const real *beta, int n, int c, int p) {
   int i = get_global_id(0);
-  if (i >= n * c * p) return;
-  int ch = (i / p) % c;
-  y[i] = gamma[ch] * (x[i] - mean[ch]) * invstd[ch] + beta[ch];
+  if (i >= n * c) return;
+  int ch = i % c;
+  real g = gamma[ch] * invstd[ch], off = beta[ch] - g * mean[ch];
+  __global const real *src = x + (size_t)i * p;
+  __global real *dst = y + (size_t)i * p;
+  for (int j = 0; j < p; j++) dst[j] = g * src[j] + off;
 }
 
 /* invstd = 1 / sqrt(running_var + eps), for evaluation. */
@@ -66,20 +70,18 @@ __kernel void batchnorm_param_grad(__global real *dgamma, __global real *dbeta, 
 }
 
 /* Training: dx = gamma * invstd / M * (M * dy - sum dy - xhat * sum dy * xhat), M = N*P.
- * Evaluation (training == 0): the statistics are constants, dx = gamma * invstd * dy. */
+ * Evaluation (training == 0): the statistics are constants, dx = gamma * invstd * dy.
+ * One work-item per (n, c) plane. */
 __kernel void batchnorm_backward(__global real *dx, __global const real *dy, __global const real *x,
                                  __global const real *mean, __global const real *invstd,
                                  __global const real *gamma, __global const real *sums, int n,
                                  int c, int p, int training) {
   int i = get_global_id(0);
-  if (i >= n * c * p) return;
-  int ch = (i / p) % c;
-  real g = gamma[ch] * invstd[ch];
-  if (!training) {
-    dx[i] = g * dy[i];
-    return;
-  }
-  real m = n * p;
-  real xhat = (x[i] - mean[ch]) * invstd[ch];
-  dx[i] = g / m * (m * dy[i] - sums[ch] - xhat * sums[c + ch]);
+  if (i >= n * c) return;
+  int ch = i % c;
+  real g = gamma[ch] * invstd[ch], m = n * p, mu = mean[ch], is = invstd[ch];
+  real s1 = training ? sums[ch] / m : 0, s2 = training ? sums[c + ch] / m : 0;
+  __global const real *d = dy + (size_t)i * p, *xs = x + (size_t)i * p;
+  __global real *o = dx + (size_t)i * p;
+  for (int j = 0; j < p; j++) o[j] = g * (d[j] - s1 - (xs[j] - mu) * is * s2);
 }

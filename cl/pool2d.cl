@@ -12,49 +12,51 @@
   int hi = ((iy) + (ph)) / (sh);                                  \
   if (hi > (oh) - 1) hi = (oh) - 1;
 
+/* One work-item per output row (plane, oy). */
 __kernel void maxpool2d_forward(__global real *y, __global int *idx, __global const real *x,
                                 int n, int c, int h, int w, int kh, int kw, int sh, int sw,
                                 int ph, int pw, int oh, int ow) {
   int i = get_global_id(0);
-  if (i >= n * c * oh * ow) return;
-  int ox = i % ow, oy = (i / ow) % oh, plane = i / (ow * oh);
+  if (i >= n * c * oh) return;
+  int oy = i % oh, plane = i / oh;
   __global const real *xp = x + (size_t)plane * h * w;
-  int y0 = oy * sh - ph, x0 = ox * sw - pw;
-  real best = -INFINITY;
-  int where = -1;
-  for (int ky = 0; ky < kh; ky++) {
-    int iy = y0 + ky;
-    if (iy < 0 || iy >= h) continue;
-    for (int kx = 0; kx < kw; kx++) {
-      int ix = x0 + kx;
-      if (ix < 0 || ix >= w) continue;
-      real v = xp[iy * w + ix];
-      if (where < 0 || v > best || isnan(v)) {
-        best = v;
-        where = iy * w + ix;
-        if (isnan(v)) break;
+  int y0 = oy * sh - ph, ylo = max(y0, 0), yhi = min(y0 + kh, h);
+  for (int ox = 0; ox < ow; ox++) {
+    int x0 = ox * sw - pw, xlo = max(x0, 0), xhi = min(x0 + kw, w);
+    real best = -INFINITY;
+    int where = -1;
+    for (int iy = ylo; iy < yhi; iy++)
+      for (int ix = xlo; ix < xhi; ix++) {
+        real v = xp[iy * w + ix];
+        if (where < 0 || v > best || (isnan(v) && !isnan(best))) {
+          best = v;
+          where = iy * w + ix;
+        }
       }
-    }
+    y[(size_t)i * ow + ox] = best;
+    idx[(size_t)i * ow + ox] = where;
   }
-  y[i] = best;
-  idx[i] = where;
 }
 
+/* One work-item per input row (plane, iy): each element gathers the gradient of the windows
+ * whose maximum it was. */
 __kernel void maxpool2d_backward(__global real *dx, __global const real *dy,
                                  __global const int *idx, int n, int c, int h, int w, int kh,
                                  int kw, int sh, int sw, int ph, int pw, int oh, int ow) {
   int i = get_global_id(0);
-  if (i >= n * c * h * w) return;
-  int ix = i % w, iy = (i / w) % h, plane = i / (w * h);
-  int here = iy * w + ix;
+  if (i >= n * c * h) return;
+  int iy = i % h, plane = i / h;
   WINDOW_RANGE(iy, ph, kh, sh, oh, ylo, yhi)
-  WINDOW_RANGE(ix, pw, kw, sw, ow, xlo, xhi)
-  real s = 0;
   size_t base = (size_t)plane * oh * ow;
-  for (int oy = ylo; oy <= yhi; oy++)
-    for (int ox = xlo; ox <= xhi; ox++)
-      if (idx[base + oy * ow + ox] == here) s += dy[base + oy * ow + ox];
-  dx[i] = s;
+  for (int ix = 0; ix < w; ix++) {
+    int here = iy * w + ix;
+    WINDOW_RANGE(ix, pw, kw, sw, ow, xlo, xhi)
+    real s = 0;
+    for (int oy = ylo; oy <= yhi; oy++)
+      for (int ox = xlo; ox <= xhi; ox++)
+        if (idx[base + oy * ow + ox] == here) s += dy[base + oy * ow + ox];
+    dx[(size_t)i * w + ix] = s;
+  }
 }
 
 /* The divisor of window (oy, ox): its size clipped to the padded input, as in PyTorch. */

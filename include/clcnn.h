@@ -96,6 +96,9 @@ typedef struct {
    * looked for in the next. */
   const char *kernel_path;
   int profiling; /* non-zero: profile every command, see clcnn_net_profile() */
+  /* GEMM backend: "clblast", "clcnn" (clcnn's own kernels, shaped for CPUs) or NULL:
+   * $CLCNN_GEMM if set, else clcnn's on CPU devices and CLBlast on the others. */
+  const char *gemm;
 } clcnn_ctx_options;
 
 /* opt may be NULL (all defaults). On failure *out is NULL and, when err is not NULL, the
@@ -109,6 +112,8 @@ CLCNN_API const char *clcnn_ctx_device_name(const clcnn_ctx *ctx); /* owned by c
 CLCNN_API clcnn_precision clcnn_ctx_precision(const clcnn_ctx *ctx);
 /* Bytes per element of host arrays exchanged with ctx: 4 (float) or 8 (double). */
 CLCNN_API size_t clcnn_ctx_elem_size(const clcnn_ctx *ctx);
+/* The GEMM backend in use: "clblast" or "clcnn". Static string. */
+CLCNN_API const char *clcnn_ctx_gemm_backend(const clcnn_ctx *ctx);
 /* Compile every clcnn kernel program now, for this device and precision, and make CLBlast
  * compile the GEMM kernels the layers use (it does so on its first call in a process). */
 CLCNN_API clcnn_status clcnn_ctx_build_all(clcnn_ctx *ctx);
@@ -262,6 +267,16 @@ CLCNN_API clcnn_status clcnn_net_finish(clcnn_net *net);
  * events, that layer spent in the last forward (dir 0) and backward (dir 1), summed over its
  * commands. Blocks until those commands are done. layer = clcnn_net_num_layers(): the loss. */
 CLCNN_API clcnn_status clcnn_net_profile(clcnn_net *net, int layer, int dir, uint64_t *ns);
+/* The commands behind clcnn_net_profile(layer, dir): up to max of them, in enqueue order, with
+ * the kernel's (or CLBlast routine's) name and the device's start and end times in ns. Returns
+ * how many there are (which may exceed max), or -1 when profiling is off or an argument is
+ * wrong. Blocks until they are done. */
+typedef struct {
+  const char *name; /* static string */
+  uint64_t start_ns, end_ns;
+} clcnn_profile_cmd;
+CLCNN_API int clcnn_net_profile_cmds(clcnn_net *net, int layer, int dir, clcnn_profile_cmd *out,
+                                     int max);
 /* Scheduling counters since the last clcnn_net_forward(), for tests and tools: commands
  * enqueued, and host waits (blocking calls: reads, finishes) the library made. A forward
  * plus backward makes none; clcnn_net_loss() makes one. */

@@ -52,7 +52,7 @@ clcnn_status batchnorm_forward(clcnn_ctx *ctx, struct layer *l, cbuf *x, int n) 
       (st = clcnn__args(ctx, k, "batchnorm_forward", MEM_ARG(&l->y), MEM_ARG(x), MEM_ARG(mean),
                         MEM_ARG(&l->invstd), MEM_ARG(&l->w), MEM_ARG(&l->b), INT_ARG(n), INT_ARG(c),
                         INT_ARG(p), (size_t)0)) ||
-      (st = clcnn__run(ctx, k, "batchnorm_forward", (size_t)n * c * p,
+      (st = clcnn__run(ctx, k, "batchnorm_forward", (size_t)n * c,
                        (cbuf *[]){x, mean, &l->invstd, &l->w, &l->b}, 5, (cbuf *[]){&l->y}, 1)))
     return st;
   return CLCNN_SUCCESS;
@@ -74,7 +74,7 @@ clcnn_status batchnorm_backward(clcnn_ctx *ctx, struct layer *l, cbuf *x, cbuf *
       (st = clcnn__args(ctx, k, "batchnorm_backward", MEM_ARG(&l->dx), MEM_ARG(dy), MEM_ARG(x),
                         MEM_ARG(mean), MEM_ARG(&l->invstd), MEM_ARG(&l->w), MEM_ARG(&l->t),
                         INT_ARG(n), INT_ARG(c), INT_ARG(p), INT_ARG(l->training), (size_t)0)) ||
-      (st = clcnn__run(ctx, k, "batchnorm_backward", (size_t)n * c * p,
+      (st = clcnn__run(ctx, k, "batchnorm_backward", (size_t)n * c,
                        (cbuf *[]){dy, x, mean, &l->invstd, &l->w, &l->t}, 6, (cbuf *[]){&l->dx}, 1)))
     return st;
   return CLCNN_SUCCESS;

@@ -77,7 +77,7 @@ clcnn_status conv2d_forward(clcnn_ctx *ctx, struct layer *l, cbuf *x, int n) {
   if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_im2col", &k)) ||
       (st = clcnn__args(ctx, k, "conv2d_im2col", MEM_ARG(&l->col), MEM_ARG(x), GEOM_ARGS(l, n),
                         (size_t)0)) ||
-      (st = clcnn__run(ctx, k, "conv2d_im2col", cgkk * G * NP, &x, 1,
+      (st = clcnn__run(ctx, k, "conv2d_im2col", cgkk * G * n * l->out_h, &x, 1,
                        (cbuf *[]){&l->col}, 1)))
     return st;
   for (size_t g = 0; g < G; g++)
@@ -88,7 +88,7 @@ clcnn_status conv2d_forward(clcnn_ctx *ctx, struct layer *l, cbuf *x, int n) {
   if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_unpack", &k)) ||
       (st = clcnn__args(ctx, k, "conv2d_unpack", MEM_ARG(&l->y), MEM_ARG(&l->t), MEM_ARG(bias),
                         INT_ARG(n), INT_ARG(l->out_c), INT_ARG(P), INT_ARG(l->has_b), (size_t)0)) ||
-      (st = clcnn__run(ctx, k, "conv2d_unpack", l->out_c * NP, (cbuf *[]){&l->t, bias},
+      (st = clcnn__run(ctx, k, "conv2d_unpack", (size_t)l->out_c * n, (cbuf *[]){&l->t, bias},
                        l->has_b ? 2 : 1, (cbuf *[]){&l->y}, 1)))
     return st;
   return CLCNN_SUCCESS;
@@ -104,7 +104,7 @@ clcnn_status conv2d_backward(clcnn_ctx *ctx, struct layer *l, cbuf *x, cbuf *dy,
   if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_pack", &k)) ||
       (st = clcnn__args(ctx, k, "conv2d_pack", MEM_ARG(&l->t), MEM_ARG(dy), INT_ARG(n),
                         INT_ARG(l->out_c), INT_ARG(P), (size_t)0)) ||
-      (st = clcnn__run(ctx, k, "conv2d_pack", l->out_c * NP, &dy, 1, (cbuf *[]){&l->t}, 1)))
+      (st = clcnn__run(ctx, k, "conv2d_pack", (size_t)l->out_c * n, &dy, 1, (cbuf *[]){&l->t}, 1)))
     return st;
   /* db += sum of dy over n and P */
   if (l->has_b &&
@@ -129,7 +129,7 @@ clcnn_status conv2d_backward(clcnn_ctx *ctx, struct layer *l, cbuf *x, cbuf *dy,
   if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_col2im", &k)) ||
       (st = clcnn__args(ctx, k, "conv2d_col2im", MEM_ARG(&l->dx), MEM_ARG(&l->dcol),
                         GEOM_ARGS(l, n), (size_t)0)) ||
-      (st = clcnn__run(ctx, k, "conv2d_col2im", nx, (cbuf *[]){&l->dcol}, 1,
+      (st = clcnn__run(ctx, k, "conv2d_col2im", nx / l->in_w, (cbuf *[]){&l->dcol}, 1,
                        (cbuf *[]){&l->dx}, 1)))
     return st;
   (void)x;

@@ -21,6 +21,7 @@ static const char *const prog_files[KP_COUNT] = {
     [KP_OPTIM] = "optim.cl",
     [KP_BATCHNORM] = "batchnorm.cl",
     [KP_DROPOUT] = "dropout.cl",
+    [KP_GEMM] = "gemm.cl",
 };
 
 /* Prepended to every program: the real type for the precision chosen. */
@@ -220,6 +221,29 @@ CLCNN_API clcnn_status clcnn_ctx_create(clcnn_ctx **out, const clcnn_ctx_options
     free(ctx);
     return CLCNN_ERR_NO_FP64;
   }
+  const char *gemm = o.gemm ? o.gemm : getenv("CLCNN_GEMM");
+  if (gemm && *gemm && strcmp(gemm, "clblast") && strcmp(gemm, "clcnn")) {
+    put_err(err, err_size, "GEMM backend '%s' is neither 'clblast' nor 'clcnn'%s", gemm,
+            o.gemm ? "" : " (from $CLCNN_GEMM)");
+    free(ctx);
+    return CLCNN_ERR_INVALID_ARGUMENT;
+  }
+  if (gemm && *gemm) {
+    ctx->gemm_own = !strcmp(gemm, "clcnn");
+  } else {
+    cl_device_type t = 0;
+    clGetDeviceInfo(dev, CL_DEVICE_TYPE, sizeof t, &t, NULL);
+    ctx->gemm_own = (t & CL_DEVICE_TYPE_CPU) != 0;
+  }
+  /* 1-D kernels run in work-groups of 64 (every device clcnn targets allows that); $CLCNN_LWS
+   * overrides it for experiments. */
+  ctx->lws = 64;
+  const char *lws = getenv("CLCNN_LWS");
+  if (lws && atoi(lws) > 0) ctx->lws = (size_t)atoi(lws);
+  size_t maxwg = 0;
+  if (clGetDeviceInfo(dev, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof maxwg, &maxwg, NULL) == CL_SUCCESS &&
+      maxwg && ctx->lws > maxwg)
+    ctx->lws = maxwg;
   if (o.kernel_path && !(ctx->kernel_path = strdup(o.kernel_path))) {
     free(ctx);
     put_err(err, err_size, "clcnn_ctx_create: out of host memory");
@@ -248,6 +272,8 @@ CLCNN_API clcnn_status clcnn_ctx_create(clcnn_ctx **out, const clcnn_ctx_options
 CLCNN_API void clcnn_ctx_destroy(clcnn_ctx *ctx) {
   if (!ctx) return;
   if (ctx->queue) clFinish(ctx->queue);
+  cbuf_free(&ctx->pack_a);
+  cbuf_free(&ctx->pack_b);
   for (int i = 0; i < ctx->nkernels; i++) clReleaseKernel(ctx->kernels[i].k);
   for (int i = 0; i < KP_COUNT; i++)
     if (ctx->progs[i]) clReleaseProgram(ctx->progs[i]);
@@ -268,6 +294,9 @@ CLCNN_API clcnn_precision clcnn_ctx_precision(const clcnn_ctx *ctx) {
   return ctx ? ctx->prec : CLCNN_FLOAT;
 }
 CLCNN_API size_t clcnn_ctx_elem_size(const clcnn_ctx *ctx) { return ctx ? ctx->esz : 0; }
+CLCNN_API const char *clcnn_ctx_gemm_backend(const clcnn_ctx *ctx) {
+  return !ctx ? NULL : ctx->gemm_own ? "clcnn" : "clblast";
+}
 
 /* ---- finding a kernel source ---- */
 static char *read_file(const char *path, size_t *len) {

@@ -1,16 +1,62 @@
-/* lib/gemm.c - matrix products through CLBlast, on the event chain.
+/* lib/gemm.c - matrix products on the event chain: clcnn's own kernels (cl/gemm.cl, shaped for
+ * CPU devices) or CLBlast.
  *
  * CLBlast's routines take a queue and return an event but take no wait list, so the
  * dependencies of a GEMM are honoured by the in-order queue the context uses; its event then
  * joins the chain like any other command's, and the commands after it wait on it. */
 #include <clblast_c.h>
+#include <limits.h>
 
 #include "internal.h"
+
+/* Make sure a scratch buffer holds BYTES; it only ever grows, so once the largest GEMM of a
+ * training step has run, no step allocates again. */
+static clcnn_status reserve(clcnn_ctx *ctx, cbuf *b, size_t bytes, const char *what) {
+  if (b->mem && b->bytes >= bytes) return CLCNN_SUCCESS;
+  /* OpenCL keeps a released buffer alive until the commands that use it are done, and the new
+   * one shares no memory with them: no wait is needed. */
+  cbuf_free(b);
+  return cbuf_alloc(ctx, b, bytes, what);
+}
+
+static clcnn_status gemm_own(clcnn_ctx *ctx, const char *what, int ta, int tb, size_t m, size_t n,
+                             size_t k, double alpha, cbuf *a, size_t aoff, size_t lda, cbuf *b,
+                             size_t boff, size_t ldb, double beta, cbuf *c, size_t coff, size_t ldc) {
+  size_t mp = (m + 3) / 4 * 4, np = (n + 63) / 64 * 64;
+  if (mp * k > INT_MAX || np * k > INT_MAX || aoff > INT_MAX || boff > INT_MAX || coff > INT_MAX ||
+      lda > INT_MAX || ldb > INT_MAX || ldc > INT_MAX)
+    return FAIL(ctx, CLCNN_ERR_SHAPE, "gemm(%s): %zu x %zu x %zu is too large", what, m, n, k);
+  clcnn_status st;
+  cl_kernel kp;
+  if ((st = reserve(ctx, &ctx->pack_a, mp * k * ctx->esz, "gemm packed A")) ||
+      (st = reserve(ctx, &ctx->pack_b, np * k * ctx->esz, "gemm packed B")))
+    return st;
+  if ((st = clcnn__kernel(ctx, KP_GEMM, "gemm_pack_a", &kp)) ||
+      (st = clcnn__args(ctx, kp, "gemm_pack_a", MEM_ARG(&ctx->pack_a), MEM_ARG(a), INT_ARG(m), INT_ARG(k),
+                        INT_ARG(lda), INT_ARG(aoff), INT_ARG(ta), INT_ARG(mp), (size_t)0)) ||
+      (st = clcnn__run(ctx, kp, "gemm_pack_a", mp / 4 * k, &a, 1, (cbuf *[]){&ctx->pack_a}, 1)))
+    return st;
+  if ((st = clcnn__kernel(ctx, KP_GEMM, "gemm_pack_b", &kp)) ||
+      (st = clcnn__args(ctx, kp, "gemm_pack_b", MEM_ARG(&ctx->pack_b), MEM_ARG(b), INT_ARG(n), INT_ARG(k),
+                        INT_ARG(ldb), INT_ARG(boff), INT_ARG(tb), INT_ARG(np), (size_t)0)) ||
+      (st = clcnn__run(ctx, kp, "gemm_pack_b", np / 64 * (tb ? (k + 15) / 16 : k), &b, 1,
+                       (cbuf *[]){&ctx->pack_b}, 1)))
+    return st;
+  if ((st = clcnn__kernel(ctx, KP_GEMM, "gemm_tile", &kp)) ||
+      (st = clcnn__args(ctx, kp, "gemm_tile", MEM_ARG(c), MEM_ARG(&ctx->pack_a), MEM_ARG(&ctx->pack_b),
+                        INT_ARG(m), INT_ARG(n), INT_ARG(k), INT_ARG(ldc), INT_ARG(coff),
+                        REAL_ARG(ctx, alpha), REAL_ARG(ctx, beta), (size_t)0)))
+    return st;
+  cbuf *r[2] = {&ctx->pack_a, &ctx->pack_b};
+  return clcnn__run2(ctx, kp, "gemm_tile", np / 64, mp / 4, r, 2, &c, 1);
+}
 
 clcnn_status clcnn__gemm(clcnn_ctx *ctx, const char *what, int ta, int tb, size_t m, size_t n,
                          size_t k, double alpha, cbuf *a, size_t aoff, size_t lda, cbuf *b,
                          size_t boff, size_t ldb, double beta, cbuf *c, size_t coff, size_t ldc) {
   if (!m || !n) return CLCNN_SUCCESS;
+  if (ctx->gemm_own && k)
+    return gemm_own(ctx, what, ta, tb, m, n, k, alpha, a, aoff, lda, b, boff, ldb, beta, c, coff, ldc);
   cl_event ev = NULL;
   CLBlastStatusCode s;
   CLBlastTranspose tA = ta ? CLBlastTransposeYes : CLBlastTransposeNo;
@@ -31,6 +77,6 @@ clcnn_status clcnn__gemm(clcnn_ctx *ctx, const char *what, int ta, int tb, size_
                 what, m, n, k, clcnn_status_name(s), (int)s);
   /* Record it on the chain: reads a and b, writes c. */
   cbuf *r[2] = {a, b};
-  clcnn__commit(ctx, ev, r, 2, &c, 1);
+  clcnn__commit(ctx, ev, what, r, 2, &c, 1);
   return CLCNN_SUCCESS;
 }

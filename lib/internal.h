@@ -23,6 +23,7 @@ enum {
   KP_OPTIM,
   KP_BATCHNORM,
   KP_DROPOUT,
+  KP_GEMM,
   KP_COUNT
 };
 
@@ -45,6 +46,7 @@ typedef struct {
 /* A list of events kept for profiling. */
 typedef struct {
   cl_event *ev;
+  const char **what; /* the command's name, a static string */
   int n, cap;
 } evlist;
 
@@ -72,6 +74,9 @@ struct clcnn_ctx {
   int ndeps, capdeps;
   evlist *sink; /* where enqueued events go for profiling, or NULL */
   int commands, host_waits;
+  int gemm_own;        /* 1: clcnn's GEMM kernels, 0: CLBlast */
+  size_t lws;          /* work-group size of 1-D kernels */
+  cbuf pack_a, pack_b; /* clcnn's GEMM: packed operands, grown to the largest GEMM seen */
   char err[8192];
 };
 
@@ -98,6 +103,9 @@ void cbuf_forget(cbuf *b); /* release its events */
  * naming the buffers it reads and writes. */
 clcnn_status clcnn__run(clcnn_ctx *ctx, cl_kernel k, const char *what, size_t n,
                         cbuf *const *reads, int nreads, cbuf *const *writes, int nwrites);
+/* The same over a 2-D range of n0 x n1 items (exact sizes). */
+clcnn_status clcnn__run2(clcnn_ctx *ctx, cl_kernel k, const char *what, size_t n0, size_t n1,
+                         cbuf *const *reads, int nreads, cbuf *const *writes, int nwrites);
 /* Set kernel arguments: a list of (size, pointer) pairs, ended by 0. */
 clcnn_status clcnn__args(clcnn_ctx *ctx, cl_kernel k, const char *what, ...);
 /* An argument of the context's real type. */
@@ -114,7 +122,8 @@ clcnn_status clcnn__zero(clcnn_ctx *ctx, cbuf *b, size_t bytes, const char *what
 clcnn_status clcnn__wait(clcnn_ctx *ctx, cbuf *b); /* wait for every pending access to b */
 
 /* Put a command's event EV (whose reference this takes) on the chain: it read R, wrote W. */
-void clcnn__commit(clcnn_ctx *ctx, cl_event ev, cbuf *const *r, int nr, cbuf *const *w, int nw);
+void clcnn__commit(clcnn_ctx *ctx, cl_event ev, const char *what, cbuf *const *r, int nr,
+                   cbuf *const *w, int nw);
 
 void evlist_clear(evlist *l);
 void evlist_free(evlist *l);

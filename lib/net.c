@@ -753,6 +753,23 @@ CLCNN_API clcnn_status clcnn_net_profile(clcnn_net *net, int layer, int dir, uin
   return CLCNN_SUCCESS;
 }
 
+CLCNN_API int clcnn_net_profile_cmds(clcnn_net *net, int layer, int dir, clcnn_profile_cmd *out,
+                                     int max) {
+  uint64_t ns;
+  if (!net || (max > 0 && !out) || clcnn_net_profile(net, layer, dir, &ns)) return -1;
+  if (layer == net->nl && dir == 0) return 0;
+  evlist *l = layer == net->nl ? &net->loss_prof : &net->layers[layer]->prof[dir];
+  for (int i = 0; i < l->n && i < max; i++) {
+    cl_ulong a = 0, b = 0;
+    clGetEventProfilingInfo(l->ev[i], CL_PROFILING_COMMAND_START, sizeof a, &a, NULL);
+    clGetEventProfilingInfo(l->ev[i], CL_PROFILING_COMMAND_END, sizeof b, &b, NULL);
+    out[i].name = l->what[i];
+    out[i].start_ns = a;
+    out[i].end_ns = b;
+  }
+  return l->n;
+}
+
 CLCNN_API clcnn_status clcnn_net_step_stats(const clcnn_net *net, int *commands, int *host_waits) {
   if (!net || !commands || !host_waits) return CLCNN_ERR_NULL_POINTER;
   *commands = net->ctx->commands;

@@ -53,7 +53,8 @@ clcnn_status pool2d_forward(clcnn_ctx *ctx, struct layer *l, cbuf *x, int n) {
           (st = clcnn__args(ctx, k, "maxpool2d_forward", MEM_ARG(&l->y), MEM_ARG(&l->idx),
                             MEM_ARG(x), POOL_ARGS(l, n), (size_t)0)))
         return st;
-      return clcnn__run(ctx, k, "maxpool2d_forward", ny, &x, 1, (cbuf *[]){&l->y, &l->idx}, 2);
+      return clcnn__run(ctx, k, "maxpool2d_forward", (size_t)n * l->in_c * l->out_h, &x, 1,
+                        (cbuf *[]){&l->y, &l->idx}, 2);
     case CLCNN_LAYER_AVGPOOL2D:
       if ((st = clcnn__kernel(ctx, KP_POOL2D, "avgpool2d_forward", &k)) ||
           (st = clcnn__args(ctx, k, "avgpool2d_forward", MEM_ARG(&l->y), MEM_ARG(x),
@@ -80,7 +81,7 @@ clcnn_status pool2d_backward(clcnn_ctx *ctx, struct layer *l, cbuf *x, cbuf *dy,
           (st = clcnn__args(ctx, k, "maxpool2d_backward", MEM_ARG(&l->dx), MEM_ARG(dy),
                             MEM_ARG(&l->idx), POOL_ARGS(l, n), (size_t)0)))
         return st;
-      return clcnn__run(ctx, k, "maxpool2d_backward", nx, (cbuf *[]){dy, &l->idx}, 2,
+      return clcnn__run(ctx, k, "maxpool2d_backward", (size_t)n * l->in_c * l->in_h, (cbuf *[]){dy, &l->idx}, 2,
                         (cbuf *[]){&l->dx}, 1);
     case CLCNN_LAYER_AVGPOOL2D:
       if ((st = clcnn__kernel(ctx, KP_POOL2D, "avgpool2d_backward", &k)) ||

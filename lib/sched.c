@@ -87,7 +87,8 @@ static void note_write(cbuf *b, cl_event ev) {
 }
 
 /* Record the finished enqueue: EV is owned by the caller's reference, which this consumes. */
-void clcnn__commit(clcnn_ctx *ctx, cl_event ev, cbuf *const *r, int nr, cbuf *const *w, int nw) {
+void clcnn__commit(clcnn_ctx *ctx, cl_event ev, const char *what, cbuf *const *r, int nr,
+                   cbuf *const *w, int nw) {
   for (int i = 0; i < nr; i++) {
     int also_written = 0;
     for (int j = 0; j < nw; j++) also_written |= w[j] == r[i];
@@ -100,12 +101,13 @@ void clcnn__commit(clcnn_ctx *ctx, cl_event ev, cbuf *const *r, int nr, cbuf *co
     if (l->n == l->cap) {
       int cap = l->cap ? l->cap * 2 : 8;
       cl_event *n = realloc(l->ev, cap * sizeof *n);
-      if (n) {
-        l->ev = n;
-        l->cap = cap;
-      }
+      if (n) l->ev = n;
+      const char **w = realloc(l->what, cap * sizeof *w);
+      if (w) l->what = w;
+      if (n && w) l->cap = cap;
     }
     if (l->n < l->cap) {
+      l->what[l->n] = what;
       l->ev[l->n++] = ev;
       return; /* the list keeps the reference */
     }
@@ -138,12 +140,26 @@ clcnn_status clcnn__run(clcnn_ctx *ctx, cl_kernel k, const char *what, size_t n,
   if (n == 0) return CLCNN_SUCCESS;
   clcnn_status st = gather(ctx, r, nr, w, nw);
   if (st) return st;
-  size_t gws = (n + 63) / 64 * 64;
+  size_t lws = ctx->lws, gws = (n + lws - 1) / lws * lws;
   cl_event ev;
-  cl_int e = clEnqueueNDRangeKernel(ctx->queue, k, 1, NULL, &gws, NULL, (cl_uint)ctx->ndeps,
+  cl_int e = clEnqueueNDRangeKernel(ctx->queue, k, 1, NULL, &gws, &lws, (cl_uint)ctx->ndeps,
                                     ctx->ndeps ? ctx->deps : NULL, &ev);
   if (e != CL_SUCCESS) return CLFAIL(ctx, e, "clEnqueueNDRangeKernel", what);
-  clcnn__commit(ctx, ev, r, nr, w, nw);
+  clcnn__commit(ctx, ev, what, r, nr, w, nw);
+  return CLCNN_SUCCESS;
+}
+
+clcnn_status clcnn__run2(clcnn_ctx *ctx, cl_kernel k, const char *what, size_t n0, size_t n1,
+                         cbuf *const *r, int nr, cbuf *const *w, int nw) {
+  if (!n0 || !n1) return CLCNN_SUCCESS;
+  clcnn_status st = gather(ctx, r, nr, w, nw);
+  if (st) return st;
+  size_t gws[2] = {n0, n1};
+  cl_event ev;
+  cl_int e = clEnqueueNDRangeKernel(ctx->queue, k, 2, NULL, gws, NULL, (cl_uint)ctx->ndeps,
+                                    ctx->ndeps ? ctx->deps : NULL, &ev);
+  if (e != CL_SUCCESS) return CLFAIL(ctx, e, "clEnqueueNDRangeKernel", what);
+  clcnn__commit(ctx, ev, what, r, nr, w, nw);
   return CLCNN_SUCCESS;
 }
 
@@ -158,7 +174,7 @@ clcnn_status clcnn__write(clcnn_ctx *ctx, cbuf *b, size_t off, size_t bytes, con
   if (e != CL_SUCCESS) return CLFAIL(ctx, e, "clEnqueueWriteBuffer", what);
   evlist *sink = ctx->sink;
   ctx->sink = NULL; /* transfers are not kernel time */
-  clcnn__commit(ctx, ev, NULL, 0, &b, 1);
+  clcnn__commit(ctx, ev, what, NULL, 0, &b, 1);
   ctx->sink = sink;
   return CLCNN_SUCCESS;
 }
@@ -183,7 +199,7 @@ clcnn_status clcnn__zero(clcnn_ctx *ctx, cbuf *b, size_t bytes, const char *what
   cl_int e = clEnqueueFillBuffer(ctx->queue, b->mem, &zero, 1, 0, bytes, (cl_uint)ctx->ndeps,
                                  ctx->ndeps ? ctx->deps : NULL, &ev);
   if (e != CL_SUCCESS) return CLFAIL(ctx, e, "clEnqueueFillBuffer", what);
-  clcnn__commit(ctx, ev, NULL, 0, &b, 1);
+  clcnn__commit(ctx, ev, what, NULL, 0, &b, 1);
   return CLCNN_SUCCESS;
 }
 
@@ -206,6 +222,7 @@ void evlist_clear(evlist *l) {
 void evlist_free(evlist *l) {
   evlist_clear(l);
   free(l->ev);
+  free(l->what);
   memset(l, 0, sizeof *l);
 }
 

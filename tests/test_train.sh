@@ -76,7 +76,7 @@ import json, sys
 t = json.load(open(sys.argv[1]))
 ev = t['traceEvents']
 assert len(ev) > 0 and all(e['ph'] == 'X' and e['dur'] >= 0 for e in ev)
-assert {e['cat'] for e in ev} == {'forward', 'backward'}
+assert {e['cat'] for e in ev} == {'forward', 'backward'} and all(e['ts'] >= 0 for e in ev)
 " "$tmp/trace.json" && grep -q "backward us" "$tmp/out"; then ok "the trace is valid Chrome-trace JSON and the table is printed"
 else notok "the trace is valid JSON with forward and backward events"; fi
 

@@ -491,17 +491,25 @@ static uint64_t field_u64(const char *js, const char *key, const char *path) {
 }
 
 /* ---- profile ---- */
+struct kstat {
+  const char *name;
+  double ns;
+  long count;
+};
 struct profile {
   int nl;
   double *sum[2]; /* per layer, ns */
   long steps;
   FILE *trace;
-  double ts; /* running timestamp of the synthetic timeline, us */
+  uint64_t t0; /* device time of the first command, ns */
   int first_event;
+  struct kstat k[64];
+  int nk;
 };
 
 static void profile_step(struct profile *p, clcnn_net *net, clcnn_ctx *ctx) {
   char desc[128];
+  clcnn_profile_cmd cmds[64];
   for (int d = 0; d < 2; d++)
     for (int l = 0; l <= p->nl; l++) {
       int layer = d == 0 ? l : p->nl - l; /* forward in order, then the loss and backward */
@@ -509,15 +517,24 @@ static void profile_step(struct profile *p, clcnn_net *net, clcnn_ctx *ctx) {
       if (layer == p->nl && d == 0) continue;
       net_check(ctx, clcnn_net_profile(net, layer, d, &ns), "profile");
       p->sum[d][layer] += ns;
-      if (p->trace && p->steps < 1000) {
-        if (layer == p->nl) snprintf(desc, sizeof desc, "loss (softmax cross-entropy)");
-        else clcnn_net_layer_describe(net, layer, desc, sizeof desc);
-        fprintf(p->trace, "%s\n{\"name\":\"%d %s\",\"cat\":\"%s\",\"ph\":\"X\",\"ts\":%.3f,\"dur\":%.3f,\"pid\":1,\"tid\":%d,"
-                "\"args\":{\"step\":%ld,\"layer\":%d}}",
-                p->first_event ? "" : ",", layer, desc, d ? "backward" : "forward", p->ts, ns / 1000.0,
-                d + 1, p->steps, layer);
-        p->first_event = 0;
-        p->ts += ns / 1000.0;
+      int nc = clcnn_net_profile_cmds(net, layer, d, cmds, 64);
+      if (layer == p->nl) snprintf(desc, sizeof desc, "loss (softmax cross-entropy)");
+      else clcnn_net_layer_describe(net, layer, desc, sizeof desc);
+      for (int c = 0; c < nc && c < 64; c++) {
+        double dur = (double)(cmds[c].end_ns - cmds[c].start_ns);
+        int kk = 0;
+        while (kk < p->nk && strcmp(p->k[kk].name, cmds[c].name)) kk++;
+        if (kk == p->nk && p->nk < 64) p->k[p->nk++] = (struct kstat){cmds[c].name, 0, 0};
+        if (kk < p->nk) p->k[kk].ns += dur, p->k[kk].count++;
+        if (!p->t0) p->t0 = cmds[c].start_ns;
+        if (p->trace && p->steps < 500 && cmds[c].start_ns >= p->t0) {
+          fprintf(p->trace,
+                  "%s\n{\"name\":\"%s\",\"cat\":\"%s\",\"ph\":\"X\",\"ts\":%.3f,\"dur\":%.3f,\"pid\":1,"
+                  "\"tid\":%d,\"args\":{\"step\":%ld,\"layer\":%d,\"what\":\"%s\"}}",
+                  p->first_event ? "" : ",", cmds[c].name, d ? "backward" : "forward",
+                  (cmds[c].start_ns - p->t0) / 1000.0, dur / 1000.0, layer + 1, p->steps, layer, desc);
+          p->first_event = 0;
+        }
       }
     }
   p->steps++;
@@ -922,6 +939,10 @@ int main(int argc, char **argv) {
       printf("  %-4d %-48s %12.1f %12.1f\n", l, desc, f, bk);
     }
     printf("  %-4s %-48s %12.1f %12.1f\n", "", "total", tf, tb);
+    printf("by kernel (mean per step):\n");
+    for (int i = 0; i < prof.nk; i++)
+      printf("  %-40s %10.1f us  %5.1f calls\n", prof.k[i].name, prof.k[i].ns / 1000.0 / prof.steps,
+             (double)prof.k[i].count / prof.steps);
     printf("trace written to %s (open it in chrome://tracing or Perfetto)\n", o.profile);
     free(prof.sum[0]);
     free(prof.sum[1]);
