@@ -71,29 +71,33 @@ static void gemm_store(__global real *c, int ldc, int row, int col, int m, int n
   for (int l = 0; l < 16 && col + l < n; l++) dst[l] = alpha * t[l] + (beta != 0 ? beta * dst[l] : 0);
 }
 
+/* The 4 x 64 tile at panels (i, j) over k in [k0, k1): the inner loop of every variant. */
+#define GEMM_TILE_BODY(i, j, k, k0, k1)                                                     \
+  __global const real *a = ap + ((size_t)(i) * (k) + (k0)) * GEMM_TM;                       \
+  __global const real *b = bp + ((size_t)(j) * (k) + (k0)) * GEMM_TN;                       \
+  real16_t c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;          \
+  real16_t c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;          \
+  for (int kk = (k0); kk < (k1); kk++) {                                                    \
+    real16_t b0 = vload16(0, b), b1 = vload16(1, b), b2 = vload16(2, b), b3 = vload16(3, b); \
+    real a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];                                        \
+    c00 = fma((real16_t)a0, b0, c00), c01 = fma((real16_t)a0, b1, c01);                     \
+    c02 = fma((real16_t)a0, b2, c02), c03 = fma((real16_t)a0, b3, c03);                     \
+    c10 = fma((real16_t)a1, b0, c10), c11 = fma((real16_t)a1, b1, c11);                     \
+    c12 = fma((real16_t)a1, b2, c12), c13 = fma((real16_t)a1, b3, c13);                     \
+    c20 = fma((real16_t)a2, b0, c20), c21 = fma((real16_t)a2, b1, c21);                     \
+    c22 = fma((real16_t)a2, b2, c22), c23 = fma((real16_t)a2, b3, c23);                     \
+    c30 = fma((real16_t)a3, b0, c30), c31 = fma((real16_t)a3, b1, c31);                     \
+    c32 = fma((real16_t)a3, b2, c32), c33 = fma((real16_t)a3, b3, c33);                     \
+    a += GEMM_TM;                                                                           \
+    b += GEMM_TN;                                                                           \
+  }
+
 /* One work-item: rows 4i..4i+3, columns 64j..64j+63 of C. Global size (N/64, M/4). */
 __kernel void gemm_tile(__global real *c, __global const real *ap, __global const real *bp, int m,
                         int n, int k, int ldc, int coff, real alpha, real beta) {
   int j = get_global_id(0), i = get_global_id(1);
   if (j * GEMM_TN >= n || i * GEMM_TM >= m) return;
-  __global const real *a = ap + (size_t)i * k * GEMM_TM;
-  __global const real *b = bp + (size_t)j * k * GEMM_TN;
-  real16_t c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
-  real16_t c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
-  for (int kk = 0; kk < k; kk++) {
-    real16_t b0 = vload16(0, b), b1 = vload16(1, b), b2 = vload16(2, b), b3 = vload16(3, b);
-    real a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
-    c00 = fma((real16_t)a0, b0, c00), c01 = fma((real16_t)a0, b1, c01);
-    c02 = fma((real16_t)a0, b2, c02), c03 = fma((real16_t)a0, b3, c03);
-    c10 = fma((real16_t)a1, b0, c10), c11 = fma((real16_t)a1, b1, c11);
-    c12 = fma((real16_t)a1, b2, c12), c13 = fma((real16_t)a1, b3, c13);
-    c20 = fma((real16_t)a2, b0, c20), c21 = fma((real16_t)a2, b1, c21);
-    c22 = fma((real16_t)a2, b2, c22), c23 = fma((real16_t)a2, b3, c23);
-    c30 = fma((real16_t)a3, b0, c30), c31 = fma((real16_t)a3, b1, c31);
-    c32 = fma((real16_t)a3, b2, c32), c33 = fma((real16_t)a3, b3, c33);
-    a += GEMM_TM;
-    b += GEMM_TN;
-  }
+  GEMM_TILE_BODY(i, j, k, 0, k)
   __global real *cc = c + coff;
   int r = i * GEMM_TM, col = j * GEMM_TN;
   gemm_store(cc, ldc, r + 0, col, m, n, c00, alpha, beta), gemm_store(cc, ldc, r + 0, col + 16, m, n, c01, alpha, beta);
@@ -104,4 +108,35 @@ __kernel void gemm_tile(__global real *c, __global const real *ap, __global cons
   gemm_store(cc, ldc, r + 2, col + 32, m, n, c22, alpha, beta), gemm_store(cc, ldc, r + 2, col + 48, m, n, c23, alpha, beta);
   gemm_store(cc, ldc, r + 3, col, m, n, c30, alpha, beta), gemm_store(cc, ldc, r + 3, col + 16, m, n, c31, alpha, beta);
   gemm_store(cc, ldc, r + 3, col + 32, m, n, c32, alpha, beta), gemm_store(cc, ldc, r + 3, col + 48, m, n, c33, alpha, beta);
+}
+
+/* Split K, for products with few tiles and a long K (a weight gradient sums over the whole
+ * batch): work-item (j, i, s) sums k in [s*kc, (s+1)*kc) into part[s], a padded mp x np
+ * matrix; gemm_reduce then adds the parts in a fixed order. Global size (N/64, M/4, splits). */
+__kernel void gemm_tile_splitk(__global real *part, __global const real *ap, __global const real *bp,
+                               int mp, int np, int k, int kc) {
+  int j = get_global_id(0), i = get_global_id(1), s = get_global_id(2);
+  int k0 = s * kc, k1 = min(k, k0 + kc);
+  GEMM_TILE_BODY(i, j, k, k0, k1)
+  __global real *p = part + (size_t)s * mp * np + (size_t)(i * GEMM_TM) * np + j * GEMM_TN;
+  vstore16(c00, 0, p), vstore16(c01, 1, p), vstore16(c02, 2, p), vstore16(c03, 3, p);
+  p += np;
+  vstore16(c10, 0, p), vstore16(c11, 1, p), vstore16(c12, 2, p), vstore16(c13, 3, p);
+  p += np;
+  vstore16(c20, 0, p), vstore16(c21, 1, p), vstore16(c22, 2, p), vstore16(c23, 3, p);
+  p += np;
+  vstore16(c30, 0, p), vstore16(c31, 1, p), vstore16(c32, 2, p), vstore16(c33, 3, p);
+}
+
+/* C = alpha * sum of the parts + beta * C, one work-item per row of C. */
+__kernel void gemm_reduce(__global real *c, __global const real *part, int m, int n, int ldc, int coff,
+                          int splits, int mp, int np, real alpha, real beta) {
+  int r = get_global_id(0);
+  if (r >= m) return;
+  __global real *dst = c + coff + (size_t)r * ldc;
+  for (int col = 0; col < n; col++) {
+    real s = 0;
+    for (int t = 0; t < splits; t++) s += part[(size_t)t * mp * np + (size_t)r * np + col];
+    dst[col] = alpha * s + (beta != 0 ? beta * dst[col] : 0);
+  }
 }

@@ -112,6 +112,15 @@ CLCNN_API const char *clcnn_ctx_device_name(const clcnn_ctx *ctx); /* owned by c
 CLCNN_API clcnn_precision clcnn_ctx_precision(const clcnn_ctx *ctx);
 /* Bytes per element of host arrays exchanged with ctx: 4 (float) or 8 (double). */
 CLCNN_API size_t clcnn_ctx_elem_size(const clcnn_ctx *ctx);
+/* Device memory in clcnn's buffers: now, the most at any time, and how many buffers were
+ * created so far (a training step that allocates nothing leaves it unchanged). */
+CLCNN_API clcnn_status clcnn_ctx_memory(const clcnn_ctx *ctx, size_t *now, size_t *peak,
+                                        uint64_t *allocations);
+/* Time the GEMM backend on C (m x n) = op(A) (m x k) op(B) (k x n), row-major, ta/tb non-zero
+ * for transposed operands: reps runs after a warm-up, each waited for; *seconds gets the
+ * median. For benchmarks. */
+CLCNN_API clcnn_status clcnn_ctx_time_gemm(clcnn_ctx *ctx, int ta, int tb, size_t m, size_t n,
+                                           size_t k, int reps, double *seconds);
 /* The GEMM backend in use: "clblast" or "clcnn". Static string. */
 CLCNN_API const char *clcnn_ctx_gemm_backend(const clcnn_ctx *ctx);
 /* Compile every clcnn kernel program now, for this device and precision, and make CLBlast

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -274,6 +275,7 @@ CLCNN_API void clcnn_ctx_destroy(clcnn_ctx *ctx) {
   if (ctx->queue) clFinish(ctx->queue);
   cbuf_free(&ctx->pack_a);
   cbuf_free(&ctx->pack_b);
+  cbuf_free(&ctx->part);
   for (int i = 0; i < ctx->nkernels; i++) clReleaseKernel(ctx->kernels[i].k);
   for (int i = 0; i < KP_COUNT; i++)
     if (ctx->progs[i]) clReleaseProgram(ctx->progs[i]);
@@ -294,6 +296,59 @@ CLCNN_API clcnn_precision clcnn_ctx_precision(const clcnn_ctx *ctx) {
   return ctx ? ctx->prec : CLCNN_FLOAT;
 }
 CLCNN_API size_t clcnn_ctx_elem_size(const clcnn_ctx *ctx) { return ctx ? ctx->esz : 0; }
+CLCNN_API clcnn_status clcnn_ctx_memory(const clcnn_ctx *ctx, size_t *now, size_t *peak,
+                                        uint64_t *allocations) {
+  if (!ctx) return CLCNN_ERR_NULL_POINTER;
+  if (now) *now = ctx->mem_now;
+  if (peak) *peak = ctx->mem_peak;
+  if (allocations) *allocations = ctx->allocations;
+  return CLCNN_SUCCESS;
+}
+
+static double wall(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+CLCNN_API clcnn_status clcnn_ctx_time_gemm(clcnn_ctx *ctx, int ta, int tb, size_t m, size_t n,
+                                           size_t k, int reps, double *seconds) {
+  if (!ctx || !seconds) return CLCNN_ERR_NULL_POINTER;
+  clcnn__clear_error(ctx);
+  if (!m || !n || !k || reps <= 0 || reps > 10000)
+    return FAIL(ctx, CLCNN_ERR_INVALID_ARGUMENT, "time_gemm: m %zu n %zu k %zu reps %d", m, n, k, reps);
+  cbuf a = {0}, b = {0}, c = {0};
+  double *t = malloc(reps * sizeof *t);
+  clcnn_status st = t ? CLCNN_SUCCESS : FAIL(ctx, CLCNN_ERR_OUT_OF_MEMORY, "out of host memory");
+  if (!st) st = cbuf_alloc(ctx, &a, m * k * ctx->esz, "time_gemm A");
+  if (!st) st = cbuf_alloc(ctx, &b, k * n * ctx->esz, "time_gemm B");
+  if (!st) st = cbuf_alloc(ctx, &c, m * n * ctx->esz, "time_gemm C");
+  if (!st) st = clcnn__zero(ctx, &a, a.bytes, "A");
+  if (!st) st = clcnn__zero(ctx, &b, b.bytes, "B");
+  for (int r = -1; r < reps && !st; r++) { /* r = -1: the warm-up (and any compile) */
+    double t0 = wall();
+    st = clcnn__gemm(ctx, "time_gemm", ta, tb, m, n, k, 1.0, &a, 0, ta ? m : k, &b, 0, tb ? k : n, 0.0,
+                     &c, 0, n);
+    cl_int e = st ? CL_SUCCESS : clFinish(ctx->queue);
+    if (e != CL_SUCCESS) st = CLFAIL(ctx, e, "clFinish", "time_gemm");
+    if (r >= 0) t[r] = wall() - t0;
+  }
+  if (!st) {
+    qsort(t, reps, sizeof *t, cmp_double);
+    *seconds = t[reps / 2];
+  }
+  cbuf_free(&a);
+  cbuf_free(&b);
+  cbuf_free(&c);
+  free(t);
+  return st;
+}
+
 CLCNN_API const char *clcnn_ctx_gemm_backend(const clcnn_ctx *ctx) {
   return !ctx ? NULL : ctx->gemm_own ? "clcnn" : "clblast";
 }

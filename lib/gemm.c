@@ -48,7 +48,29 @@ static clcnn_status gemm_own(clcnn_ctx *ctx, const char *what, int ta, int tb, s
                         REAL_ARG(ctx, alpha), REAL_ARG(ctx, beta), (size_t)0)))
     return st;
   cbuf *r[2] = {&ctx->pack_a, &ctx->pack_b};
-  return clcnn__run2(ctx, kp, "gemm_tile", np / 64, mp / 4, r, 2, &c, 1);
+  size_t tiles = np / 64 * (mp / 4);
+  if (tiles >= 32 || k < 2048)
+    return clcnn__run2(ctx, kp, "gemm_tile", np / 64, mp / 4, r, 2, &c, 1);
+  /* Few tiles and a long K: split K so that both cores (or every compute unit) have work, and
+   * add the parts in a fixed order (the result does not depend on timing). */
+  size_t splits = 64 / tiles;
+  if (splits > k / 512) splits = k / 512;
+  if (splits < 2) return clcnn__run2(ctx, kp, "gemm_tile", np / 64, mp / 4, r, 2, &c, 1);
+  size_t kc = (k + splits - 1) / splits;
+  splits = (k + kc - 1) / kc;
+  if ((st = reserve(ctx, &ctx->part, splits * mp * np * ctx->esz, "gemm split-K parts")) ||
+      (st = clcnn__kernel(ctx, KP_GEMM, "gemm_tile_splitk", &kp)) ||
+      (st = clcnn__args(ctx, kp, "gemm_tile_splitk", MEM_ARG(&ctx->part), MEM_ARG(&ctx->pack_a),
+                        MEM_ARG(&ctx->pack_b), INT_ARG(mp), INT_ARG(np), INT_ARG(k), INT_ARG(kc), (size_t)0)))
+    return st;
+  size_t gws[3] = {np / 64, mp / 4, splits};
+  if ((st = clcnn__run3(ctx, kp, "gemm_tile_splitk", gws, r, 2, (cbuf *[]){&ctx->part}, 1)) ||
+      (st = clcnn__kernel(ctx, KP_GEMM, "gemm_reduce", &kp)) ||
+      (st = clcnn__args(ctx, kp, "gemm_reduce", MEM_ARG(c), MEM_ARG(&ctx->part), INT_ARG(m), INT_ARG(n),
+                        INT_ARG(ldc), INT_ARG(coff), INT_ARG(splits), INT_ARG(mp), INT_ARG(np),
+                        REAL_ARG(ctx, alpha), REAL_ARG(ctx, beta), (size_t)0)))
+    return st;
+  return clcnn__run(ctx, kp, "gemm_reduce", m, (cbuf *[]){&ctx->part}, 1, &c, 1);
 }
 
 clcnn_status clcnn__gemm(clcnn_ctx *ctx, const char *what, int ta, int tb, size_t m, size_t n,

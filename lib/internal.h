@@ -38,6 +38,7 @@ extern const struct clcnn_embedded_file clcnn_embedded_files[]; /* ends with {NU
 typedef struct {
   cl_mem mem;
   size_t bytes;
+  clcnn_ctx *ctx; /* whose memory count it is in */
   cl_event wev;   /* last write, or NULL */
   cl_event *rev;  /* reads since the last write */
   int nr, cap;
@@ -74,9 +75,12 @@ struct clcnn_ctx {
   int ndeps, capdeps;
   evlist *sink; /* where enqueued events go for profiling, or NULL */
   int commands, host_waits;
+  size_t mem_now, mem_peak; /* device bytes in clcnn's buffers */
+  uint64_t allocations;     /* buffers created so far */
   int gemm_own;        /* 1: clcnn's GEMM kernels, 0: CLBlast */
   size_t lws;          /* work-group size of 1-D kernels */
   cbuf pack_a, pack_b; /* clcnn's GEMM: packed operands, grown to the largest GEMM seen */
+  cbuf part;           /* clcnn's GEMM: split-K partial sums */
   char err[8192];
 };
 
@@ -105,6 +109,9 @@ clcnn_status clcnn__run(clcnn_ctx *ctx, cl_kernel k, const char *what, size_t n,
                         cbuf *const *reads, int nreads, cbuf *const *writes, int nwrites);
 /* The same over a 2-D range of n0 x n1 items (exact sizes). */
 clcnn_status clcnn__run2(clcnn_ctx *ctx, cl_kernel k, const char *what, size_t n0, size_t n1,
+                         cbuf *const *reads, int nreads, cbuf *const *writes, int nwrites);
+/* The same over a 3-D range of exact sizes. */
+clcnn_status clcnn__run3(clcnn_ctx *ctx, cl_kernel k, const char *what, const size_t gws[3],
                          cbuf *const *reads, int nreads, cbuf *const *writes, int nwrites);
 /* Set kernel arguments: a list of (size, pointer) pairs, ended by 0. */
 clcnn_status clcnn__args(clcnn_ctx *ctx, cl_kernel k, const char *what, ...);

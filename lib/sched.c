@@ -20,6 +20,10 @@ clcnn_status cbuf_alloc(clcnn_ctx *ctx, cbuf *b, size_t bytes, const char *what)
                        bytes, clcnn_status_name(e), e);
   }
   b->bytes = bytes;
+  b->ctx = ctx;
+  ctx->mem_now += bytes;
+  if (ctx->mem_now > ctx->mem_peak) ctx->mem_peak = ctx->mem_now;
+  ctx->allocations++;
   return CLCNN_SUCCESS;
 }
 
@@ -33,7 +37,10 @@ void cbuf_forget(cbuf *b) {
 void cbuf_free(cbuf *b) {
   cbuf_forget(b);
   free(b->rev);
-  if (b->mem) clReleaseMemObject(b->mem);
+  if (b->mem) {
+    clReleaseMemObject(b->mem);
+    if (b->ctx) b->ctx->mem_now -= b->bytes;
+  }
   memset(b, 0, sizeof *b);
 }
 
@@ -149,18 +156,23 @@ clcnn_status clcnn__run(clcnn_ctx *ctx, cl_kernel k, const char *what, size_t n,
   return CLCNN_SUCCESS;
 }
 
-clcnn_status clcnn__run2(clcnn_ctx *ctx, cl_kernel k, const char *what, size_t n0, size_t n1,
+clcnn_status clcnn__run3(clcnn_ctx *ctx, cl_kernel k, const char *what, const size_t gws[3],
                          cbuf *const *r, int nr, cbuf *const *w, int nw) {
-  if (!n0 || !n1) return CLCNN_SUCCESS;
+  if (!gws[0] || !gws[1] || !gws[2]) return CLCNN_SUCCESS;
   clcnn_status st = gather(ctx, r, nr, w, nw);
   if (st) return st;
-  size_t gws[2] = {n0, n1};
   cl_event ev;
-  cl_int e = clEnqueueNDRangeKernel(ctx->queue, k, 2, NULL, gws, NULL, (cl_uint)ctx->ndeps,
+  cl_int e = clEnqueueNDRangeKernel(ctx->queue, k, 3, NULL, gws, NULL, (cl_uint)ctx->ndeps,
                                     ctx->ndeps ? ctx->deps : NULL, &ev);
   if (e != CL_SUCCESS) return CLFAIL(ctx, e, "clEnqueueNDRangeKernel", what);
   clcnn__commit(ctx, ev, what, r, nr, w, nw);
   return CLCNN_SUCCESS;
+}
+
+clcnn_status clcnn__run2(clcnn_ctx *ctx, cl_kernel k, const char *what, size_t n0, size_t n1,
+                         cbuf *const *r, int nr, cbuf *const *w, int nw) {
+  size_t gws[3] = {n0, n1, 1};
+  return clcnn__run3(ctx, k, what, gws, r, nr, w, nw);
 }
 
 clcnn_status clcnn__write(clcnn_ctx *ctx, cbuf *b, size_t off, size_t bytes, const void *host,

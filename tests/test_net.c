@@ -230,6 +230,43 @@ int main(void) {
   for (size_t i = 0; i < nin; i++) gmax = fmax(gmax, fabs(dx[i])), dmax = fmax(dmax, fabs(dxf[i] - dx[i]));
   tap_ok(!st && dmax <= 1e-4 * gmax + 1e-7, "float input gradient agrees with double (max |d| %.2e, 1e-4 of max |g| %.2e)", dmax, gmax);
 
+  /* A conv whose weight gradient sums over a long K (batch x 32 x 32 = 4096 positions): the
+   * GEMM backends split K there and add the parts; check it by central differences. */
+  {
+    clcnn_net *big = NULL;
+    clcnn_conv2d_params bp = {.out_channels = 2, .kh = 3, .kw = 3, .pad_h = 1, .pad_w = 1, .bias = 1};
+    int okb = !clcnn_net_create(ctx, 4, 1, 32, 32, &big) && !clcnn_net_add_conv2d(big, &bp) &&
+              !clcnn_net_init_params(big, 11);
+    size_t nb = 4 * 32 * 32, no = 4 * 2 * 32 * 32;
+    double *bx = malloc(nb * sizeof *bx), *G = malloc(no * sizeof *G), *by = malloc(no * sizeof *by);
+    double w[18], g[18];
+    for (size_t i = 0; i < nb; i++) bx[i] = sym();
+    for (size_t i = 0; i < no; i++) G[i] = sym();
+    okb = okb && !clcnn_net_zero_grad(big) && !clcnn_net_forward(big, bx, 4) && !clcnn_net_backward_from(big, G) &&
+          !clcnn_net_grad_read(big, 0, g) && !clcnn_net_param_read(big, 0, w);
+    worst = 0;
+    bad = 0;
+    for (int i = 0; okb && i < 18; i += 4) {
+      double keep = w[i], l[2];
+      for (int sgn = 0; sgn < 2; sgn++) {
+        w[i] = keep + (sgn ? -h : h);
+        clcnn_net_param_write(big, 0, w);
+        clcnn_net_forward(big, bx, 4);
+        clcnn_net_read_output(big, by);
+        l[sgn] = 0;
+        for (size_t j = 0; j < no; j++) l[sgn] += by[j] * G[j];
+      }
+      w[i] = keep;
+      clcnn_net_param_write(big, 0, w);
+      double num = (l[0] - l[1]) / (2 * h);
+      worst = fmax(worst, fabs(num - g[i]));
+      bad += !close_enough(g[i], num, atol, rtol);
+    }
+    tap_ok(okb && !bad, "a weight gradient summed over 4096 positions (split K) matches finite differences (max |d| %.2e)", worst);
+    free(bx), free(G), free(by);
+    clcnn_net_destroy(big);
+  }
+
   /* Kernels are found: from $CLCNN_KERNEL_PATH here, embedded or installed without it. */
   const char *origin = clcnn_ctx_kernel_origin(ctx, "conv2d.cl");
   tap_ok(origin && !strcmp(origin, getenv("CLCNN_KERNEL_PATH") ? "env" : "installed"),
