@@ -13,7 +13,6 @@ import sys
 
 import torch
 import torch.nn as nn
-from safetensors.torch import load_file, save_file
 
 
 def pair(v):
@@ -83,13 +82,16 @@ def evaluate(model, data):
     return loss, acc
 
 
-model_file, data, ckpt, out = sys.argv[1:5]
-torch.manual_seed(0)
-model = build(model_file)
-model.load_state_dict(load_file(ckpt))  # strict: exactly the model's keys, shapes must match
-loss, acc = evaluate(model, data)
-print(f"torch-eval {loss:.6f} {100 * acc:.2f}")
-fresh = build(model_file)
-save_file(fresh.state_dict(), out)
-loss, acc = evaluate(fresh, data)
-print(f"torch-fresh {loss:.6f} {100 * acc:.2f}")
+if __name__ == "__main__":
+    from safetensors.torch import load_file, save_file
+
+    model_file, data, ckpt, out = sys.argv[1:5]
+    torch.manual_seed(0)
+    model = build(model_file)
+    model.load_state_dict(load_file(ckpt))  # strict: exactly the model's keys, shapes must match
+    loss, acc = evaluate(model, data)
+    print(f"torch-eval {loss:.6f} {100 * acc:.2f}")
+    fresh = build(model_file)
+    save_file(fresh.state_dict(), out)
+    loss, acc = evaluate(fresh, data)
+    print(f"torch-fresh {loss:.6f} {100 * acc:.2f}")
