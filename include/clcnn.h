@@ -116,6 +116,8 @@ CLCNN_API size_t clcnn_ctx_elem_size(const clcnn_ctx *ctx);
  * created so far (a training step that allocates nothing leaves it unchanged). */
 CLCNN_API clcnn_status clcnn_ctx_memory(const clcnn_ctx *ctx, size_t *now, size_t *peak,
                                         uint64_t *allocations);
+/* Start a new peak: the peak becomes the memory in use now. */
+CLCNN_API void clcnn_ctx_reset_peak(clcnn_ctx *ctx);
 /* Time the GEMM backend on C (m x n) = op(A) (m x k) op(B) (k x n), row-major, ta/tb non-zero
  * for transposed operands: reps runs after a warm-up, each waited for; *seconds gets the
  * median. For benchmarks. */

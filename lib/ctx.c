@@ -305,6 +305,10 @@ CLCNN_API clcnn_status clcnn_ctx_memory(const clcnn_ctx *ctx, size_t *now, size_
   return CLCNN_SUCCESS;
 }
 
+CLCNN_API void clcnn_ctx_reset_peak(clcnn_ctx *ctx) {
+  if (ctx) ctx->mem_peak = ctx->mem_now;
+}
+
 static double wall(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -189,6 +189,9 @@ int main(int argc, char **argv) {
         clcnn_ctx *cx = pass ? pctx : ctx;
         clcnn_net *net = NULL;
         clcnn_optim *opt = NULL;
+        size_t mem0;
+        clcnn_ctx_memory(cx, &mem0, NULL, NULL);
+        clcnn_ctx_reset_peak(cx);
         if (clcnn_net_from_text(cx, text, argv[mi], n, &net, err, sizeof err)) die("%s", err);
         clcnn_optim_params op;
         clcnn_optim_defaults(CLCNN_OPTIM_ADAM, &op);
@@ -223,6 +226,7 @@ int main(int argc, char **argv) {
         if (pass == 0) {
           size_t peak;
           clcnn_ctx_memory(cx, NULL, &peak, NULL);
+          peak -= mem0; /* this net's, its optimizer's and the GEMM scratch's */
           double med = median(t + warmup, steps);
           if (json)
             printf("{\"model\":\"%s\",\"batch\":%d,\"step_s\":%.6f,\"images_per_s\":%.1f,\"peak_bytes\":%zu,"
