@@ -99,6 +99,19 @@ int main(void) {
   clcnn_net_step_stats(net, &cmds, &waits);
   tap_ok(!st && waits == 1 && isfinite(loss), "reading the loss (%.6f) is the step's one host wait", loss);
 
+  /* After the first step, a step creates no buffer: everything it needs exists already. */
+  uint64_t allocs0 = 0, allocs1 = 0;
+  clcnn_ctx_memory(ctx, NULL, NULL, &allocs0);
+  int steady = 1;
+  for (int s = 0; s < 3; s++) {
+    double l;
+    steady &= !clcnn_net_zero_grad(net) && !clcnn_net_forward(net, x, N) && !clcnn_net_backward(net, labels) &&
+              !clcnn_net_loss(net, &l);
+  }
+  clcnn_ctx_memory(ctx, NULL, NULL, &allocs1);
+  tap_ok(steady && allocs1 == allocs0 && allocs0 > 0, "three more steps create no buffer (%llu buffers before and after)",
+         (unsigned long long)allocs1);
+
   /* The loss against softmax cross-entropy computed here from the outputs. */
   double out[N * K], ref = 0;
   clcnn_net_read_output(net, out);
