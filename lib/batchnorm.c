@@ -70,6 +70,7 @@ clcnn_status batchnorm_backward(clcnn_ctx *ctx, struct layer *l, cbuf *x, cbuf *
       (st = clcnn__run(ctx, k, "batchnorm_param_grad", c, (cbuf *[]){dy, x, mean, &l->invstd}, 4,
                        (cbuf *[]){&l->dw, &l->db, &l->t}, 3)))
     return st;
+  if (l->no_dx) return CLCNN_SUCCESS;
   if ((st = clcnn__kernel(ctx, KP_BATCHNORM, "batchnorm_backward", &k)) ||
       (st = clcnn__args(ctx, k, "batchnorm_backward", MEM_ARG(&l->dx), MEM_ARG(dy), MEM_ARG(x),
                         MEM_ARG(mean), MEM_ARG(&l->invstd), MEM_ARG(&l->w), MEM_ARG(&l->t),

@@ -119,6 +119,7 @@ clcnn_status conv2d_backward(clcnn_ctx *ctx, struct layer *l, cbuf *x, cbuf *dy,
                           g * ocg * NP, NP, &l->col, g * cgkk * NP, NP, 1.0, &l->dw,
                           g * ocg * cgkk, cgkk)))
       return st;
+  if (l->no_dx) return CLCNN_SUCCESS;
   /* dcol[g] (CgKK, NP) = W[g]^T (CgKK, OCg) x dY[g] (OCg, NP) */
   for (size_t g = 0; g < G; g++)
     if ((st = clcnn__gemm(ctx, "conv2d input grad", 1, 0, cgkk, NP, ocg, 1.0, &l->w,

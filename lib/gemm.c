@@ -73,6 +73,46 @@ static clcnn_status gemm_own(clcnn_ctx *ctx, const char *what, int ta, int tb, s
   return clcnn__run(ctx, kp, "gemm_reduce", m, (cbuf *[]){&ctx->part}, 1, &c, 1);
 }
 
+/* A small C and a long K (a weight gradient summed over a whole batch) leave most of a GPU
+ * idle in one GEMM: CLBlast computes the sums of S chunks of K as one strided batch into
+ * ctx->part, and gemm_reduce adds them in a fixed order. */
+static clcnn_status clblast_splitk(clcnn_ctx *ctx, const char *what, int ta, int tb, size_t m,
+                                   size_t n, size_t k, double alpha, cbuf *a, size_t aoff,
+                                   size_t lda, cbuf *b, size_t boff, size_t ldb, double beta,
+                                   cbuf *c, size_t coff, size_t ldc) {
+  size_t S = k / 2048 < 64 ? k / 2048 : 64, kc = k / S, rem = k - S * kc, parts = S + (rem > 0);
+  size_t as = ta ? kc * lda : kc, bs = tb ? kc : kc * ldb;
+  CLBlastTranspose tA = ta ? CLBlastTransposeYes : CLBlastTransposeNo;
+  CLBlastTranspose tB = tb ? CLBlastTransposeYes : CLBlastTransposeNo;
+  clcnn_status st = reserve(ctx, &ctx->part, parts * m * n * ctx->esz, "gemm split-K parts");
+  if (st) return st;
+  cbuf *r[2] = {a, b};
+  for (int piece = 0; piece < 2; piece++) {
+    if (piece && !rem) break;
+    cl_event ev = NULL;
+    CLBlastStatusCode s;
+    size_t batch = piece ? 1 : S, kk = piece ? rem : kc;
+    size_t ao = aoff + (piece ? S * as : 0), bo = boff + (piece ? S * bs : 0), co = piece ? S * m * n : 0;
+    if (ctx->prec == CLCNN_DOUBLE)
+      s = CLBlastDgemmStridedBatched(CLBlastLayoutRowMajor, tA, tB, m, n, kk, 1.0, a->mem, ao, lda, as, b->mem, bo,
+                                     ldb, bs, 0.0, ctx->part.mem, co, n, m * n, batch, &ctx->queue, &ev);
+    else
+      s = CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, tA, tB, m, n, kk, 1.0f, a->mem, ao, lda, as, b->mem, bo,
+                                     ldb, bs, 0.0f, ctx->part.mem, co, n, m * n, batch, &ctx->queue, &ev);
+    if (s != CLBlastSuccess)
+      return FAIL(ctx, s > -1000 ? s : CLCNN_ERR_BLAS, "CLBlast%cgemmStridedBatched(%s, m=%zu n=%zu k=%zu x %zu): %s (%d)",
+                  ctx->prec == CLCNN_DOUBLE ? 'D' : 'S', what, m, n, kk, batch, clcnn_status_name(s), (int)s);
+    clcnn__commit(ctx, ev, what, r, 2, (cbuf *[]){&ctx->part}, 1);
+  }
+  cl_kernel kr;
+  if ((st = clcnn__kernel(ctx, KP_GEMM, "gemm_reduce", &kr)) ||
+      (st = clcnn__args(ctx, kr, "gemm_reduce", MEM_ARG(c), MEM_ARG(&ctx->part), INT_ARG(m), INT_ARG(n), INT_ARG(ldc),
+                        INT_ARG(coff), INT_ARG(parts), INT_ARG(m), INT_ARG(n), REAL_ARG(ctx, alpha),
+                        REAL_ARG(ctx, beta), (size_t)0)))
+    return st;
+  return clcnn__run(ctx, kr, "gemm_reduce", m, (cbuf *[]){&ctx->part}, 1, &c, 1);
+}
+
 clcnn_status clcnn__gemm(clcnn_ctx *ctx, const char *what, int ta, int tb, size_t m, size_t n,
                          size_t k, double alpha, cbuf *a, size_t aoff, size_t lda, cbuf *b,
                          size_t boff, size_t ldb, double beta, cbuf *c, size_t coff, size_t ldc) {
@@ -87,6 +127,8 @@ clcnn_status clcnn__gemm(clcnn_ctx *ctx, const char *what, int ta, int tb, size_
     /* An empty sum: C = beta * C. CLBlast refuses k = 0; nothing in clcnn asks for it. */
     return FAIL(ctx, CLCNN_ERR_INVALID_ARGUMENT, "gemm(%s): k = 0", what);
   }
+  if (m * n <= 16384 && k >= 8192)
+    return clblast_splitk(ctx, what, ta, tb, m, n, k, alpha, a, aoff, lda, b, boff, ldb, beta, c, coff, ldc);
   if (ctx->prec == CLCNN_DOUBLE)
     s = CLBlastDgemm(CLBlastLayoutRowMajor, tA, tB, m, n, k, alpha, a->mem, aoff, lda, b->mem,
                      boff, ldb, beta, c->mem, coff, ldc, &ctx->queue, &ev);

@@ -26,6 +26,7 @@ struct layer {
   int64_t nbt;                     /* batchnorm: num_batches_tracked */
   double p;                        /* dropout probability */
   int training;                    /* the mode of the last forward */
+  int no_dx;                       /* backward: skip the input gradient (first layer, not asked) */
   uint64_t key;                    /* dropout: the mask's key for the last forward */
   cbuf *yp, *dxp;                  /* the output and input gradient others see (flatten aliases) */
   evlist prof[2];                  /* forward and backward commands, when profiling */

@@ -59,6 +59,7 @@ clcnn_status linear_backward(clcnn_ctx *ctx, struct layer *l, cbuf *x, cbuf *dy,
   if ((st = clcnn__gemm(ctx, "linear weight grad", 1, 0, out, in, n, 1.0, dy, 0, out, x, 0, in,
                         1.0, &l->dw, 0, in)))
     return st;
+  if (l->no_dx) return CLCNN_SUCCESS;
   /* dx (n,IN) = dy (n,OUT) W (OUT,IN) */
   return clcnn__gemm(ctx, "linear input grad", 0, 0, n, in, out, 1.0, dy, 0, out, &l->w, 0, in,
                      0.0, &l->dx, 0, in);

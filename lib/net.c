@@ -22,6 +22,7 @@ struct clcnn_net {
   int n;            /* batch of the last forward */
   int have_forward, have_backward, have_loss;
   int training;     /* mode for the next forward */
+  int input_grad;   /* compute the gradient of the input (clcnn_net_read_input_grad) */
   uint64_t seed, counter; /* dropout masks */
   evlist loss_prof;
 };
@@ -53,6 +54,7 @@ CLCNN_API clcnn_status clcnn_net_create(clcnn_ctx *ctx, int max_batch, int c, in
   net->h = h;
   net->w = w;
   net->training = 1;
+  net->input_grad = 1;
   clcnn_status st;
   if ((st = cbuf_alloc(ctx, &net->x, (size_t)max_batch * c * h * w * ctx->esz, "net input")) ||
       (st = cbuf_alloc(ctx, &net->labels, (size_t)max_batch * sizeof(cl_int), "labels")) ||
@@ -239,6 +241,12 @@ CLCNN_API clcnn_status clcnn_net_set_training(clcnn_net *net, int training) {
   return CLCNN_SUCCESS;
 }
 CLCNN_API int clcnn_net_training(const clcnn_net *net) { return net ? net->training : 0; }
+
+CLCNN_API clcnn_status clcnn_net_set_input_grad(clcnn_net *net, int on) {
+  NET_CHECK(net);
+  net->input_grad = on != 0;
+  return CLCNN_SUCCESS;
+}
 
 CLCNN_API clcnn_status clcnn_net_set_seed(clcnn_net *net, uint64_t seed, uint64_t counter) {
   NET_CHECK(net);
@@ -623,6 +631,8 @@ static clcnn_status backward_layers(clcnn_net *net) {
     struct layer *l = net->layers[i];
     cbuf *x = i ? net->layers[i - 1]->yp : &net->x;
     evlist_clear(&l->prof[1]);
+    l->no_dx = i == 0 && !net->input_grad;
+    if (l->no_dx && !l->has_w && !l->has_b) break; /* nothing below it wants a gradient */
     prof_begin(net, &l->prof[1]);
     switch (l->type) {
       case CLCNN_LAYER_CONV2D: st = conv2d_backward(ctx, l, x, dy, net->n); break;
@@ -708,6 +718,8 @@ CLCNN_API clcnn_status clcnn_net_read_input_grad(clcnn_net *net, void *dx) {
   if (!dx) return FAIL(net->ctx, CLCNN_ERR_NULL_POINTER, "clcnn_net_read_input_grad: dx is NULL");
   if (!net->have_backward)
     return FAIL(net->ctx, CLCNN_ERR_STATE, "clcnn_net_read_input_grad: no backward pass since the last forward");
+  if (!net->input_grad)
+    return FAIL(net->ctx, CLCNN_ERR_STATE, "clcnn_net_read_input_grad: the input gradient is off (clcnn_net_set_input_grad)");
   return clcnn__read(net->ctx, net->layers[0]->dxp, 0,
                      (size_t)net->n * clcnn_net_input_size(net) * net->ctx->esz, dx, "input grad");
 }

@@ -195,7 +195,8 @@ int main(int argc, char **argv) {
         if (clcnn_net_from_text(cx, text, argv[mi], n, &net, err, sizeof err)) die("%s", err);
         clcnn_optim_params op;
         clcnn_optim_defaults(CLCNN_OPTIM_ADAM, &op);
-        if (clcnn_net_init(net, CLCNN_INIT_DEFAULT, 1) || clcnn_optim_create(net, &op, &opt))
+        if (clcnn_net_init(net, CLCNN_INIT_DEFAULT, 1) || clcnn_net_set_input_grad(net, 0) ||
+            clcnn_optim_create(net, &op, &opt))
           die("%s", clcnn_ctx_last_error(cx));
         size_t in = clcnn_net_input_size(net), k = clcnn_net_output_size(net);
         float *x = malloc(n * in * sizeof *x);

@@ -710,6 +710,7 @@ int main(int argc, char **argv) {
     net_check(ctx, clcnn_net_init(net, rule, (uint64_t)o.seed), "initialisation");
   }
   clcnn_net_set_seed(net, (uint64_t)o.seed * 0x9e3779b97f4a7c15ull + 1, 0);
+  clcnn_net_set_input_grad(net, 0);
 
   int nbatches_epoch = train ? (train->n + (int)o.batch - 1) / (int)o.batch : 0;
   long total_epochs = o.epochs;
