@@ -202,6 +202,10 @@ CLCNN_API clcnn_status clcnn_net_add_dropout(clcnn_net *net, double p);
 /* Training (default) or evaluation mode, as torch.nn.Module.train()/eval(). */
 CLCNN_API clcnn_status clcnn_net_set_training(clcnn_net *net, int training);
 CLCNN_API int clcnn_net_training(const clcnn_net *net);
+/* Whether backward computes the gradient of the net's input (default on). Training does not need
+ * it (PyTorch's input has requires_grad False): off, the first layer skips it, which for a conv
+ * is a GEMM and a col2im. */
+CLCNN_API clcnn_status clcnn_net_set_input_grad(clcnn_net *net, int on);
 /* The dropout generator: a seed and a counter that each training forward advances. Saving and
  * restoring both resumes the same masks. */
 CLCNN_API clcnn_status clcnn_net_set_seed(clcnn_net *net, uint64_t seed, uint64_t counter);
