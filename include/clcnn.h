@@ -128,6 +128,18 @@ CLCNN_API const char *clcnn_ctx_gemm_backend(const clcnn_ctx *ctx);
 /* Compile every clcnn kernel program now, for this device and precision, and make CLBlast
  * compile the GEMM kernels the layers use (it does so on its first call in a process). */
 CLCNN_API clcnn_status clcnn_ctx_build_all(clcnn_ctx *ctx);
+/* How many kernel programs this context built from source (*from_source) and loaded from the
+ * disk cache (*from_cache) so far; either pointer may be NULL.
+ * The disk cache: a program built from source has its binary kept in $CLCNN_CACHE_DIR, else
+ * $XDG_CACHE_HOME/clcnn, else $HOME/.cache/clcnn (made if missing), as <key>.clbin, the key
+ * a hash of the source, the build options and the device, vendor, driver and platform
+ * versions; a later context, in any process, with the same key loads it instead of
+ * compiling. An entry that is damaged or that the driver refuses is removed and the program
+ * built from source; a directory that cannot be made or written only means no caching.
+ * CLCNN_CACHE_DIR set to "" or "off" turns it off; CLCNN_DEBUG set prints each hit, miss and
+ * rejected entry to stderr. */
+CLCNN_API clcnn_status clcnn_ctx_build_stats(const clcnn_ctx *ctx, int *from_source,
+                                             int *from_cache);
 /* Where the kernel file NAME (e.g. "conv2d.cl") is loaded from: "explicit", "env",
  * "installed" or "embedded"; NULL if it is not found. Static string. */
 CLCNN_API const char *clcnn_ctx_kernel_origin(clcnn_ctx *ctx, const char *name);

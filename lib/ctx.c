@@ -2,10 +2,13 @@
  * kernel programs. */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -283,6 +286,7 @@ CLCNN_API void clcnn_ctx_destroy(clcnn_ctx *ctx) {
   if (ctx->context) clReleaseContext(ctx->context);
   free(ctx->deps);
   free(ctx->kernel_path);
+  free(ctx->cache_dir);
   free(ctx);
 }
 
@@ -418,6 +422,309 @@ CLCNN_API const char *clcnn_ctx_kernel_origin(clcnn_ctx *ctx, const char *name) 
   return origin;
 }
 
+/* ---- the disk cache of program binaries ----
+ * A built program is kept as <dir>/<key>.clbin, where key is 32 hex digits: two independent
+ * 64-bit hashes of everything that decides the binary (the format, the prelude, the source,
+ * the build options, and the device, vendor, driver and platform versions). The file is a
+ * 64-byte header followed by the device binary (the payload):
+ *    0  "CLCNNBIN"
+ *    8  CACHE_FORMAT, u32 little-endian
+ *   12  0, u32 (reserved)
+ *   16  the key again, 32 hex digits
+ *   48  the payload's length, u64 little-endian
+ *   56  the payload's FNV-1a 64 checksum, u64 little-endian
+ * An entry is written to a temporary file in the same directory and renamed into place, so a
+ * reader sees a whole entry or none. One that fails any check, or that the driver will not
+ * load, is removed and the program built from source: the cache never makes a build fail. */
+#define CACHE_MAGIC "CLCNNBIN"
+#define CACHE_FORMAT 1u
+#define CACHE_HEADER 64
+#define CACHE_MAX_PAYLOAD ((uint64_t)1 << 30)
+
+struct hash128 {
+  uint64_t a, b;
+};
+
+static uint64_t rotl64(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+
+static uint64_t fnv1a64(const unsigned char *s, size_t n) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 0x100000001b3ULL;
+  return h;
+}
+
+static void hash_bytes(struct hash128 *h, const void *p, size_t n) {
+  const unsigned char *s = p;
+  for (size_t i = 0; i < n; i++) {
+    h->a = (h->a ^ s[i]) * 0x100000001b3ULL;                  /* FNV-1a 64 */
+    h->b = rotl64((h->b ^ s[i]) * 0x9e3779b97f4a7c15ULL, 29); /* multiply-rotate */
+  }
+}
+
+/* A field, preceded by its length so that no two lists of fields hash alike. */
+static void hash_field(struct hash128 *h, const void *p, size_t n) {
+  unsigned char len[8];
+  for (int i = 0; i < 8; i++) len[i] = (unsigned char)((uint64_t)n >> (8 * i));
+  hash_bytes(h, len, sizeof len);
+  hash_bytes(h, p, n);
+}
+
+static void hash_str(struct hash128 *h, const char *s) { hash_field(h, s, strlen(s)); }
+
+/* A string query of the device (or, for platform queries, its platform); "?" if it fails. */
+static void hash_info(struct hash128 *h, clcnn_ctx *ctx, cl_uint param, int platform) {
+  size_t n = 0;
+  cl_int e = platform ? clGetPlatformInfo(ctx->platform, param, 0, NULL, &n)
+                      : clGetDeviceInfo(ctx->device, param, 0, NULL, &n);
+  char *s = e == CL_SUCCESS && n ? malloc(n) : NULL;
+  if (s) {
+    e = platform ? clGetPlatformInfo(ctx->platform, param, n, s, NULL)
+                 : clGetDeviceInfo(ctx->device, param, n, s, NULL);
+    if (e == CL_SUCCESS) hash_field(h, s, strnlen(s, n));
+  }
+  if (!s || e != CL_SUCCESS) hash_str(h, "?");
+  free(s);
+}
+
+static uint64_t mix64(uint64_t z) { /* splitmix64's finaliser */
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+/* The key of SRC built with OPTS on the context's device: 32 hex digits into key[33]. */
+static void cache_key(clcnn_ctx *ctx, const char *src, const char *opts, char key[33]) {
+  struct hash128 h = {0xcbf29ce484222325ULL, 0x6a09e667f3bcc909ULL};
+  char fmt[32];
+  snprintf(fmt, sizeof fmt, "clcnn program cache %u", CACHE_FORMAT);
+  hash_str(&h, fmt);
+  hash_str(&h, prelude);
+  hash_str(&h, src);
+  hash_str(&h, opts);
+  hash_info(&h, ctx, CL_DEVICE_NAME, 0);
+  hash_info(&h, ctx, CL_DEVICE_VENDOR, 0);
+  hash_info(&h, ctx, CL_DRIVER_VERSION, 0);
+  hash_info(&h, ctx, CL_DEVICE_VERSION, 0);
+  hash_info(&h, ctx, CL_PLATFORM_VERSION, 1); /* PoCL names its LLVM here */
+  snprintf(key, 33, "%016llx%016llx", (unsigned long long)mix64(h.a),
+           (unsigned long long)mix64(h.b));
+}
+
+static void put_u32(unsigned char *p, uint32_t v) {
+  for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+static void put_u64(unsigned char *p, uint64_t v) {
+  for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+static uint32_t get_u32(const unsigned char *p) {
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; i--) v = v << 8 | p[i];
+  return v;
+}
+static uint64_t get_u64(const unsigned char *p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
+  return v;
+}
+
+/* mkdir -p PATH, each new directory 0700; 0 or an errno. */
+static int mkdir_p(char *path) {
+  struct stat sb;
+  for (char *p = path + 1;; p++) {
+    if (*p != '/' && *p) continue;
+    char c = *p;
+    *p = 0;
+    int e = 0;
+    if (stat(path, &sb) != 0) e = mkdir(path, 0700) == 0 || errno == EEXIST ? 0 : errno;
+    else if (!S_ISDIR(sb.st_mode)) e = ENOTDIR;
+    *p = c;
+    if (e) return e;
+    if (!c) return 0;
+  }
+}
+
+/* The context's cache directory, made if missing: $CLCNN_CACHE_DIR ("" or "off": no cache),
+ * else $XDG_CACHE_HOME/clcnn, else $HOME/.cache/clcnn. NULL when there is none or it cannot
+ * be made; the answer is kept for the context's life. */
+static const char *cache_dir(clcnn_ctx *ctx, int debug) {
+  if (ctx->cache_state) return ctx->cache_state > 0 ? ctx->cache_dir : NULL;
+  ctx->cache_state = -1;
+  const char *env = getenv("CLCNN_CACHE_DIR"), *base, *sub;
+  if (env) {
+    if (!*env || !strcmp(env, "off")) {
+      if (debug) fprintf(stderr, "clcnn: program cache off (CLCNN_CACHE_DIR='%s')\n", env);
+      return NULL;
+    }
+    base = env, sub = "";
+  } else if ((base = getenv("XDG_CACHE_HOME")) && base[0] == '/') { /* XDG: absolute only */
+    sub = "/clcnn";
+  } else if ((base = getenv("HOME")) && *base) {
+    sub = "/.cache/clcnn";
+  } else {
+    if (debug) fprintf(stderr, "clcnn: program cache off (no $CLCNN_CACHE_DIR, $XDG_CACHE_HOME or $HOME)\n");
+    return NULL;
+  }
+  size_t n = strlen(base) + strlen(sub) + 1;
+  if (n > 3072 || !(ctx->cache_dir = malloc(n))) return NULL; /* room left for the file names */
+  snprintf(ctx->cache_dir, n, "%s%s", base, sub);
+  int e = mkdir_p(ctx->cache_dir);
+  if (e) {
+    if (debug) fprintf(stderr, "clcnn: program cache off: %s: %s\n", ctx->cache_dir, strerror(e));
+    free(ctx->cache_dir);
+    ctx->cache_dir = NULL;
+    return NULL;
+  }
+  ctx->cache_state = 1;
+  return ctx->cache_dir;
+}
+
+/* Say why the entry PATH is unusable (with CLCNN_DEBUG) and remove it. */
+static void cache_reject(const char *file, const char *path, int debug, const char *why) {
+  if (debug) fprintf(stderr, "clcnn: %s: cache entry rejected: %s: %s\n", file, why, path);
+  unlink(path);
+}
+
+/* The whole of the file PATH into *buf (malloc'd), its size into *size; 0, or -1 with
+ * errno set (ENOENT: no such entry; EFBIG: too large to be one). */
+static int slurp(const char *path, unsigned char **buf, size_t *size) {
+  *buf = NULL;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  struct stat sb;
+  int e = fstat(fd, &sb) != 0 ? errno
+          : !S_ISREG(sb.st_mode) || (uint64_t)sb.st_size > CACHE_HEADER + CACHE_MAX_PAYLOAD ? EFBIG
+                                                                                            : 0;
+  if (e) {
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  size_t n = (size_t)sb.st_size, got = 0;
+  unsigned char *b = malloc(n ? n : 1);
+  if (!b) {
+    close(fd);
+    errno = ENOMEM;
+    return -1;
+  }
+  while (got < n) {
+    ssize_t r = read(fd, b + got, n - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break; /* shrank under us: the checks below see it short */
+    got += (size_t)r;
+  }
+  close(fd);
+  *buf = b;
+  *size = got;
+  return 0;
+}
+
+/* The program of the cache entry PATH (for KEY), built with OPTS; NULL when there is no entry
+ * or it is unusable (then it is removed). */
+static cl_program cache_load(clcnn_ctx *ctx, const char *file, const char *path, const char *key,
+                             const char *opts, int debug) {
+  unsigned char *buf;
+  size_t size;
+  if (slurp(path, &buf, &size) != 0) {
+    if (errno == ENOENT) {
+      if (debug) fprintf(stderr, "clcnn: %s: cache miss %s\n", file, path);
+    } else if (errno == EFBIG) {
+      cache_reject(file, path, debug, "not a regular file of a plausible size");
+    } else if (debug) {
+      fprintf(stderr, "clcnn: %s: cache entry unreadable: %s: %s\n", file, strerror(errno), path);
+    }
+    return NULL;
+  }
+  const char *why = NULL;
+  if (size < CACHE_HEADER) why = "shorter than the header";
+  else if (memcmp(buf, CACHE_MAGIC, 8)) why = "not a clcnn program binary (bad magic)";
+  else if (get_u32(buf + 8) != CACHE_FORMAT) why = "another format version";
+  else if (memcmp(buf + 16, key, 32)) why = "its key is not its name's";
+  else if (get_u64(buf + 48) != size - CACHE_HEADER) why = "truncated or padded (length differs)";
+  else if (get_u64(buf + 48) == 0) why = "empty binary";
+  else if (fnv1a64(buf + CACHE_HEADER, size - CACHE_HEADER) != get_u64(buf + 56))
+    why = "corrupt (checksum differs)";
+  if (why) {
+    free(buf);
+    cache_reject(file, path, debug, why);
+    return NULL;
+  }
+  const unsigned char *bin = buf + CACHE_HEADER;
+  size_t len = size - CACHE_HEADER;
+  cl_int e, bst = CL_SUCCESS;
+  cl_program p = clCreateProgramWithBinary(ctx->context, 1, &ctx->device, &len, &bin, &bst, &e);
+  free(buf);
+  char msg[128];
+  if (e != CL_SUCCESS || bst != CL_SUCCESS) {
+    snprintf(msg, sizeof msg, "clCreateProgramWithBinary: %s (%d), binary status %s (%d)",
+             clcnn_status_name(e), e, clcnn_status_name(bst), bst);
+    if (p) clReleaseProgram(p);
+    cache_reject(file, path, debug, msg);
+    return NULL;
+  }
+  if ((e = clBuildProgram(p, 1, &ctx->device, opts, NULL, NULL)) != CL_SUCCESS) {
+    snprintf(msg, sizeof msg, "clBuildProgram: %s (%d)", clcnn_status_name(e), e);
+    clReleaseProgram(p);
+    cache_reject(file, path, debug, msg);
+    return NULL;
+  }
+  if (debug) fprintf(stderr, "clcnn: %s: cache hit %s\n", file, path);
+  return p;
+}
+
+/* Write P's binary as the entry PATH (for KEY) in DIR: a temporary file, flushed to disk,
+ * renamed into place. Any failure only means no entry. */
+static void cache_store(clcnn_ctx *ctx, cl_program p, const char *dir, const char *path,
+                        const char *key, const char *file, int debug) {
+  cl_uint ndev = 0;
+  size_t len = 0;
+  const char *why = NULL;
+  unsigned char *buf = NULL;
+  char tmp[4096] = "";
+  int fd = -1;
+  FILE *f = NULL;
+  if (clGetProgramInfo(p, CL_PROGRAM_NUM_DEVICES, sizeof ndev, &ndev, NULL) != CL_SUCCESS ||
+      ndev != 1 || clGetProgramInfo(p, CL_PROGRAM_BINARY_SIZES, sizeof len, &len, NULL) != CL_SUCCESS)
+    why = "clGetProgramInfo(CL_PROGRAM_BINARY_SIZES) failed";
+  else if (!len || len > CACHE_MAX_PAYLOAD)
+    why = "the driver gives no binary of a plausible size";
+  else if (!(buf = malloc(CACHE_HEADER + len)))
+    why = "out of host memory";
+  if (!why) {
+    unsigned char *bins[1] = {buf + CACHE_HEADER};
+    if (clGetProgramInfo(p, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL) != CL_SUCCESS)
+      why = "clGetProgramInfo(CL_PROGRAM_BINARIES) failed";
+  }
+  if (!why) {
+    memcpy(buf, CACHE_MAGIC, 8);
+    put_u32(buf + 8, CACHE_FORMAT);
+    put_u32(buf + 12, 0);
+    memcpy(buf + 16, key, 32);
+    put_u64(buf + 48, len);
+    put_u64(buf + 56, fnv1a64(buf + CACHE_HEADER, len));
+    snprintf(tmp, sizeof tmp, "%s/.tmp-%s-XXXXXX", dir, key);
+    if ((fd = mkstemp(tmp)) < 0) {
+      tmp[0] = 0;
+      why = strerror(errno);
+    } else if (!(f = fdopen(fd, "wb"))) {
+      why = strerror(errno);
+      close(fd);
+    } else {
+      int bad = fwrite(buf, 1, CACHE_HEADER + len, f) != CACHE_HEADER + len || fflush(f) != 0 ||
+                fsync(fileno(f)) != 0;
+      if (bad) why = strerror(errno);
+      if (fclose(f) != 0 && !bad) why = strerror(errno);
+      if (!why && rename(tmp, path) != 0) why = strerror(errno);
+    }
+  }
+  free(buf);
+  if (why) {
+    if (tmp[0]) unlink(tmp);
+    if (debug) fprintf(stderr, "clcnn: %s: not cached: %s: %s\n", file, why, path);
+  } else if (debug) {
+    fprintf(stderr, "clcnn: %s: cached %s\n", file, path);
+  }
+}
+
 static clcnn_status build_program(clcnn_ctx *ctx, int prog) {
   const char *file = prog_files[prog];
   char *src, path[4096];
@@ -427,13 +734,29 @@ static clcnn_status build_program(clcnn_ctx *ctx, int prog) {
                 "kernel source %s not found (looked in the explicit path, $CLCNN_KERNEL_PATH, "
                 "%s and the embedded copy)",
                 file, CLCNN_PKGDATADIR);
-  if (getenv("CLCNN_DEBUG")) fprintf(stderr, "clcnn: %s from %s: %s\n", file, origin, path);
+  const int debug = getenv("CLCNN_DEBUG") != NULL;
+  if (debug) fprintf(stderr, "clcnn: %s from %s: %s\n", file, origin, path);
+  const char *opts = ctx->prec == CLCNN_DOUBLE ? "-cl-std=CL1.2 -DCLCNN_FP64" : "-cl-std=CL1.2";
+
+  char key[33], entry[4096];
+  const char *dir = cache_dir(ctx, debug);
+  cl_program p;
+  if (dir) {
+    cache_key(ctx, src, opts, key);
+    snprintf(entry, sizeof entry, "%s/%s.clbin", dir, key);
+    if ((p = cache_load(ctx, file, entry, key, opts, debug))) {
+      free(src);
+      ctx->progs[prog] = p;
+      ctx->from_cache++;
+      return CLCNN_SUCCESS;
+    }
+  }
+
   const char *srcs[2] = {prelude, src};
   cl_int e;
-  cl_program p = clCreateProgramWithSource(ctx->context, 2, srcs, NULL, &e);
+  p = clCreateProgramWithSource(ctx->context, 2, srcs, NULL, &e);
   free(src);
   if (e != CL_SUCCESS) return CLFAIL(ctx, e, "clCreateProgramWithSource", path);
-  const char *opts = ctx->prec == CLCNN_DOUBLE ? "-cl-std=CL1.2 -DCLCNN_FP64" : "-cl-std=CL1.2";
   e = clBuildProgram(p, 1, &ctx->device, opts, NULL, NULL);
   if (e != CL_SUCCESS) {
     size_t n = 0;
@@ -452,6 +775,8 @@ static clcnn_status build_program(clcnn_ctx *ctx, int prog) {
     return e == CL_BUILD_PROGRAM_FAILURE ? CLCNN_ERR_BUILD : e;
   }
   ctx->progs[prog] = p;
+  ctx->from_source++;
+  if (dir) cache_store(ctx, p, dir, entry, key, file, debug);
   return CLCNN_SUCCESS;
 }
 
@@ -475,6 +800,14 @@ clcnn_status clcnn__kernel(clcnn_ctx *ctx, int prog, const char *name, cl_kernel
   ctx->kernels[ctx->nkernels].k = k;
   ctx->nkernels++;
   *out = k;
+  return CLCNN_SUCCESS;
+}
+
+CLCNN_API clcnn_status clcnn_ctx_build_stats(const clcnn_ctx *ctx, int *from_source,
+                                             int *from_cache) {
+  if (!ctx) return CLCNN_ERR_NULL_POINTER;
+  if (from_source) *from_source = ctx->from_source;
+  if (from_cache) *from_cache = ctx->from_cache;
   return CLCNN_SUCCESS;
 }
 

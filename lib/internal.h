@@ -64,6 +64,9 @@ struct clcnn_ctx {
   char device_name[256];
   char *kernel_path; /* explicit path, owned */
   cl_program progs[KP_COUNT];
+  int from_source, from_cache; /* programs built from source, loaded from the disk cache */
+  char *cache_dir;             /* the disk cache's directory, owned; NULL: none */
+  int cache_state;             /* 0: not looked for yet, 1: cache_dir, -1: no disk cache */
   struct {
     int prog;
     const char *name; /* static string */

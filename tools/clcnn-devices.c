@@ -1,10 +1,11 @@
 /* tools/clcnn-devices.c - list the OpenCL platforms and devices (clinfo style), and check
- * that clcnn builds its kernels and computes correct gradients on them.
+ * that clcnn builds its kernels and computes correct gradients on them; --prebuild fills
+ * clcnn's disk cache of built programs.
  *
- * Listing uses OpenCL directly; --check uses only the public clcnn API. One table of device
+ * Listing uses OpenCL directly; --check and --prebuild use only the public clcnn API. One table of device
  * queries (device_rows) drives both the text and the JSON printers.
  *
- * Exit status: 0 success; 1 no OpenCL platform, an OpenCL error, or a failed check;
+ * Exit status: 0 success; 1 no OpenCL platform, an OpenCL error, or a failed check or build;
  * 2 a usage error or a device index that does not exist. */
 #include <CL/cl.h>
 #include <CL/cl_ext.h>
@@ -876,25 +877,96 @@ static int run_check(const struct cl_list *l, const struct sel *s, enum precisio
   return failed ? 1 : 0;
 }
 
+/* ---- --prebuild: build every kernel program, filling the disk cache -------------------- */
+
+/* Build everything on device P:D in one precision; one line of what it took. 0 on success. */
+static int prebuild_one(cl_uint pi, cl_uint di, const char *name, int dbl) {
+  char index[32], err[4096] = "";
+  snprintf(index, sizeof index, "%u:%u", (unsigned)pi, (unsigned)di);
+  printf("%s  %s  %s: ", index, name ? name : "(unknown name)", dbl ? "double" : "float");
+  fflush(stdout);
+  clcnn_ctx_options opt = {0};
+  opt.device = index;
+  opt.precision = dbl ? CLCNN_DOUBLE : CLCNN_FLOAT;
+  clcnn_ctx *ctx = NULL;
+  clcnn_status st = clcnn_ctx_create(&ctx, &opt, err, sizeof err);
+  if (st != CLCNN_SUCCESS) {
+    printf("FAIL: clcnn_ctx_create: %s (%d)%s", clcnn_status_name(st), st, *err ? ": " : "");
+    print_why(err);
+    return 1;
+  }
+  double t0 = now_s();
+  st = clcnn_ctx_build_all(ctx);
+  double t = now_s() - t0;
+  int from_source = 0, from_cache = 0;
+  clcnn_ctx_build_stats(ctx, &from_source, &from_cache);
+  if (st != CLCNN_SUCCESS) {
+    printf("FAIL: clcnn_ctx_build_all: %s (%d): ", clcnn_status_name(st), st);
+    print_why(clcnn_ctx_last_error(ctx));
+  } else {
+    printf("built %d program%s from source, %d from cache, in %.2f s\n", from_source,
+           from_source == 1 ? "" : "s", from_cache, t);
+  }
+  clcnn_ctx_destroy(ctx);
+  return st != CLCNN_SUCCESS;
+}
+
+/* Float and, where the device has fp64, double (or only the precision pc names). */
+static int run_prebuild(const struct cl_list *l, const struct sel *s, enum precision_choice pc) {
+  int devices = 0, failed = 0;
+  char buf[128];
+  for (cl_uint pi = 0; pi < l->np; pi++) {
+    const struct plat *p = &l->p[pi];
+    if (!selected(s, pi, (cl_uint)-1)) continue;
+    if (p->err != CL_SUCCESS) {
+      printf("platform %u: FAIL: clGetDeviceIDs: %s\n", (unsigned)pi,
+             cl_err(p->err, buf, sizeof buf));
+      failed++;
+      continue;
+    }
+    for (cl_uint di = 0; di < p->ndev; di++) {
+      if (!selected(s, pi, di)) continue;
+      devices++;
+      char *name = NULL;
+      struct value fp64;
+      if (info_string(0, p->dev[di], CL_DEVICE_NAME, &name) != CL_SUCCESS) name = NULL;
+      query(p->dev[di], find_row("fp64"), &fp64);
+      int has64 = fp64.err == CL_SUCCESS && fp64.u;
+      if (pc != PREC_DOUBLE) failed += prebuild_one(pi, di, name, 0);
+      if (pc == PREC_DOUBLE || (pc == PREC_AUTO && has64)) failed += prebuild_one(pi, di, name, 1);
+      free(name);
+      fflush(stdout);
+    }
+  }
+  if (devices == 0) {
+    fprintf(stderr, "%s: no OpenCL device to build for\n", prog);
+    return 1;
+  }
+  return failed ? 1 : 0;
+}
+
 /* ---- main ------------------------------------------------------------------------------- */
 
 static void usage(FILE *f) {
   fprintf(f,
-          "Usage: %s [-l | --json | --check] [-d P:D] [--precision float|double]\n"
+          "Usage: %s [-l | --json | --check | --prebuild] [-d P:D] [--precision PREC]\n"
           "List the OpenCL platforms and devices, and check that clcnn trains on them.\n"
           "\n"
           "  -l, --list             one line per platform and device, as clinfo -l\n"
           "      --json             the listing as JSON\n"
           "      --check            build every clcnn kernel and check gradients on each\n"
           "                         device; exit 0 only if every device passes\n"
+          "      --prebuild         build every clcnn kernel program on each device, in\n"
+          "                         float and (with fp64) double, filling the disk cache\n"
           "  -d, --device=P:D       only device D of platform P, numbered as by -l\n"
           "  -p, --precision=PREC   with --check: float, double or auto (the default: double\n"
-          "                         where the device has fp64, else float)\n"
+          "                         where the device has fp64, else float); with --prebuild:\n"
+          "                         only float, only double, or auto (both where fp64 exists)\n"
           "  -h, --help             print this help and exit\n"
           "      --version          print the version of clcnn and exit\n"
           "\n"
-          "Exit status: 0 success; 1 no OpenCL platform, an OpenCL error or a failed check;\n"
-          "2 a usage error or a device that does not exist.\n",
+          "Exit status: 0 success; 1 no OpenCL platform, an OpenCL error, or a failed check\n"
+          "or build; 2 a usage error or a device that does not exist.\n",
           prog);
 }
 
@@ -940,16 +1012,17 @@ static void no_platform_hint(void) {
 }
 
 int main(int argc, char **argv) {
-  enum { OPT_JSON = 256, OPT_CHECK, OPT_VERSION };
+  enum { OPT_JSON = 256, OPT_CHECK, OPT_PREBUILD, OPT_VERSION };
   static const struct option longopts[] = {{"list", no_argument, NULL, 'l'},
                                            {"json", no_argument, NULL, OPT_JSON},
                                            {"check", no_argument, NULL, OPT_CHECK},
+                                           {"prebuild", no_argument, NULL, OPT_PREBUILD},
                                            {"device", required_argument, NULL, 'd'},
                                            {"precision", required_argument, NULL, 'p'},
                                            {"help", no_argument, NULL, 'h'},
                                            {"version", no_argument, NULL, OPT_VERSION},
                                            {NULL, 0, NULL, 0}};
-  enum { M_TEXT, M_LIST, M_JSON, M_CHECK } mode = M_TEXT;
+  enum { M_TEXT, M_LIST, M_JSON, M_CHECK, M_PREBUILD } mode = M_TEXT;
   int nmodes = 0;
   struct sel sel = {-1, -1};
   const char *dev_arg = NULL;
@@ -969,6 +1042,10 @@ int main(int argc, char **argv) {
       break;
     case OPT_CHECK:
       mode = M_CHECK;
+      nmodes++;
+      break;
+    case OPT_PREBUILD:
+      mode = M_PREBUILD;
       nmodes++;
       break;
     case 'd':
@@ -1005,7 +1082,7 @@ int main(int argc, char **argv) {
     }
   }
   if (optind < argc) usage_error("unexpected argument '%s'", argv[optind]);
-  if (nmodes > 1) usage_error("choose one of -l, --json and --check");
+  if (nmodes > 1) usage_error("choose one of -l, --json, --check and --prebuild");
 
   struct cl_list l;
   char buf[128];
@@ -1019,8 +1096,8 @@ int main(int argc, char **argv) {
     if (mode == M_JSON) {
       printf("{\n  \"platforms\": []\n}\n");
       fprintf(stderr, "%s: 0 platforms\n", prog);
-    } else if (mode == M_CHECK) {
-      fprintf(stderr, "%s: 0 platforms: nothing to check\n", prog);
+    } else if (mode == M_CHECK || mode == M_PREBUILD) {
+      fprintf(stderr, "%s: 0 platforms: nothing to %s\n", prog, mode == M_CHECK ? "check" : "build");
     } else {
       printf("0 platforms\n");
     }
@@ -1061,6 +1138,9 @@ int main(int argc, char **argv) {
     break;
   case M_CHECK:
     rc = run_check(&l, &sel, pc);
+    break;
+  case M_PREBUILD:
+    rc = run_prebuild(&l, &sel, pc);
     break;
   }
   list_free(&l);
