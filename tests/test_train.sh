@@ -23,7 +23,7 @@ fi
 small="--data $tmp/small"
 
 # 1. The real data: 150 steps of LeNet-5 with the defaults; the loss falls, the accuracy clears 70%.
-"$train" "$ex/lenet5.txt" --steps 150 --log-every 25 --save "$tmp/lenet.safetensors" > "$tmp/out" 2>&1
+"$train" "$ex/lenet5.txt" --batch 64 --steps 150 --log-every 25 --save "$tmp/lenet.safetensors" > "$tmp/out" 2>&1
 check $? "LeNet-5, 150 steps on Fashion-MNIST, exits 0"
 first=$(sed -n 's/^epoch 1 batch 25\/[0-9]* loss \([0-9.]*\).*/\1/p' "$tmp/out")
 last=$(sed -n 's/^epoch 1 batch 150\/[0-9]* loss \([0-9.]*\).*/\1/p' "$tmp/out")
@@ -36,7 +36,7 @@ else notok "test accuracy >= 70% (got '$acc')"; sed 's/^/# /' "$tmp/out" | tail 
 if grep -q "confusion matrix" "$tmp/out"; then ok "prints the confusion matrix"; else notok "prints the confusion matrix"; fi
 
 # 2. The checkpoint evaluates to the same accuracy.
-"$train" "$ex/lenet5.txt" --init "$tmp/lenet.safetensors" --eval > "$tmp/out" 2>&1
+"$train" "$ex/lenet5.txt" --batch 64 --init "$tmp/lenet.safetensors" --eval > "$tmp/out" 2>&1
 check $? "--eval --init the checkpoint exits 0"
 acc2=$(sed -n 's/^test loss [0-9.]*  accuracy \([0-9.]*\)%.*/\1/p' "$tmp/out")
 if [ "$acc2" = "$acc" ]; then ok "the checkpoint gives the same test accuracy ($acc2%)"; else notok "the checkpoint gives the same accuracy ($acc2 vs $acc)"; fi
@@ -52,9 +52,9 @@ for m in lenet5 fashion-bn; do
   if cmp -s "$tmp/$m-a" "$tmp/$m-c"; then ok "$m: the resumed checkpoint equals the uninterrupted one, byte for byte"
   else notok "$m: the resumed checkpoint equals the uninterrupted one"; fi
 done
-"$train" "$ex/fashion-bn.txt" $small --steps 13 -q --optimizer sgd --momentum 0.9 --nesterov --schedule cosine --save "$tmp/m-a" > "$tmp/out" 2>&1
-"$train" "$ex/fashion-bn.txt" $small --steps 6 -q --optimizer sgd --momentum 0.9 --nesterov --schedule cosine --save "$tmp/m-b" > "$tmp/out" 2>&1
-"$train" "$ex/fashion-bn.txt" $small --steps 7 -q --optimizer sgd --momentum 0.9 --nesterov --schedule cosine --resume "$tmp/m-b" --save "$tmp/m-c" > "$tmp/out" 2>&1
+"$train" "$ex/fashion-bn.txt" $small --batch 64 --steps 13 -q --optimizer sgd --momentum 0.9 --nesterov --schedule cosine --save "$tmp/m-a" > "$tmp/out" 2>&1
+"$train" "$ex/fashion-bn.txt" $small --batch 64 --steps 6 -q --optimizer sgd --momentum 0.9 --nesterov --schedule cosine --save "$tmp/m-b" > "$tmp/out" 2>&1
+"$train" "$ex/fashion-bn.txt" $small --batch 64 --steps 7 -q --optimizer sgd --momentum 0.9 --nesterov --schedule cosine --resume "$tmp/m-b" --save "$tmp/m-c" > "$tmp/out" 2>&1
 check $? "sgd nesterov: resumed from batch 6 of 10"
 if cmp -s "$tmp/m-a" "$tmp/m-c"; then ok "13 steps = 6 steps + resume for 7, byte for byte (mid-epoch, dropout, batch norm)"
 else notok "13 steps = 6 steps + resume for 7"; fi
@@ -107,7 +107,7 @@ grep -q "missing: 1.running_mean" "$tmp/out" && grep -q "0.weight: shape \[6,1,5
 check $? "the mismatch lists the names and shapes that differ"
 bad 1 "does not exist" "a device that does not exist" -- "$train" "$ex/lenet5.txt" $small --device 9:9
 bad 1 "no OpenCL device matches" "a device name that matches nothing" -- "$train" "$ex/lenet5.txt" $small --device nosuchgpu
-bad 1 "does not fit this data set" "--resume at a position past this data set's end" -- "$train" "$ex/lenet5.txt" $small --resume "$tmp/lenet.safetensors"
+bad 1 "does not fit this data set" "--resume at a position past this data set's end" -- "$train" "$ex/lenet5.txt" $small --batch 64 --resume "$tmp/lenet.safetensors"
 "${PYTHON3:-python3}" - "$tmp/lenet.safetensors" "$tmp/weights-only.safetensors" <<'PY'
 import json, struct, sys
 raw = open(sys.argv[1], "rb").read()

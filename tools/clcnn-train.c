@@ -64,7 +64,7 @@ static void usage(FILE *f) {
           "  --data DIR            IDX (MNIST, Fashion-MNIST) or CIFAR-10 binary files (default %s)\n"
           "  --epochs N            epochs to train (default 5)\n"
           "  --steps N             train N batches instead of whole epochs\n"
-          "  --batch N             batch size (default 64)\n"
+          "  --batch N             batch size (default 16)\n"
           "  --optimizer NAME      sgd, adam, adamw or rmsprop (default adam)\n"
           "  --lr X                learning rate (default: torch.optim's; sgd 0.01)\n"
           "  --momentum X          sgd and rmsprop momentum (default 0)\n"
@@ -145,7 +145,7 @@ static void parse_args(int argc, char **argv, struct opts *o) {
       {0, 0, 0, 0}};
   memset(o, 0, sizeof *o);
   o->data = DEFAULT_DATA;
-  o->batch = 64;
+  o->batch = 16;
   o->seed = 1;
   o->optimizer = CLCNN_OPTIM_ADAM;
   o->gamma = 0.1;
