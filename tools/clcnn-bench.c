@@ -80,7 +80,7 @@ static void layer_flops(clcnn_net *net, int l, int n, double *fwd, double *bwd) 
     double per_out = (double)pi.count / pi.dims[0]; /* (in/groups)*kh*kw or in */
     double outs = (double)n * out[1] * out[2] * out[3];
     *fwd = 2 * outs * per_out;
-    *bwd = 2 * *fwd;
+    *bwd = l == 0 ? *fwd : 2 * *fwd; /* the first layer computes no input gradient in training */
   }
 }
 
