@@ -41,13 +41,7 @@ static const char prelude[] =
     "#line 1\n";
 
 /* ---- error text for a context that could not be made ---- */
-static void put_err(char *err, size_t size, const char *fmt, ...) {
-  if (!err || !size) return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, size, fmt, ap);
-  va_end(ap);
-}
+#define put_err(err, size, ...) ((void)clcnn__errf((err), (size), 0, __VA_ARGS__))
 
 static int has_ext(cl_device_id d, const char *ext) {
   size_t n = 0;

@@ -16,6 +16,7 @@
 #include <zlib.h>
 
 #include "clcnn.h"
+#include "internal.h"
 
 #define IDX_IMAGES_MAGIC 0x00000803u /* unsigned bytes, 3 dims */
 #define IDX_LABELS_MAGIC 0x00000801u /* unsigned bytes, 1 dim */
@@ -27,17 +28,8 @@
 #define CIFAR_TRAIN_BATCHES 5
 
 /* Write the reason to err (when there is room) and return st. */
-static clcnn_status fail(char *err, size_t err_size, clcnn_status st, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static clcnn_status fail(char *err, size_t err_size, clcnn_status st, const char *fmt, ...) {
-  if (err && err_size > 0) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_size, fmt, ap);
-    va_end(ap);
-  }
-  return st;
-}
+/* fail(err, err_size, st, fmt, ...): the reason into the caller's buffer (lib/status.c). */
+#define fail clcnn__errf
 
 static void clear_err(char *err, size_t err_size) {
   if (err && err_size > 0) err[0] = '\0';

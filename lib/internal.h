@@ -96,6 +96,10 @@ clcnn_status clcnn__fail(clcnn_ctx *ctx, const char *file, int line, clcnn_statu
   clcnn__fail((ctx), __FILE__, __LINE__, (err), "%s(%s): %s (%d)", (call), (what), \
               clcnn_status_name(err), (int)(err))
 void clcnn__clear_error(clcnn_ctx *ctx);
+/* Write a reason into a caller's buffer (when there is one; always NUL-terminated) and return
+ * st: for the calls that report without a context (data sets, files, making a context). */
+clcnn_status clcnn__errf(char *err, size_t err_size, clcnn_status st, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* ---- programs and kernels (ctx.c) ---- */
 /* The kernel NAME of program PROG, built on first use and cached on the context. */

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "clcnn.h"
+#include "internal.h"
 
 #if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__)
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -50,17 +51,8 @@ struct clcnn_safetensors {
 
 static int utf8_valid(const char *s, size_t n);
 
-static clcnn_status fail(char *err, size_t err_size, clcnn_status st, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static clcnn_status fail(char *err, size_t err_size, clcnn_status st, const char *fmt, ...) {
-  if (err && err_size > 0) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_size, fmt, ap);
-    va_end(ap);
-  }
-  return st;
-}
+/* fail(err, err_size, st, fmt, ...): the reason into the caller's buffer (lib/status.c). */
+#define fail clcnn__errf
 
 /* S (LEN bytes) made fit for a message: at most 60 bytes, then "..."; quotes, backslashes and
  * control characters as \xNN. Returns buf. */

@@ -121,6 +121,16 @@ clcnn_status clcnn__fail(clcnn_ctx *ctx, const char *file, int line, clcnn_statu
   return st;
 }
 
+clcnn_status clcnn__errf(char *err, size_t err_size, clcnn_status st, const char *fmt, ...) {
+  if (err && err_size > 0) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, err_size, fmt, ap);
+    va_end(ap);
+  }
+  return st;
+}
+
 void clcnn__clear_error(clcnn_ctx *ctx) {
   if (ctx) ctx->err[0] = 0;
 }

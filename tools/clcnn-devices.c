@@ -850,8 +850,12 @@ static int check_device(const struct plat *p, cl_uint pi, cl_uint di, enum preci
   return 0;
 }
 
-static int run_check(const struct cl_list *l, const struct sel *s, enum precision_choice pc) {
-  int checked = 0, failed = 0;
+/* Run FN on every selected device; a platform whose devices could not be listed counts as a
+ * failure. Returns the exit status: 1 if anything failed or nothing was selected. */
+typedef int (*device_fn)(const struct plat *p, cl_uint pi, cl_uint di, enum precision_choice pc);
+static int for_each_device(const struct cl_list *l, const struct sel *s, enum precision_choice pc,
+                           device_fn fn, const char *none, int summary) {
+  int devices = 0, failed = 0;
   char buf[128];
   for (cl_uint pi = 0; pi < l->np; pi++) {
     const struct plat *p = &l->p[pi];
@@ -864,17 +868,21 @@ static int run_check(const struct cl_list *l, const struct sel *s, enum precisio
     }
     for (cl_uint di = 0; di < p->ndev; di++) {
       if (!selected(s, pi, di)) continue;
-      checked++;
-      failed += check_device(p, pi, di, pc);
+      devices++;
+      failed += fn(p, pi, di, pc) != 0;
       fflush(stdout);
     }
   }
-  if (checked == 0) {
-    fprintf(stderr, "%s: no OpenCL device to check\n", prog);
+  if (devices == 0) {
+    fprintf(stderr, "%s: %s\n", prog, none);
     return 1;
   }
-  if (checked > 1) printf("%d of %d devices passed\n", checked - failed, checked);
+  if (summary && devices > 1) printf("%d of %d devices passed\n", devices - failed, devices);
   return failed ? 1 : 0;
+}
+
+static int run_check(const struct cl_list *l, const struct sel *s, enum precision_choice pc) {
+  return for_each_device(l, s, pc, check_device, "no OpenCL device to check", 1);
 }
 
 /* ---- --prebuild: build every kernel program, filling the disk cache -------------------- */
@@ -912,37 +920,21 @@ static int prebuild_one(cl_uint pi, cl_uint di, const char *name, int dbl) {
 }
 
 /* Float and, where the device has fp64, double (or only the precision pc names). */
+static int prebuild_device(const struct plat *p, cl_uint pi, cl_uint di, enum precision_choice pc) {
+  int failed = 0;
+  char *name = NULL;
+  struct value fp64;
+  if (info_string(0, p->dev[di], CL_DEVICE_NAME, &name) != CL_SUCCESS) name = NULL;
+  query(p->dev[di], find_row("fp64"), &fp64);
+  int has64 = fp64.err == CL_SUCCESS && fp64.u;
+  if (pc != PREC_DOUBLE) failed += prebuild_one(pi, di, name, 0);
+  if (pc == PREC_DOUBLE || (pc == PREC_AUTO && has64)) failed += prebuild_one(pi, di, name, 1);
+  free(name);
+  return failed;
+}
+
 static int run_prebuild(const struct cl_list *l, const struct sel *s, enum precision_choice pc) {
-  int devices = 0, failed = 0;
-  char buf[128];
-  for (cl_uint pi = 0; pi < l->np; pi++) {
-    const struct plat *p = &l->p[pi];
-    if (!selected(s, pi, (cl_uint)-1)) continue;
-    if (p->err != CL_SUCCESS) {
-      printf("platform %u: FAIL: clGetDeviceIDs: %s\n", (unsigned)pi,
-             cl_err(p->err, buf, sizeof buf));
-      failed++;
-      continue;
-    }
-    for (cl_uint di = 0; di < p->ndev; di++) {
-      if (!selected(s, pi, di)) continue;
-      devices++;
-      char *name = NULL;
-      struct value fp64;
-      if (info_string(0, p->dev[di], CL_DEVICE_NAME, &name) != CL_SUCCESS) name = NULL;
-      query(p->dev[di], find_row("fp64"), &fp64);
-      int has64 = fp64.err == CL_SUCCESS && fp64.u;
-      if (pc != PREC_DOUBLE) failed += prebuild_one(pi, di, name, 0);
-      if (pc == PREC_DOUBLE || (pc == PREC_AUTO && has64)) failed += prebuild_one(pi, di, name, 1);
-      free(name);
-      fflush(stdout);
-    }
-  }
-  if (devices == 0) {
-    fprintf(stderr, "%s: no OpenCL device to build for\n", prog);
-    return 1;
-  }
-  return failed ? 1 : 0;
+  return for_each_device(l, s, pc, prebuild_device, "no OpenCL device to build for", 0);
 }
 
 /* ---- main ------------------------------------------------------------------------------- */
