@@ -20,6 +20,20 @@ __kernel void maxpool2d_forward(__global real *y, __global int *idx, __global co
   if (i >= n * c * oh) return;
   int oy = i % oh, plane = i / oh;
   __global const real *xp = x + (size_t)plane * h * w;
+  if (kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0) {
+    /* the common 2x2 window: straight-line code, first maximum in scan order wins */
+    __global const real *r0 = xp + (size_t)(2 * oy) * w, *r1 = r0 + w;
+    for (int ox = 0; ox < ow; ox++) {
+      int c0 = 2 * ox, where = 2 * oy * w + c0;
+      real best = r0[c0], v;
+      if ((v = r0[c0 + 1]) > best || (isnan(v) && !isnan(best))) best = v, where = 2 * oy * w + c0 + 1;
+      if ((v = r1[c0]) > best || (isnan(v) && !isnan(best))) best = v, where = (2 * oy + 1) * w + c0;
+      if ((v = r1[c0 + 1]) > best || (isnan(v) && !isnan(best))) best = v, where = (2 * oy + 1) * w + c0 + 1;
+      y[(size_t)i * ow + ox] = best;
+      idx[(size_t)i * ow + ox] = where;
+    }
+    return;
+  }
   int y0 = oy * sh - ph, ylo = max(y0, 0), yhi = min(y0 + kh, h);
   for (int ox = 0; ox < ow; ox++) {
     int x0 = ox * sw - pw, xlo = max(x0, 0), xhi = min(x0 + kw, w);
@@ -46,8 +60,18 @@ __kernel void maxpool2d_backward(__global real *dx, __global const real *dy,
   int i = get_global_id(0);
   if (i >= n * c * h) return;
   int iy = i % h, plane = i / h;
-  WINDOW_RANGE(iy, ph, kh, sh, oh, ylo, yhi)
   size_t base = (size_t)plane * oh * ow;
+  if (sh == kh && sw == kw && ph == 0 && pw == 0) {
+    /* windows that do not overlap: each element is in at most one */
+    int oy = iy / kh;
+    for (int ix = 0; ix < w; ix++) {
+      int ox = ix / kw;
+      size_t o = base + (size_t)oy * ow + ox;
+      dx[(size_t)i * w + ix] = oy < oh && ox < ow && idx[o] == iy * w + ix ? dy[o] : 0;
+    }
+    return;
+  }
+  WINDOW_RANGE(iy, ph, kh, sh, oh, ylo, yhi)
   for (int ix = 0; ix < w; ix++) {
     int here = iy * w + ix;
     WINDOW_RANGE(ix, pw, kw, sw, ow, xlo, xhi)
