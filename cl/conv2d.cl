@@ -25,6 +25,33 @@ __kernel void conv2d_im2col(__global real *col, __global const real *x, int n, i
   for (int xo = 0; xo < ow; xo++, ix += sw) dst[xo] = ix >= 0 && ix < w ? src[ix] : 0;
 }
 
+/* im2col straight into the panels clcnn's GEMM reads (CPU devices): colp[(p*CKK + r)*64 + cc]
+ * = col[r][64p + cc], zero past N*P. One work-item writes one panel row: 64 contiguous values,
+ * walking (n, oh, ow) without divisions. */
+__kernel void conv2d_im2col_packed(__global real *colp, __global const real *x, int n, int c, int h,
+                                   int w, int kh, int kw, int sh, int sw, int ph, int pw, int dh,
+                                   int dw, int oh, int ow, int npanels) {
+  int ckk = c * kh * kw, i = get_global_id(0);
+  if (i >= npanels * ckk) return;
+  int p = i / ckk, r = i % ckk;
+  int kx = r % kw, ky = (r / kw) % kh, ch = r / (kw * kh);
+  int pp = oh * ow, np = n * pp, j = p * 64;
+  int b = j / pp, y = (j % pp) / ow, xo = j % ow;
+  __global real *dst = colp + (size_t)i * 64;
+  for (int cc = 0; cc < 64; cc++, j++) {
+    real v = 0;
+    if (j < np) {
+      int iy = y * sh - ph + ky * dh, ix = xo * sw - pw + kx * dw;
+      if (iy >= 0 && iy < h && ix >= 0 && ix < w) v = x[(((size_t)b * c + ch) * h + iy) * w + ix];
+      if (++xo == ow) {
+        xo = 0;
+        if (++y == oh) y = 0, b++;
+      }
+    }
+    dst[cc] = v;
+  }
+}
+
 /* dx[n][c][iy][ix] = sum of dcol over the (kh, kw, oh, ow) that read x[n][c][iy][ix]: the
  * adjoint of im2col. One work-item owns one input row (n, c, iy) and adds into it from every
  * kernel row that reads it, so no two work-items write one element ('='). */

@@ -55,6 +55,22 @@ __kernel void gemm_pack_b(__global real *bp, __global const real *b, int n, int 
   }
 }
 
+/* op(B)[j][r'] = col[roff + r'][j] for a weight gradient, packed from a conv's packed im2col
+ * (colp[(j/64)*ckk + r][j%64]): one work-item per (panel of 64 r', 16 consecutive j), which
+ * reads 16 contiguous values of each of 64 rows. n = rows used, k = columns (N*P). */
+__kernel void gemm_pack_b_colp(__global real *bp, __global const real *colp, int n, int k, int ckk,
+                               int roff, int np) {
+  int i = get_global_id(0), kb = (k + 15) / 16;
+  if (i >= np / GEMM_TN * kb) return;
+  int p = i / kb, j0 = (i % kb) * 16, kn = min(16, k - j0);
+  __global real *dst = bp + ((size_t)p * k + j0) * GEMM_TN;
+  for (int c = 0; c < GEMM_TN; c++) {
+    int rr = p * GEMM_TN + c;
+    __global const real *src = colp + ((size_t)(j0 / 64) * ckk + roff + rr) * 64 + j0 % 64;
+    for (int t = 0; t < kn; t++) dst[t * GEMM_TN + c] = rr < n ? src[t] : 0;
+  }
+}
+
 /* Write one 16-wide row segment of the tile: C = alpha acc + beta C, inside the matrix only. */
 static void gemm_store(__global real *c, int ldc, int row, int col, int m, int n, real16_t acc,
                        real alpha, real beta) {
@@ -74,7 +90,7 @@ static void gemm_store(__global real *c, int ldc, int row, int col, int m, int n
 /* The 4 x 64 tile at panels (i, j) over k in [k0, k1): the inner loop of every variant. */
 #define GEMM_TILE_BODY(i, j, k, k0, k1)                                                     \
   __global const real *a = ap + ((size_t)(i) * (k) + (k0)) * GEMM_TM;                       \
-  __global const real *b = bp + ((size_t)(j) * (k) + (k0)) * GEMM_TN;                       \
+  __global const real *b = bp + ((size_t)(j) * kbs + koff + (k0)) * GEMM_TN;                \
   real16_t c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;          \
   real16_t c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;          \
   for (int kk = (k0); kk < (k1); kk++) {                                                    \
@@ -92,9 +108,11 @@ static void gemm_store(__global real *c, int ldc, int row, int col, int m, int n
     b += GEMM_TN;                                                                           \
   }
 
-/* One work-item: rows 4i..4i+3, columns 64j..64j+63 of C. Global size (N/64, M/4). */
+/* One work-item: rows 4i..4i+3, columns 64j..64j+63 of C. Global size (N/64, M/4). B's panels
+ * hold kbs rows each, of which this product uses k from row koff (kbs = k, koff = 0 when B was
+ * packed for it; a conv's im2col packs all groups' rows once). */
 __kernel void gemm_tile(__global real *c, __global const real *ap, __global const real *bp, int m,
-                        int n, int k, int ldc, int coff, real alpha, real beta) {
+                        int n, int k, int ldc, int coff, real alpha, real beta, int kbs, int koff) {
   int j = get_global_id(0), i = get_global_id(1);
   if (j * GEMM_TN >= n || i * GEMM_TM >= m) return;
   GEMM_TILE_BODY(i, j, k, 0, k)
@@ -114,7 +132,7 @@ __kernel void gemm_tile(__global real *c, __global const real *ap, __global cons
  * batch): work-item (j, i, s) sums k in [s*kc, (s+1)*kc) into part[s], a padded mp x np
  * matrix; gemm_reduce then adds the parts in a fixed order. Global size (N/64, M/4, splits). */
 __kernel void gemm_tile_splitk(__global real *part, __global const real *ap, __global const real *bp,
-                               int mp, int np, int k, int kc) {
+                               int mp, int np, int k, int kc, int kbs, int koff) {
   int j = get_global_id(0), i = get_global_id(1), s = get_global_id(2);
   int k0 = s * kc, k1 = min(k, k0 + kc);
   GEMM_TILE_BODY(i, j, k, k0, k1)

@@ -53,7 +53,7 @@ clcnn_status conv2d_setup(clcnn_ctx *ctx, struct layer *l, int max_batch) {
       (st = cbuf_alloc(ctx, &l->dw, wn * e, "conv2d weight grad")) ||
       (l->has_b && (st = cbuf_alloc(ctx, &l->b, l->out_c * e, "conv2d bias"))) ||
       (l->has_b && (st = cbuf_alloc(ctx, &l->db, l->out_c * e, "conv2d bias grad"))) ||
-      (st = cbuf_alloc(ctx, &l->col, ckk * np * e, "conv2d im2col")) ||
+      (st = cbuf_alloc(ctx, &l->col, ckk * ((np + 63) / 64 * 64) * e, "conv2d im2col")) ||
       (st = cbuf_alloc(ctx, &l->dcol, ckk * np * e, "conv2d im2col grad")) ||
       (st = cbuf_alloc(ctx, &l->t, l->out_c * np * e, "conv2d gemm output")))
     return st;
@@ -74,16 +74,27 @@ clcnn_status conv2d_forward(clcnn_ctx *ctx, struct layer *l, cbuf *x, int n) {
   size_t G = p->groups, cgkk = (size_t)l->in_c / G * p->kh * p->kw, ocg = l->out_c / G;
   cl_kernel k;
   clcnn_status st;
-  if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_im2col", &k)) ||
-      (st = clcnn__args(ctx, k, "conv2d_im2col", MEM_ARG(&l->col), MEM_ARG(x), GEOM_ARGS(l, n),
-                        (size_t)0)) ||
-      (st = clcnn__run(ctx, k, "conv2d_im2col", cgkk * G * n * l->out_h, &x, 1,
-                       (cbuf *[]){&l->col}, 1)))
-    return st;
-  for (size_t g = 0; g < G; g++)
-    if ((st = clcnn__gemm(ctx, "conv2d forward", 0, 0, ocg, NP, cgkk, 1.0, &l->w, g * ocg * cgkk,
-                          cgkk, &l->col, g * cgkk * NP, NP, 0.0, &l->t, g * ocg * NP, NP)))
+  if (ctx->gemm_own) { /* im2col into the GEMM's own panels: no separate packing pass */
+    size_t npanels = (NP + 63) / 64;
+    if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_im2col_packed", &k)) ||
+        (st = clcnn__args(ctx, k, "conv2d_im2col_packed", MEM_ARG(&l->col), MEM_ARG(x), GEOM_ARGS(l, n),
+                          INT_ARG(npanels), (size_t)0)) ||
+        (st = clcnn__run(ctx, k, "conv2d_im2col_packed", npanels * cgkk * G, &x, 1, (cbuf *[]){&l->col}, 1)))
       return st;
+    for (size_t g = 0; g < G; g++)
+      if ((st = clcnn__gemm_packed_b(ctx, "conv2d forward", 0, ocg, NP, cgkk, 1.0, &l->w, g * ocg * cgkk, cgkk,
+                                     &l->col, cgkk * G, g * cgkk, 0.0, &l->t, g * ocg * NP, NP)))
+        return st;
+  } else {
+    if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_im2col", &k)) ||
+        (st = clcnn__args(ctx, k, "conv2d_im2col", MEM_ARG(&l->col), MEM_ARG(x), GEOM_ARGS(l, n), (size_t)0)) ||
+        (st = clcnn__run(ctx, k, "conv2d_im2col", cgkk * G * n * l->out_h, &x, 1, (cbuf *[]){&l->col}, 1)))
+      return st;
+    for (size_t g = 0; g < G; g++)
+      if ((st = clcnn__gemm(ctx, "conv2d forward", 0, 0, ocg, NP, cgkk, 1.0, &l->w, g * ocg * cgkk, cgkk, &l->col,
+                            g * cgkk * NP, NP, 0.0, &l->t, g * ocg * NP, NP)))
+        return st;
+  }
   cbuf *bias = l->has_b ? &l->b : &l->t;
   if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_unpack", &k)) ||
       (st = clcnn__args(ctx, k, "conv2d_unpack", MEM_ARG(&l->y), MEM_ARG(&l->t), MEM_ARG(bias),
@@ -114,11 +125,18 @@ clcnn_status conv2d_backward(clcnn_ctx *ctx, struct layer *l, cbuf *x, cbuf *dy,
        (st = clcnn__run(ctx, k, "bias_grad", l->out_c, &dy, 1, (cbuf *[]){&l->db}, 1))))
     return st;
   /* dW[g] (OCg, CgKK) += dY[g] (OCg, NP) x col[g]^T (NP, CgKK) */
-  for (size_t g = 0; g < G; g++)
-    if ((st = clcnn__gemm(ctx, "conv2d weight grad", 0, 1, ocg, cgkk, NP, 1.0, &l->t,
-                          g * ocg * NP, NP, &l->col, g * cgkk * NP, NP, 1.0, &l->dw,
-                          g * ocg * cgkk, cgkk)))
+  for (size_t g = 0; g < G; g++) {
+    if (ctx->gemm_own) { /* col is in panels: transpose it from there */
+      cbuf *bp;
+      if ((st = clcnn__pack_b_colp(ctx, &l->col, cgkk, NP, cgkk * G, g * cgkk, &bp)) ||
+          (st = clcnn__gemm_packed_b(ctx, "conv2d weight grad", 0, ocg, cgkk, NP, 1.0, &l->t, g * ocg * NP, NP, bp,
+                                     NP, 0, 1.0, &l->dw, g * ocg * cgkk, cgkk)))
+        return st;
+    } else if ((st = clcnn__gemm(ctx, "conv2d weight grad", 0, 1, ocg, cgkk, NP, 1.0, &l->t, g * ocg * NP, NP,
+                                 &l->col, g * cgkk * NP, NP, 1.0, &l->dw, g * ocg * cgkk, cgkk))) {
       return st;
+    }
+  }
   if (l->no_dx) return CLCNN_SUCCESS;
   /* dcol[g] (CgKK, NP) = W[g]^T (CgKK, OCg) x dY[g] (OCg, NP) */
   for (size_t g = 0; g < G; g++)

@@ -392,13 +392,30 @@ static char *try_dir(const char *dir, const char *file, char *path, size_t psize
   return read_file(path, NULL);
 }
 
+/* The installed kernels are used only when their stamp is this library's: an older or newer
+ * installation next to a library from a build tree must not lend it other kernels. */
+static int installed_matches(void) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/kernels.stamp", CLCNN_PKGDATADIR);
+  char *stamp = read_file(path, NULL);
+  if (!stamp) return 0;
+  size_t n = strlen(stamp);
+  while (n && (stamp[n - 1] == '\n' || stamp[n - 1] == ' ')) stamp[--n] = 0;
+  int ok = !strcmp(stamp, clcnn_kernels_stamp);
+  if (!ok && getenv("CLCNN_DEBUG"))
+    fprintf(stderr, "clcnn: %s is from other sources (%s, this library %s): not used\n", path, stamp,
+            clcnn_kernels_stamp);
+  free(stamp);
+  return ok;
+}
+
 /* The source of FILE, and where it came from. The caller frees *src. */
 static const char *find_source(clcnn_ctx *ctx, const char *file, char **src, char *path,
                                size_t psize) {
   *src = NULL;
   if ((*src = try_dir(ctx->kernel_path, file, path, psize))) return "explicit";
   if ((*src = try_dir(getenv("CLCNN_KERNEL_PATH"), file, path, psize))) return "env";
-  if ((*src = try_dir(CLCNN_PKGDATADIR, file, path, psize))) return "installed";
+  if (installed_matches() && (*src = try_dir(CLCNN_PKGDATADIR, file, path, psize))) return "installed";
   for (const struct clcnn_embedded_file *e = clcnn_embedded_files; e->name; e++)
     if (!strcmp(e->name, file)) {
       snprintf(path, psize, "(embedded)/%s", file);

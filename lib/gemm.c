@@ -19,9 +19,12 @@ static clcnn_status reserve(clcnn_ctx *ctx, cbuf *b, size_t bytes, const char *w
   return cbuf_alloc(ctx, b, bytes, what);
 }
 
+/* With bp NULL, B is packed here from b; else bp holds B's panels already, kbs rows each, this
+ * product's K rows starting at koff. */
 static clcnn_status gemm_own(clcnn_ctx *ctx, const char *what, int ta, int tb, size_t m, size_t n,
                              size_t k, double alpha, cbuf *a, size_t aoff, size_t lda, cbuf *b,
-                             size_t boff, size_t ldb, double beta, cbuf *c, size_t coff, size_t ldc) {
+                             size_t boff, size_t ldb, double beta, cbuf *c, size_t coff, size_t ldc,
+                             cbuf *bp, size_t kbs, size_t koff) {
   size_t mp = (m + 3) / 4 * 4, np = (n + 63) / 64 * 64;
   if (mp * k > INT_MAX || np * k > INT_MAX || aoff > INT_MAX || boff > INT_MAX || coff > INT_MAX ||
       lda > INT_MAX || ldb > INT_MAX || ldc > INT_MAX)
@@ -29,25 +32,27 @@ static clcnn_status gemm_own(clcnn_ctx *ctx, const char *what, int ta, int tb, s
   clcnn_status st;
   cl_kernel kp;
   if ((st = reserve(ctx, &ctx->pack_a, mp * k * ctx->esz, "gemm packed A")) ||
-      (st = reserve(ctx, &ctx->pack_b, np * k * ctx->esz, "gemm packed B")))
+      (!bp && (st = reserve(ctx, &ctx->pack_b, np * k * ctx->esz, "gemm packed B"))))
     return st;
   if ((st = clcnn__kernel(ctx, KP_GEMM, "gemm_pack_a", &kp)) ||
       (st = clcnn__args(ctx, kp, "gemm_pack_a", MEM_ARG(&ctx->pack_a), MEM_ARG(a), INT_ARG(m), INT_ARG(k),
                         INT_ARG(lda), INT_ARG(aoff), INT_ARG(ta), INT_ARG(mp), (size_t)0)) ||
       (st = clcnn__run(ctx, kp, "gemm_pack_a", mp / 4 * k, &a, 1, (cbuf *[]){&ctx->pack_a}, 1)))
     return st;
-  if ((st = clcnn__kernel(ctx, KP_GEMM, "gemm_pack_b", &kp)) ||
-      (st = clcnn__args(ctx, kp, "gemm_pack_b", MEM_ARG(&ctx->pack_b), MEM_ARG(b), INT_ARG(n), INT_ARG(k),
-                        INT_ARG(ldb), INT_ARG(boff), INT_ARG(tb), INT_ARG(np), (size_t)0)) ||
-      (st = clcnn__run(ctx, kp, "gemm_pack_b", np / 64 * (tb ? (k + 15) / 16 : k), &b, 1,
-                       (cbuf *[]){&ctx->pack_b}, 1)))
-    return st;
+  if (!bp) {
+    bp = &ctx->pack_b, kbs = k, koff = 0;
+    if ((st = clcnn__kernel(ctx, KP_GEMM, "gemm_pack_b", &kp)) ||
+        (st = clcnn__args(ctx, kp, "gemm_pack_b", MEM_ARG(bp), MEM_ARG(b), INT_ARG(n), INT_ARG(k), INT_ARG(ldb),
+                          INT_ARG(boff), INT_ARG(tb), INT_ARG(np), (size_t)0)) ||
+        (st = clcnn__run(ctx, kp, "gemm_pack_b", np / 64 * (tb ? (k + 15) / 16 : k), &b, 1, &bp, 1)))
+      return st;
+  }
   if ((st = clcnn__kernel(ctx, KP_GEMM, "gemm_tile", &kp)) ||
-      (st = clcnn__args(ctx, kp, "gemm_tile", MEM_ARG(c), MEM_ARG(&ctx->pack_a), MEM_ARG(&ctx->pack_b),
-                        INT_ARG(m), INT_ARG(n), INT_ARG(k), INT_ARG(ldc), INT_ARG(coff),
-                        REAL_ARG(ctx, alpha), REAL_ARG(ctx, beta), (size_t)0)))
+      (st = clcnn__args(ctx, kp, "gemm_tile", MEM_ARG(c), MEM_ARG(&ctx->pack_a), MEM_ARG(bp), INT_ARG(m),
+                        INT_ARG(n), INT_ARG(k), INT_ARG(ldc), INT_ARG(coff), REAL_ARG(ctx, alpha),
+                        REAL_ARG(ctx, beta), INT_ARG(kbs), INT_ARG(koff), (size_t)0)))
     return st;
-  cbuf *r[2] = {&ctx->pack_a, &ctx->pack_b};
+  cbuf *r[2] = {&ctx->pack_a, bp};
   size_t tiles = np / 64 * (mp / 4);
   if (tiles >= 32 || k < 2048)
     return clcnn__run2(ctx, kp, "gemm_tile", np / 64, mp / 4, r, 2, &c, 1);
@@ -60,8 +65,8 @@ static clcnn_status gemm_own(clcnn_ctx *ctx, const char *what, int ta, int tb, s
   splits = (k + kc - 1) / kc;
   if ((st = reserve(ctx, &ctx->part, splits * mp * np * ctx->esz, "gemm split-K parts")) ||
       (st = clcnn__kernel(ctx, KP_GEMM, "gemm_tile_splitk", &kp)) ||
-      (st = clcnn__args(ctx, kp, "gemm_tile_splitk", MEM_ARG(&ctx->part), MEM_ARG(&ctx->pack_a),
-                        MEM_ARG(&ctx->pack_b), INT_ARG(mp), INT_ARG(np), INT_ARG(k), INT_ARG(kc), (size_t)0)))
+      (st = clcnn__args(ctx, kp, "gemm_tile_splitk", MEM_ARG(&ctx->part), MEM_ARG(&ctx->pack_a), MEM_ARG(bp),
+                        INT_ARG(mp), INT_ARG(np), INT_ARG(k), INT_ARG(kc), INT_ARG(kbs), INT_ARG(koff), (size_t)0)))
     return st;
   size_t gws[3] = {np / 64, mp / 4, splits};
   if ((st = clcnn__run3(ctx, kp, "gemm_tile_splitk", gws, r, 2, (cbuf *[]){&ctx->part}, 1)) ||
@@ -118,7 +123,7 @@ clcnn_status clcnn__gemm(clcnn_ctx *ctx, const char *what, int ta, int tb, size_
                          size_t boff, size_t ldb, double beta, cbuf *c, size_t coff, size_t ldc) {
   if (!m || !n) return CLCNN_SUCCESS;
   if (ctx->gemm_own && k)
-    return gemm_own(ctx, what, ta, tb, m, n, k, alpha, a, aoff, lda, b, boff, ldb, beta, c, coff, ldc);
+    return gemm_own(ctx, what, ta, tb, m, n, k, alpha, a, aoff, lda, b, boff, ldb, beta, c, coff, ldc, NULL, 0, 0);
   cl_event ev = NULL;
   CLBlastStatusCode s;
   CLBlastTranspose tA = ta ? CLBlastTransposeYes : CLBlastTransposeNo;
@@ -142,5 +147,27 @@ clcnn_status clcnn__gemm(clcnn_ctx *ctx, const char *what, int ta, int tb, size_
   /* Record it on the chain: reads a and b, writes c. */
   cbuf *r[2] = {a, b};
   clcnn__commit(ctx, ev, what, r, 2, &c, 1);
+  return CLCNN_SUCCESS;
+}
+
+clcnn_status clcnn__gemm_packed_b(clcnn_ctx *ctx, const char *what, int ta, size_t m, size_t n, size_t k,
+                                  double alpha, cbuf *a, size_t aoff, size_t lda, cbuf *bp, size_t kbs,
+                                  size_t koff, double beta, cbuf *c, size_t coff, size_t ldc) {
+  if (!m || !n || !k) return CLCNN_SUCCESS;
+  return gemm_own(ctx, what, ta, 0, m, n, k, alpha, a, aoff, lda, NULL, 0, 0, beta, c, coff, ldc, bp, kbs, koff);
+}
+
+clcnn_status clcnn__pack_b_colp(clcnn_ctx *ctx, cbuf *colp, size_t n, size_t k, size_t ckk, size_t roff,
+                                cbuf **bp) {
+  size_t np = (n + 63) / 64 * 64;
+  clcnn_status st = reserve(ctx, &ctx->pack_b, np * k * ctx->esz, "gemm packed B");
+  cl_kernel kp;
+  if (st || (st = clcnn__kernel(ctx, KP_GEMM, "gemm_pack_b_colp", &kp)) ||
+      (st = clcnn__args(ctx, kp, "gemm_pack_b_colp", MEM_ARG(&ctx->pack_b), MEM_ARG(colp), INT_ARG(n), INT_ARG(k),
+                        INT_ARG(ckk), INT_ARG(roff), INT_ARG(np), (size_t)0)) ||
+      (st = clcnn__run(ctx, kp, "gemm_pack_b_colp", np / 64 * ((k + 15) / 16), &colp, 1,
+                       (cbuf *[]){&ctx->pack_b}, 1)))
+    return st;
+  *bp = &ctx->pack_b;
   return CLCNN_SUCCESS;
 }

@@ -32,6 +32,7 @@ struct clcnn_embedded_file {
   const char *src;
 };
 extern const struct clcnn_embedded_file clcnn_embedded_files[]; /* ends with {NULL, NULL} */
+extern const char clcnn_kernels_stamp[]; /* checksum of the sources this library was built with */
 
 /* ---- tracked buffers: each remembers the event of its last write and the events of the
  * reads since, so that every command waits on exactly what it depends on. ---- */
@@ -147,6 +148,16 @@ uint64_t evlist_ns(const evlist *l);
 clcnn_status clcnn__gemm(clcnn_ctx *ctx, const char *what, int ta, int tb, size_t m, size_t n,
                          size_t k, double alpha, cbuf *a, size_t aoff, size_t lda, cbuf *b,
                          size_t boff, size_t ldb, double beta, cbuf *c, size_t coff, size_t ldc);
+
+/* clcnn's GEMM with B already packed in 64-column panels of kbs rows (this product's K rows
+ * from row koff): a conv's im2col writes that layout directly (CPU devices only). */
+clcnn_status clcnn__gemm_packed_b(clcnn_ctx *ctx, const char *what, int ta, size_t m, size_t n, size_t k,
+                                  double alpha, cbuf *a, size_t aoff, size_t lda, cbuf *bp, size_t kbs,
+                                  size_t koff, double beta, cbuf *c, size_t coff, size_t ldc);
+/* Pack op(B)[j][r'] = col[roff + r'][j] (n rows r', k columns j) from a packed im2col of ckk rows,
+ * for a weight gradient; *bp is the packed buffer. */
+clcnn_status clcnn__pack_b_colp(clcnn_ctx *ctx, cbuf *colp, size_t n, size_t k, size_t ckk, size_t roff,
+                                cbuf **bp);
 
 /* ---- what other parts of the library see of a net (net.c) ---- */
 clcnn_ctx *clcnn__net_ctx(clcnn_net *net);
