@@ -148,13 +148,30 @@ __kernel void gemm_tile_splitk(__global real *part, __global const real *ap, __g
 
 /* C = alpha * sum of the parts + beta * C, one work-item per row of C. */
 __kernel void gemm_reduce(__global real *c, __global const real *part, int m, int n, int ldc, int coff,
-                          int splits, int mp, int np, real alpha, real beta) {
+                          int splits, int mp, int np, real alpha, real beta, int ct) {
   int r = get_global_id(0);
   if (r >= m) return;
-  __global real *dst = c + coff + (size_t)r * ldc;
   for (int col = 0; col < n; col++) {
     real s = 0;
     for (int t = 0; t < splits; t++) s += part[(size_t)t * mp * np + (size_t)r * np + col];
-    dst[col] = alpha * s + (beta != 0 ? beta * dst[col] : 0);
+    /* ct: C is stored transposed (a weight gradient computed as its transpose) */
+    __global real *dst = c + coff + (ct ? (size_t)col * ldc + r : (size_t)r * ldc + col);
+    *dst = alpha * s + (beta != 0 ? beta * *dst : 0);
+  }
+}
+
+/* A = rows roff..roff+m-1 of a conv's packed im2col (colp[(j/64)*ckk + r][j%64]), K = N*P
+ * columns: one work-item per (panel of 4 rows, block of 64 columns), reading 4 contiguous runs of
+ * 64. For a weight gradient computed as dW^T = col . dY^T. Global size mp/4 * ceil(k/64). */
+__kernel void gemm_pack_a_colp(__global real *ap, __global const real *colp, int m, int k, int ckk, int roff,
+                               int mp) {
+  int i = get_global_id(0), kb = (k + 63) / 64;
+  if (i >= mp / GEMM_TM * kb) return;
+  int p = i / kb, jb = i % kb, jn = min(64, k - jb * 64);
+  __global real *dst = ap + ((size_t)p * k + (size_t)jb * 64) * GEMM_TM;
+  for (int t = 0; t < GEMM_TM; t++) {
+    int rr = p * GEMM_TM + t;
+    __global const real *src = colp + ((size_t)jb * ckk + roff + rr) * 64;
+    for (int jj = 0; jj < jn; jj++) dst[jj * GEMM_TM + t] = rr < m ? src[jj] : 0;
   }
 }

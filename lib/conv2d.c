@@ -126,7 +126,11 @@ clcnn_status conv2d_backward(clcnn_ctx *ctx, struct layer *l, cbuf *x, cbuf *dy,
     return st;
   /* dW[g] (OCg, CgKK) += dY[g] (OCg, NP) x col[g]^T (NP, CgKK) */
   for (size_t g = 0; g < G; g++) {
-    if (ctx->gemm_own) { /* col is in panels: transpose it from there */
+    if (ctx->gemm_own && ocg >= 32) { /* col is in panels: dW^T = col . dY^T reads them in order */
+      if ((st = clcnn__gemm_wgrad_colp(ctx, &l->col, cgkk * G, g * cgkk, cgkk, NP, &l->t, g * ocg * NP, ocg, &l->dw,
+                                       g * ocg * cgkk)))
+        return st;
+    } else if (ctx->gemm_own) { /* few output channels: a 64-wide tile of them would be mostly empty */
       cbuf *bp;
       if ((st = clcnn__pack_b_colp(ctx, &l->col, cgkk, NP, cgkk * G, g * cgkk, &bp)) ||
           (st = clcnn__gemm_packed_b(ctx, "conv2d weight grad", 0, ocg, cgkk, NP, 1.0, &l->t, g * ocg * NP, NP, bp,

@@ -73,7 +73,7 @@ static clcnn_status gemm_own(clcnn_ctx *ctx, const char *what, int ta, int tb, s
       (st = clcnn__kernel(ctx, KP_GEMM, "gemm_reduce", &kp)) ||
       (st = clcnn__args(ctx, kp, "gemm_reduce", MEM_ARG(c), MEM_ARG(&ctx->part), INT_ARG(m), INT_ARG(n),
                         INT_ARG(ldc), INT_ARG(coff), INT_ARG(splits), INT_ARG(mp), INT_ARG(np),
-                        REAL_ARG(ctx, alpha), REAL_ARG(ctx, beta), (size_t)0)))
+                        REAL_ARG(ctx, alpha), REAL_ARG(ctx, beta), INT_ARG(0), (size_t)0)))
     return st;
   return clcnn__run(ctx, kp, "gemm_reduce", m, (cbuf *[]){&ctx->part}, 1, &c, 1);
 }
@@ -113,7 +113,7 @@ static clcnn_status clblast_splitk(clcnn_ctx *ctx, const char *what, int ta, int
   if ((st = clcnn__kernel(ctx, KP_GEMM, "gemm_reduce", &kr)) ||
       (st = clcnn__args(ctx, kr, "gemm_reduce", MEM_ARG(c), MEM_ARG(&ctx->part), INT_ARG(m), INT_ARG(n), INT_ARG(ldc),
                         INT_ARG(coff), INT_ARG(parts), INT_ARG(m), INT_ARG(n), REAL_ARG(ctx, alpha),
-                        REAL_ARG(ctx, beta), (size_t)0)))
+                        REAL_ARG(ctx, beta), INT_ARG(0), (size_t)0)))
     return st;
   return clcnn__run(ctx, kr, "gemm_reduce", m, (cbuf *[]){&ctx->part}, 1, &c, 1);
 }
@@ -170,4 +170,45 @@ clcnn_status clcnn__pack_b_colp(clcnn_ctx *ctx, cbuf *colp, size_t n, size_t k, 
     return st;
   *bp = &ctx->pack_b;
   return CLCNN_SUCCESS;
+}
+
+clcnn_status clcnn__gemm_wgrad_colp(clcnn_ctx *ctx, cbuf *colp, size_t ckk, size_t roff, size_t cgkk, size_t k,
+                                    cbuf *dy, size_t dyoff, size_t ocg, cbuf *dw, size_t dwoff) {
+  size_t mp = (cgkk + 3) / 4 * 4, np = (ocg + 63) / 64 * 64, tiles = np / 64 * (mp / 4);
+  size_t splits = k >= 2048 ? 64 / tiles : 1;
+  if (splits > k / 512) splits = k / 512;
+  if (splits < 1) splits = 1;
+  size_t kc = (k + splits - 1) / splits;
+  splits = (k + kc - 1) / kc;
+  if (mp * k > INT_MAX || np * k > INT_MAX || dyoff > INT_MAX || dwoff > INT_MAX)
+    return FAIL(ctx, CLCNN_ERR_SHAPE, "conv2d weight grad: %zu x %zu x %zu is too large", cgkk, ocg, k);
+  cl_kernel kp;
+  clcnn_status st;
+  if ((st = reserve(ctx, &ctx->pack_a, mp * k * ctx->esz, "gemm packed A")) ||
+      (st = reserve(ctx, &ctx->pack_b, np * k * ctx->esz, "gemm packed B")) ||
+      (st = reserve(ctx, &ctx->part, splits * mp * np * ctx->esz, "gemm split-K parts")))
+    return st;
+  /* dW^T (CgKK, OCg) = col (CgKK, K) . dY^T (K, OCg): the long operand streams as A */
+  if ((st = clcnn__kernel(ctx, KP_GEMM, "gemm_pack_a_colp", &kp)) ||
+      (st = clcnn__args(ctx, kp, "gemm_pack_a_colp", MEM_ARG(&ctx->pack_a), MEM_ARG(colp), INT_ARG(cgkk), INT_ARG(k),
+                        INT_ARG(ckk), INT_ARG(roff), INT_ARG(mp), (size_t)0)) ||
+      (st = clcnn__run(ctx, kp, "gemm_pack_a_colp", mp / 4 * ((k + 63) / 64), &colp, 1,
+                       (cbuf *[]){&ctx->pack_a}, 1)) ||
+      (st = clcnn__kernel(ctx, KP_GEMM, "gemm_pack_b", &kp)) ||
+      (st = clcnn__args(ctx, kp, "gemm_pack_b", MEM_ARG(&ctx->pack_b), MEM_ARG(dy), INT_ARG(ocg), INT_ARG(k),
+                        INT_ARG(k), INT_ARG(dyoff), INT_ARG(1), INT_ARG(np), (size_t)0)) ||
+      (st = clcnn__run(ctx, kp, "gemm_pack_b", np / 64 * ((k + 15) / 16), &dy, 1, (cbuf *[]){&ctx->pack_b}, 1)) ||
+      (st = clcnn__kernel(ctx, KP_GEMM, "gemm_tile_splitk", &kp)) ||
+      (st = clcnn__args(ctx, kp, "gemm_tile_splitk", MEM_ARG(&ctx->part), MEM_ARG(&ctx->pack_a), MEM_ARG(&ctx->pack_b),
+                        INT_ARG(mp), INT_ARG(np), INT_ARG(k), INT_ARG(kc), INT_ARG(k), INT_ARG(0), (size_t)0)))
+    return st;
+  size_t gws[3] = {np / 64, mp / 4, splits};
+  cbuf *r[2] = {&ctx->pack_a, &ctx->pack_b};
+  if ((st = clcnn__run3(ctx, kp, "gemm_tile_splitk", gws, r, 2, (cbuf *[]){&ctx->part}, 1)) ||
+      (st = clcnn__kernel(ctx, KP_GEMM, "gemm_reduce", &kp)) ||
+      (st = clcnn__args(ctx, kp, "gemm_reduce", MEM_ARG(dw), MEM_ARG(&ctx->part), INT_ARG(cgkk), INT_ARG(ocg),
+                        INT_ARG(cgkk), INT_ARG(dwoff), INT_ARG(splits), INT_ARG(mp), INT_ARG(np), REAL_ARG(ctx, 1.0),
+                        REAL_ARG(ctx, 1.0), INT_ARG(1), (size_t)0)))
+    return st;
+  return clcnn__run(ctx, kp, "gemm_reduce", cgkk, (cbuf *[]){&ctx->part}, 1, &dw, 1);
 }

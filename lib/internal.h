@@ -154,6 +154,11 @@ clcnn_status clcnn__gemm(clcnn_ctx *ctx, const char *what, int ta, int tb, size_
 clcnn_status clcnn__gemm_packed_b(clcnn_ctx *ctx, const char *what, int ta, size_t m, size_t n, size_t k,
                                   double alpha, cbuf *a, size_t aoff, size_t lda, cbuf *bp, size_t kbs,
                                   size_t koff, double beta, cbuf *c, size_t coff, size_t ldc);
+/* dW (ocg x cgkk, at dwoff, row length cgkk) += dY (ocg x k, at dyoff, row length k) . col^T, col
+ * being rows roff.. of a packed im2col of ckk rows; computed as its transpose so that the long
+ * im2col streams as the GEMM's A (CPU devices). */
+clcnn_status clcnn__gemm_wgrad_colp(clcnn_ctx *ctx, cbuf *colp, size_t ckk, size_t roff, size_t cgkk, size_t k,
+                                    cbuf *dy, size_t dyoff, size_t ocg, cbuf *dw, size_t dwoff);
 /* Pack op(B)[j][r'] = col[roff + r'][j] (n rows r', k columns j) from a packed im2col of ckk rows,
  * for a weight gradient; *bp is the packed buffer. */
 clcnn_status clcnn__pack_b_colp(clcnn_ctx *ctx, cbuf *colp, size_t n, size_t k, size_t ckk, size_t roff,
