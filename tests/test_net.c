@@ -291,6 +291,47 @@ int main(void) {
     clcnn_net_destroy(big);
   }
 
+  /* Wide convs (32 output channels per group, also with 2 groups): their weight gradient is
+   * computed as its transpose on CPU devices; check it by central differences too. */
+  for (int groups = 1; groups <= 2; groups++) {
+    clcnn_net *wide = NULL;
+    clcnn_conv2d_params wp = {.out_channels = 32 * groups, .kh = 3, .kw = 3, .pad_h = 1, .pad_w = 1,
+                              .groups = groups, .bias = 1};
+    int okw = !clcnn_net_create(ctx, 2, 2, 6, 5, &wide) && !clcnn_net_add_conv2d(wide, &wp) &&
+              !clcnn_net_init_params(wide, 12);
+    size_t nw = 2 * 2 * 6 * 5, no = 2 * 32 * groups * 6 * 5;
+    double *wx = malloc(nw * sizeof *wx), *G = malloc(no * sizeof *G), *wy = malloc(no * sizeof *wy);
+    clcnn_param_info wi;
+    clcnn_net_param_info(wide, 0, &wi);
+    double *w = malloc(wi.count * sizeof *w), *g = malloc(wi.count * sizeof *g);
+    for (size_t i = 0; i < nw; i++) wx[i] = sym();
+    for (size_t i = 0; i < no; i++) G[i] = sym();
+    okw = okw && !clcnn_net_zero_grad(wide) && !clcnn_net_forward(wide, wx, 2) && !clcnn_net_backward_from(wide, G) &&
+          !clcnn_net_grad_read(wide, 0, g) && !clcnn_net_param_read(wide, 0, w);
+    worst = 0;
+    bad = 0;
+    for (size_t i = 0; okw && i < wi.count; i += 37) {
+      double keep = w[i], l[2];
+      for (int sgn = 0; sgn < 2; sgn++) {
+        w[i] = keep + (sgn ? -h : h);
+        clcnn_net_param_write(wide, 0, w);
+        clcnn_net_forward(wide, wx, 2);
+        clcnn_net_read_output(wide, wy);
+        l[sgn] = 0;
+        for (size_t j = 0; j < no; j++) l[sgn] += wy[j] * G[j];
+      }
+      w[i] = keep;
+      clcnn_net_param_write(wide, 0, w);
+      double num = (l[0] - l[1]) / (2 * h);
+      worst = fmax(worst, fabs(num - g[i]));
+      bad += !close_enough(g[i], num, atol, rtol);
+    }
+    tap_ok(okw && !bad, "conv with %d output channels in %d group(s): weight gradient matches finite differences (max |d| %.2e)",
+           32 * groups, groups, worst);
+    free(wx), free(G), free(wy), free(w), free(g);
+    clcnn_net_destroy(wide);
+  }
+
   /* Kernels are found: from $CLCNN_KERNEL_PATH here, embedded or installed without it. */
   const char *origin = clcnn_ctx_kernel_origin(ctx, "conv2d.cl");
   tap_ok(origin && !strcmp(origin, getenv("CLCNN_KERNEL_PATH") ? "env" : "installed"),
