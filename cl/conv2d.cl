@@ -1,8 +1,10 @@
-/* cl/conv2d.cl - 2-d convolution as whole-batch GEMMs (the GEMMs run in CLBlast).
+/* cl/conv2d.cl - 2-d convolution as whole-batch GEMMs (the GEMMs run in clcnn's GEMM or CLBlast).
  *
  * Shapes: x (N,C,H,W); weight (OC, C/G, KH, KW); y (N,OC,OH,OW). P = OH*OW.
  * col is (C*KH*KW, N*P): row r = (c*KH + kh)*KW + kw, column j = n*P + oh*OW + ow, so each
  * group's rows are contiguous. y2 is (OC, N*P), the GEMM's output, = weight x col per group. */
+
+typedef real real16_c __attribute__((ext_vector_type(16)));
 
 /* col[r][j] = x[n][c][oh*SH - PH + kh*DH][ow*SW - PW + kw*DW], or 0 in the padding. One
  * work-item writes one output row (r, n, oh): the index arithmetic is paid once per row and the
@@ -49,6 +51,40 @@ __kernel void conv2d_im2col_packed(__global real *colp, __global const real *x, 
       }
     }
     dst[cc] = v;
+  }
+}
+
+/* The weight gradient of a narrow conv (few output channels), straight from the packed im2col
+ * and the output gradient: part[s][o][r] = sum over j in chunk s of dy[o][j] * col[roff + r][j].
+ * One work-item per (r, chunk): it streams one im2col row of the chunk against each of the ocg
+ * gradient rows, 16 lanes at a time; gemm_reduce then adds the chunks in a fixed order.
+ * dy rows start at dyoff and are np long; colp has ckk rows per 64-column panel. */
+__kernel void conv2d_wgrad_narrow(__global real *part, __global const real *colp, __global const real *dy,
+                                  int ocg, int cgkk, int ckk, int roff, int np, int dyoff, int chunk,
+                                  int chunks) {
+  int i = get_global_id(0);
+  if (i >= cgkk * chunks) return;
+  int r = i % cgkk, s = i / cgkk, j0 = s * chunk, j1 = min(np, j0 + chunk);
+  for (int o = 0; o < ocg; o++) {
+    __global const real *d = dy + dyoff + (size_t)o * np;
+    real16_c acc = 0;
+    real tail = 0;
+    for (int jb = j0; jb < j1; jb += 64) {
+      __global const real *c = colp + ((size_t)(jb / 64) * ckk + roff + r) * 64;
+      if (jb + 64 <= j1) {
+        acc = fma(vload16(0, c), vload16(0, d + jb), acc);
+        acc = fma(vload16(1, c), vload16(1, d + jb), acc);
+        acc = fma(vload16(2, c), vload16(2, d + jb), acc);
+        acc = fma(vload16(3, c), vload16(3, d + jb), acc);
+      } else {
+        for (int jj = 0; jj < j1 - jb; jj++) tail += c[jj] * d[jb + jj];
+      }
+    }
+    real sum = tail;
+    real t[16];
+    vstore16(acc, 0, t);
+    for (int l = 0; l < 16; l++) sum += t[l];
+    part[((size_t)s * ocg + o) * cgkk + r] = sum;
   }
 }
 

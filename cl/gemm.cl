@@ -55,22 +55,6 @@ __kernel void gemm_pack_b(__global real *bp, __global const real *b, int n, int 
   }
 }
 
-/* op(B)[j][r'] = col[roff + r'][j] for a weight gradient, packed from a conv's packed im2col
- * (colp[(j/64)*ckk + r][j%64]): one work-item per (panel of 64 r', 16 consecutive j), which
- * reads 16 contiguous values of each of 64 rows. n = rows used, k = columns (N*P). */
-__kernel void gemm_pack_b_colp(__global real *bp, __global const real *colp, int n, int k, int ckk,
-                               int roff, int np) {
-  int i = get_global_id(0), kb = (k + 15) / 16;
-  if (i >= np / GEMM_TN * kb) return;
-  int p = i / kb, j0 = (i % kb) * 16, kn = min(16, k - j0);
-  __global real *dst = bp + ((size_t)p * k + j0) * GEMM_TN;
-  for (int c = 0; c < GEMM_TN; c++) {
-    int rr = p * GEMM_TN + c;
-    __global const real *src = colp + ((size_t)(j0 / 64) * ckk + roff + rr) * 64 + j0 % 64;
-    for (int t = 0; t < kn; t++) dst[t * GEMM_TN + c] = rr < n ? src[t] : 0;
-  }
-}
-
 /* Write one 16-wide row segment of the tile: C = alpha acc + beta C, inside the matrix only. */
 static void gemm_store(__global real *c, int ldc, int row, int col, int m, int n, real16_t acc,
                        real alpha, real beta) {

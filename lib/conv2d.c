@@ -105,6 +105,29 @@ clcnn_status conv2d_forward(clcnn_ctx *ctx, struct layer *l, cbuf *x, int n) {
   return CLCNN_SUCCESS;
 }
 
+/* dW[g] += dY[g] . col[g]^T for a conv with few output channels per group (CPU devices): dot
+ * products of im2col rows with output-gradient rows over chunks of N*P, then a fixed-order sum
+ * of the chunks (gemm_reduce). */
+static clcnn_status wgrad_narrow(clcnn_ctx *ctx, struct layer *l, size_t g, size_t NP, size_t cgkk, size_t ocg) {
+  size_t chunk = 1024, chunks = (NP + chunk - 1) / chunk, G = l->conv.groups;
+  while (chunks * cgkk < 256 && chunk > 64) chunk /= 2, chunks = (NP + chunk - 1) / chunk; /* enough work-items */
+  cl_kernel k;
+  clcnn_status st;
+  cbuf *part = clcnn__scratch(ctx);
+  if ((st = clcnn__reserve(ctx, part, chunks * ocg * cgkk * ctx->esz, "conv2d weight grad parts")) ||
+      (st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_wgrad_narrow", &k)) ||
+      (st = clcnn__args(ctx, k, "conv2d_wgrad_narrow", MEM_ARG(part), MEM_ARG(&l->col), MEM_ARG(&l->t), INT_ARG(ocg),
+                        INT_ARG(cgkk), INT_ARG(cgkk * G), INT_ARG(g * cgkk), INT_ARG(NP), INT_ARG(g * ocg * NP),
+                        INT_ARG(chunk), INT_ARG(chunks), (size_t)0)) ||
+      (st = clcnn__run(ctx, k, "conv2d_wgrad_narrow", cgkk * chunks, (cbuf *[]){&l->col, &l->t}, 2, &part, 1)) ||
+      (st = clcnn__kernel(ctx, KP_GEMM, "gemm_reduce", &k)) ||
+      (st = clcnn__args(ctx, k, "gemm_reduce", MEM_ARG(&l->dw), MEM_ARG(part), INT_ARG(ocg), INT_ARG(cgkk), INT_ARG(cgkk),
+                        INT_ARG(g * ocg * cgkk), INT_ARG(chunks), INT_ARG(ocg), INT_ARG(cgkk), REAL_ARG(ctx, 1.0),
+                        REAL_ARG(ctx, 1.0), INT_ARG(0), (size_t)0)))
+    return st;
+  return clcnn__run(ctx, k, "gemm_reduce", ocg, &part, 1, (cbuf *[]){&l->dw}, 1);
+}
+
 clcnn_status conv2d_backward(clcnn_ctx *ctx, struct layer *l, cbuf *x, cbuf *dy, int n) {
   const clcnn_conv2d_params *p = &l->conv;
   size_t P = (size_t)l->out_h * l->out_w, NP = n * P;
@@ -130,11 +153,8 @@ clcnn_status conv2d_backward(clcnn_ctx *ctx, struct layer *l, cbuf *x, cbuf *dy,
       if ((st = clcnn__gemm_wgrad_colp(ctx, &l->col, cgkk * G, g * cgkk, cgkk, NP, &l->t, g * ocg * NP, ocg, &l->dw,
                                        g * ocg * cgkk)))
         return st;
-    } else if (ctx->gemm_own) { /* few output channels: a 64-wide tile of them would be mostly empty */
-      cbuf *bp;
-      if ((st = clcnn__pack_b_colp(ctx, &l->col, cgkk, NP, cgkk * G, g * cgkk, &bp)) ||
-          (st = clcnn__gemm_packed_b(ctx, "conv2d weight grad", 0, ocg, cgkk, NP, 1.0, &l->t, g * ocg * NP, NP, bp,
-                                     NP, 0, 1.0, &l->dw, g * ocg * cgkk, cgkk)))
+    } else if (ctx->gemm_own) { /* few output channels: dot products over chunks of N*P */
+      if ((st = wgrad_narrow(ctx, l, g, NP, cgkk, ocg)))
         return st;
     } else if ((st = clcnn__gemm(ctx, "conv2d weight grad", 0, 1, ocg, cgkk, NP, 1.0, &l->t, g * ocg * NP, NP,
                                  &l->col, g * cgkk * NP, NP, 1.0, &l->dw, g * ocg * cgkk, cgkk))) {

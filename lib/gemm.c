@@ -11,7 +11,7 @@
 
 /* Make sure a scratch buffer holds BYTES; it only ever grows, so once the largest GEMM of a
  * training step has run, no step allocates again. */
-static clcnn_status reserve(clcnn_ctx *ctx, cbuf *b, size_t bytes, const char *what) {
+clcnn_status clcnn__reserve(clcnn_ctx *ctx, cbuf *b, size_t bytes, const char *what) {
   if (b->mem && b->bytes >= bytes) return CLCNN_SUCCESS;
   /* OpenCL keeps a released buffer alive until the commands that use it are done, and the new
    * one shares no memory with them: no wait is needed. */
@@ -31,8 +31,8 @@ static clcnn_status gemm_own(clcnn_ctx *ctx, const char *what, int ta, int tb, s
     return FAIL(ctx, CLCNN_ERR_SHAPE, "gemm(%s): %zu x %zu x %zu is too large", what, m, n, k);
   clcnn_status st;
   cl_kernel kp;
-  if ((st = reserve(ctx, &ctx->pack_a, mp * k * ctx->esz, "gemm packed A")) ||
-      (!bp && (st = reserve(ctx, &ctx->pack_b, np * k * ctx->esz, "gemm packed B"))))
+  if ((st = clcnn__reserve(ctx, &ctx->pack_a, mp * k * ctx->esz, "gemm packed A")) ||
+      (!bp && (st = clcnn__reserve(ctx, &ctx->pack_b, np * k * ctx->esz, "gemm packed B"))))
     return st;
   if ((st = clcnn__kernel(ctx, KP_GEMM, "gemm_pack_a", &kp)) ||
       (st = clcnn__args(ctx, kp, "gemm_pack_a", MEM_ARG(&ctx->pack_a), MEM_ARG(a), INT_ARG(m), INT_ARG(k),
@@ -63,7 +63,7 @@ static clcnn_status gemm_own(clcnn_ctx *ctx, const char *what, int ta, int tb, s
   if (splits < 2) return clcnn__run2(ctx, kp, "gemm_tile", np / 64, mp / 4, r, 2, &c, 1);
   size_t kc = (k + splits - 1) / splits;
   splits = (k + kc - 1) / kc;
-  if ((st = reserve(ctx, &ctx->part, splits * mp * np * ctx->esz, "gemm split-K parts")) ||
+  if ((st = clcnn__reserve(ctx, &ctx->part, splits * mp * np * ctx->esz, "gemm split-K parts")) ||
       (st = clcnn__kernel(ctx, KP_GEMM, "gemm_tile_splitk", &kp)) ||
       (st = clcnn__args(ctx, kp, "gemm_tile_splitk", MEM_ARG(&ctx->part), MEM_ARG(&ctx->pack_a), MEM_ARG(bp),
                         INT_ARG(mp), INT_ARG(np), INT_ARG(k), INT_ARG(kc), INT_ARG(kbs), INT_ARG(koff), (size_t)0)))
@@ -89,7 +89,7 @@ static clcnn_status clblast_splitk(clcnn_ctx *ctx, const char *what, int ta, int
   size_t as = ta ? kc * lda : kc, bs = tb ? kc : kc * ldb;
   CLBlastTranspose tA = ta ? CLBlastTransposeYes : CLBlastTransposeNo;
   CLBlastTranspose tB = tb ? CLBlastTransposeYes : CLBlastTransposeNo;
-  clcnn_status st = reserve(ctx, &ctx->part, parts * m * n * ctx->esz, "gemm split-K parts");
+  clcnn_status st = clcnn__reserve(ctx, &ctx->part, parts * m * n * ctx->esz, "gemm split-K parts");
   if (st) return st;
   cbuf *r[2] = {a, b};
   for (int piece = 0; piece < 2; piece++) {
@@ -157,20 +157,6 @@ clcnn_status clcnn__gemm_packed_b(clcnn_ctx *ctx, const char *what, int ta, size
   return gemm_own(ctx, what, ta, 0, m, n, k, alpha, a, aoff, lda, NULL, 0, 0, beta, c, coff, ldc, bp, kbs, koff);
 }
 
-clcnn_status clcnn__pack_b_colp(clcnn_ctx *ctx, cbuf *colp, size_t n, size_t k, size_t ckk, size_t roff,
-                                cbuf **bp) {
-  size_t np = (n + 63) / 64 * 64;
-  clcnn_status st = reserve(ctx, &ctx->pack_b, np * k * ctx->esz, "gemm packed B");
-  cl_kernel kp;
-  if (st || (st = clcnn__kernel(ctx, KP_GEMM, "gemm_pack_b_colp", &kp)) ||
-      (st = clcnn__args(ctx, kp, "gemm_pack_b_colp", MEM_ARG(&ctx->pack_b), MEM_ARG(colp), INT_ARG(n), INT_ARG(k),
-                        INT_ARG(ckk), INT_ARG(roff), INT_ARG(np), (size_t)0)) ||
-      (st = clcnn__run(ctx, kp, "gemm_pack_b_colp", np / 64 * ((k + 15) / 16), &colp, 1,
-                       (cbuf *[]){&ctx->pack_b}, 1)))
-    return st;
-  *bp = &ctx->pack_b;
-  return CLCNN_SUCCESS;
-}
 
 clcnn_status clcnn__gemm_wgrad_colp(clcnn_ctx *ctx, cbuf *colp, size_t ckk, size_t roff, size_t cgkk, size_t k,
                                     cbuf *dy, size_t dyoff, size_t ocg, cbuf *dw, size_t dwoff) {
@@ -184,9 +170,9 @@ clcnn_status clcnn__gemm_wgrad_colp(clcnn_ctx *ctx, cbuf *colp, size_t ckk, size
     return FAIL(ctx, CLCNN_ERR_SHAPE, "conv2d weight grad: %zu x %zu x %zu is too large", cgkk, ocg, k);
   cl_kernel kp;
   clcnn_status st;
-  if ((st = reserve(ctx, &ctx->pack_a, mp * k * ctx->esz, "gemm packed A")) ||
-      (st = reserve(ctx, &ctx->pack_b, np * k * ctx->esz, "gemm packed B")) ||
-      (st = reserve(ctx, &ctx->part, splits * mp * np * ctx->esz, "gemm split-K parts")))
+  if ((st = clcnn__reserve(ctx, &ctx->pack_a, mp * k * ctx->esz, "gemm packed A")) ||
+      (st = clcnn__reserve(ctx, &ctx->pack_b, np * k * ctx->esz, "gemm packed B")) ||
+      (st = clcnn__reserve(ctx, &ctx->part, splits * mp * np * ctx->esz, "gemm split-K parts")))
     return st;
   /* dW^T (CgKK, OCg) = col (CgKK, K) . dY^T (K, OCg): the long operand streams as A */
   if ((st = clcnn__kernel(ctx, KP_GEMM, "gemm_pack_a_colp", &kp)) ||
@@ -212,3 +198,5 @@ clcnn_status clcnn__gemm_wgrad_colp(clcnn_ctx *ctx, cbuf *colp, size_t ckk, size
     return st;
   return clcnn__run(ctx, kp, "gemm_reduce", cgkk, (cbuf *[]){&ctx->part}, 1, &dw, 1);
 }
+
+cbuf *clcnn__scratch(clcnn_ctx *ctx) { return &ctx->part; }

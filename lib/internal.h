@@ -149,6 +149,11 @@ clcnn_status clcnn__gemm(clcnn_ctx *ctx, const char *what, int ta, int tb, size_
                          size_t k, double alpha, cbuf *a, size_t aoff, size_t lda, cbuf *b,
                          size_t boff, size_t ldb, double beta, cbuf *c, size_t coff, size_t ldc);
 
+/* Make sure scratch buffer b holds bytes; it only grows (once the first step has run, a step
+ * allocates nothing). OpenCL keeps a replaced buffer alive for the commands still using it. */
+clcnn_status clcnn__reserve(clcnn_ctx *ctx, cbuf *b, size_t bytes, const char *what);
+/* The context's scratch for partial sums (split K, narrow weight gradients). */
+cbuf *clcnn__scratch(clcnn_ctx *ctx);
 /* clcnn's GEMM with B already packed in 64-column panels of kbs rows (this product's K rows
  * from row koff): a conv's im2col writes that layout directly (CPU devices only). */
 clcnn_status clcnn__gemm_packed_b(clcnn_ctx *ctx, const char *what, int ta, size_t m, size_t n, size_t k,
@@ -159,10 +164,6 @@ clcnn_status clcnn__gemm_packed_b(clcnn_ctx *ctx, const char *what, int ta, size
  * im2col streams as the GEMM's A (CPU devices). */
 clcnn_status clcnn__gemm_wgrad_colp(clcnn_ctx *ctx, cbuf *colp, size_t ckk, size_t roff, size_t cgkk, size_t k,
                                     cbuf *dy, size_t dyoff, size_t ocg, cbuf *dw, size_t dwoff);
-/* Pack op(B)[j][r'] = col[roff + r'][j] (n rows r', k columns j) from a packed im2col of ckk rows,
- * for a weight gradient; *bp is the packed buffer. */
-clcnn_status clcnn__pack_b_colp(clcnn_ctx *ctx, cbuf *colp, size_t n, size_t k, size_t ckk, size_t roff,
-                                cbuf **bp);
 
 /* ---- what other parts of the library see of a net (net.c) ---- */
 clcnn_ctx *clcnn__net_ctx(clcnn_net *net);
