@@ -65,6 +65,45 @@ static int close_enough(double a, double b, double atol, double rtol) {
   return fabs(a - b) <= atol + rtol * fabs(b);
 }
 
+/* One conv layer on (n, c, h, w): every stride-th entry of its weight gradient against central
+ * differences of L = sum(out * G) (double). */
+static void conv_weight_fd(clcnn_ctx *ctx, const clcnn_conv2d_params *p, int n, int c, int h, int w,
+                           size_t stride, const char *what) {
+  const double eps = 1e-6, atol = 1e-8, rtol = 1e-6;
+  clcnn_net *net = NULL;
+  int ok = !clcnn_net_create(ctx, n, c, h, w, &net) && !clcnn_net_add_conv2d(net, p) && !clcnn_net_init_params(net, 11);
+  clcnn_param_info wi = {0};
+  ok = ok && !clcnn_net_param_info(net, 0, &wi);
+  size_t nx = (size_t)n * c * h * w, no = ok ? n * clcnn_net_output_size(net) : 0;
+  double *x = malloc(nx * sizeof *x), *G = malloc((no + 1) * sizeof *G), *y = malloc((no + 1) * sizeof *y);
+  double *wt = malloc((wi.count + 1) * sizeof *wt), *g = malloc((wi.count + 1) * sizeof *g);
+  for (size_t i = 0; i < nx; i++) x[i] = sym();
+  for (size_t i = 0; i < no; i++) G[i] = sym();
+  ok = ok && !clcnn_net_zero_grad(net) && !clcnn_net_forward(net, x, n) && !clcnn_net_backward_from(net, G) &&
+       !clcnn_net_grad_read(net, 0, g) && !clcnn_net_param_read(net, 0, wt);
+  double worst = 0;
+  int bad = 0;
+  for (size_t i = 0; ok && i < wi.count; i += stride) {
+    double keep = wt[i], l[2];
+    for (int sgn = 0; sgn < 2; sgn++) {
+      wt[i] = keep + (sgn ? -eps : eps);
+      clcnn_net_param_write(net, 0, wt);
+      clcnn_net_forward(net, x, n);
+      clcnn_net_read_output(net, y);
+      l[sgn] = 0;
+      for (size_t j = 0; j < no; j++) l[sgn] += y[j] * G[j];
+    }
+    wt[i] = keep;
+    clcnn_net_param_write(net, 0, wt);
+    double num = (l[0] - l[1]) / (2 * eps);
+    worst = fmax(worst, fabs(num - g[i]));
+    bad += !close_enough(g[i], num, atol, rtol);
+  }
+  tap_ok(ok && !bad, "%s matches finite differences (max |d| %.2e)", what, worst);
+  free(x), free(G), free(y), free(wt), free(g);
+  clcnn_net_destroy(net);
+}
+
 int main(void) {
   clcnn_ctx *ctx = make_ctx(CLCNN_DOUBLE, 1);
   tap_diag("device: %s", clcnn_ctx_device_name(ctx));
@@ -254,83 +293,15 @@ int main(void) {
   tap_ok(!st && dmax <= 1e-4 * gmax + 1e-7, "float input gradient agrees with double (max |d| %.2e, 1e-4 of max |g| %.2e)", dmax, gmax);
 
   /* A conv whose weight gradient sums over a long K (9 x 31 x 31 = 8649 positions, not a
-   * multiple of the chunks): both GEMM backends split K there and add the parts; check it by
-   * central differences. */
-  {
-    clcnn_net *big = NULL;
-    clcnn_conv2d_params bp = {.out_channels = 2, .kh = 3, .kw = 3, .pad_h = 1, .pad_w = 1, .bias = 1};
-    int okb = !clcnn_net_create(ctx, 9, 1, 31, 31, &big) && !clcnn_net_add_conv2d(big, &bp) &&
-              !clcnn_net_init_params(big, 11);
-    size_t nb = 9 * 31 * 31, no = 9 * 2 * 31 * 31;
-    double *bx = malloc(nb * sizeof *bx), *G = malloc(no * sizeof *G), *by = malloc(no * sizeof *by);
-    double w[18], g[18];
-    for (size_t i = 0; i < nb; i++) bx[i] = sym();
-    for (size_t i = 0; i < no; i++) G[i] = sym();
-    okb = okb && !clcnn_net_zero_grad(big) && !clcnn_net_forward(big, bx, 9) && !clcnn_net_backward_from(big, G) &&
-          !clcnn_net_grad_read(big, 0, g) && !clcnn_net_param_read(big, 0, w);
-    worst = 0;
-    bad = 0;
-    for (int i = 0; okb && i < 18; i += 4) {
-      double keep = w[i], l[2];
-      for (int sgn = 0; sgn < 2; sgn++) {
-        w[i] = keep + (sgn ? -h : h);
-        clcnn_net_param_write(big, 0, w);
-        clcnn_net_forward(big, bx, 9);
-        clcnn_net_read_output(big, by);
-        l[sgn] = 0;
-        for (size_t j = 0; j < no; j++) l[sgn] += by[j] * G[j];
-      }
-      w[i] = keep;
-      clcnn_net_param_write(big, 0, w);
-      double num = (l[0] - l[1]) / (2 * h);
-      worst = fmax(worst, fabs(num - g[i]));
-      bad += !close_enough(g[i], num, atol, rtol);
-    }
-    tap_ok(okb && !bad, "a weight gradient summed over 8649 positions (split K) matches finite differences (max |d| %.2e)", worst);
-    free(bx), free(G), free(by);
-    clcnn_net_destroy(big);
-  }
-
+   * multiple of the chunks): both GEMM backends split K there and add the parts. */
+  clcnn_conv2d_params bp = {.out_channels = 2, .kh = 3, .kw = 3, .pad_h = 1, .pad_w = 1, .bias = 1};
+  conv_weight_fd(ctx, &bp, 9, 1, 31, 31, 4, "a weight gradient summed over 8649 positions (split K)");
   /* Wide convs (32 output channels per group, also with 2 groups): their weight gradient is
-   * computed as its transpose on CPU devices; check it by central differences too. */
-  for (int groups = 1; groups <= 2; groups++) {
-    clcnn_net *wide = NULL;
-    clcnn_conv2d_params wp = {.out_channels = 32 * groups, .kh = 3, .kw = 3, .pad_h = 1, .pad_w = 1,
-                              .groups = groups, .bias = 1};
-    int okw = !clcnn_net_create(ctx, 2, 2, 6, 5, &wide) && !clcnn_net_add_conv2d(wide, &wp) &&
-              !clcnn_net_init_params(wide, 12);
-    size_t nw = 2 * 2 * 6 * 5, no = 2 * 32 * groups * 6 * 5;
-    double *wx = malloc(nw * sizeof *wx), *G = malloc(no * sizeof *G), *wy = malloc(no * sizeof *wy);
-    clcnn_param_info wi;
-    clcnn_net_param_info(wide, 0, &wi);
-    double *w = malloc(wi.count * sizeof *w), *g = malloc(wi.count * sizeof *g);
-    for (size_t i = 0; i < nw; i++) wx[i] = sym();
-    for (size_t i = 0; i < no; i++) G[i] = sym();
-    okw = okw && !clcnn_net_zero_grad(wide) && !clcnn_net_forward(wide, wx, 2) && !clcnn_net_backward_from(wide, G) &&
-          !clcnn_net_grad_read(wide, 0, g) && !clcnn_net_param_read(wide, 0, w);
-    worst = 0;
-    bad = 0;
-    for (size_t i = 0; okw && i < wi.count; i += 37) {
-      double keep = w[i], l[2];
-      for (int sgn = 0; sgn < 2; sgn++) {
-        w[i] = keep + (sgn ? -h : h);
-        clcnn_net_param_write(wide, 0, w);
-        clcnn_net_forward(wide, wx, 2);
-        clcnn_net_read_output(wide, wy);
-        l[sgn] = 0;
-        for (size_t j = 0; j < no; j++) l[sgn] += wy[j] * G[j];
-      }
-      w[i] = keep;
-      clcnn_net_param_write(wide, 0, w);
-      double num = (l[0] - l[1]) / (2 * h);
-      worst = fmax(worst, fabs(num - g[i]));
-      bad += !close_enough(g[i], num, atol, rtol);
-    }
-    tap_ok(okw && !bad, "conv with %d output channels in %d group(s): weight gradient matches finite differences (max |d| %.2e)",
-           32 * groups, groups, worst);
-    free(wx), free(G), free(wy), free(w), free(g);
-    clcnn_net_destroy(wide);
-  }
+   * computed as its transpose on CPU devices. */
+  clcnn_conv2d_params wp1 = {.out_channels = 32, .kh = 3, .kw = 3, .pad_h = 1, .pad_w = 1, .bias = 1};
+  conv_weight_fd(ctx, &wp1, 2, 2, 6, 5, 37, "a conv with 32 output channels: weight gradient");
+  clcnn_conv2d_params wp2 = {.out_channels = 64, .kh = 3, .kw = 3, .pad_h = 1, .pad_w = 1, .groups = 2, .bias = 1};
+  conv_weight_fd(ctx, &wp2, 2, 2, 6, 5, 37, "a conv with 64 output channels in 2 groups: weight gradient");
 
   /* Kernels are found: from $CLCNN_KERNEL_PATH here, embedded or installed without it. */
   const char *origin = clcnn_ctx_kernel_origin(ctx, "conv2d.cl");
