@@ -30,6 +30,10 @@ __kernel void conv2d_im2col(__global real *col, __global const real *x, int n, i
 /* im2col straight into the panels clcnn's GEMM reads (CPU devices): colp[(p*CKK + r)*64 + cc]
  * = col[r][64p + cc], zero past N*P. One work-item writes one panel row: 64 contiguous values,
  * walking (n, oh, ow) without divisions. */
+/* floor(a / b) and ceil(a / b) for b > 0 and any a. */
+static int floor_div(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+static int ceil_div(int a, int b) { return a >= 0 ? (a + b - 1) / b : -(-a / b); }
+
 __kernel void conv2d_im2col_packed(__global real *colp, __global const real *x, int n, int c, int h,
                                    int w, int kh, int kw, int sh, int sw, int ph, int pw, int dh,
                                    int dw, int oh, int ow, int npanels) {
@@ -37,21 +41,36 @@ __kernel void conv2d_im2col_packed(__global real *colp, __global const real *x, 
   if (i >= npanels * ckk) return;
   int p = i / ckk, r = i % ckk;
   int kx = r % kw, ky = (r / kw) % kh, ch = r / (kw * kh);
-  int pp = oh * ow, np = n * pp, j = p * 64;
+  int pp = oh * ow, np = n * pp, j = p * 64, jend = min(np, j + 64);
   int b = j / pp, y = (j % pp) / ow, xo = j % ow;
+  int off = kx * dw - pw; /* ix = xo * sw + off */
+  /* the output columns whose input column is inside the image: [xlo, xhi) */
+  int xlo = max(0, ceil_div(-off, sw)), xhi = min(ow, floor_div(w - 1 - off, sw) + 1);
   __global real *dst = colp + (size_t)i * 64;
-  for (int cc = 0; cc < 64; cc++, j++) {
-    real v = 0;
-    if (j < np) {
-      int iy = y * sh - ph + ky * dh, ix = xo * sw - pw + kx * dw;
-      if (iy >= 0 && iy < h && ix >= 0 && ix < w) v = x[(((size_t)b * c + ch) * h + iy) * w + ix];
-      if (++xo == ow) {
-        xo = 0;
-        if (++y == oh) y = 0, b++;
-      }
+  int cc = 0;
+  /* one run per output row that this panel touches: zeros, a strided copy, zeros */
+  while (j < jend) {
+    int len = min(ow - xo, jend - j), xe = xo + len;
+    int iy = y * sh - ph + ky * dh;
+    if (iy < 0 || iy >= h) {
+      for (int t = 0; t < len; t++) dst[cc + t] = 0;
+    } else {
+      __global const real *src = x + (((size_t)b * c + ch) * h + iy) * w + off;
+      int a0 = clamp(xlo, xo, xe), a1 = clamp(xhi, a0, xe);
+      int t = cc;
+      for (int q = xo; q < a0; q++) dst[t++] = 0;
+      if (sw == 1)
+        for (int q = a0; q < a1; q++) dst[t++] = src[q];
+      else
+        for (int q = a0; q < a1; q++) dst[t++] = src[q * sw];
+      for (int q = a1; q < xe; q++) dst[t++] = 0;
     }
-    dst[cc] = v;
+    cc += len;
+    j += len;
+    xo = 0;
+    if (++y == oh) y = 0, b++;
   }
+  for (; cc < 64; cc++) dst[cc] = 0; /* past N*P */
 }
 
 /* The weight gradient of a narrow conv (few output channels), straight from the packed im2col
