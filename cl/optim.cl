@@ -55,15 +55,23 @@ __kernel void optim_adam(__global real *p, __global const real *g, __global real
 
 /* RMSprop, not centered: d = g + wd p; sq = alpha sq + (1 - alpha) d d; avg = sqrt(sq) + eps;
  * without momentum p -= lr d / avg. */
+/* The step both variants share: d (with weight decay), square_avg updated, avg returned. */
+static real rmsprop_avg(__global const real *g, __global real *sq, int i, real x, real wd, real alpha,
+                        real one_minus_alpha, real eps, real *d_out) {
+  real d = g[i];
+  if (wd != 0) d = d + wd * x;
+  real s = alpha * sq[i] + one_minus_alpha * d * d;
+  sq[i] = s;
+  *d_out = d;
+  return sqrt(s) + eps;
+}
+
 __kernel void optim_rmsprop(__global real *p, __global const real *g, __global real *sq, int n,
                             real lr, real wd, real alpha, real one_minus_alpha, real eps) {
   int i = get_global_id(0);
   if (i >= n) return;
-  real x = p[i], d = g[i];
-  if (wd != 0) d = d + wd * x;
-  real s = alpha * sq[i] + one_minus_alpha * d * d;
-  sq[i] = s;
-  real avg = sqrt(s) + eps;
+  real x = p[i], d;
+  real avg = rmsprop_avg(g, sq, i, x, wd, alpha, one_minus_alpha, eps, &d);
   p[i] = x - lr * d / avg;
 }
 
@@ -73,11 +81,8 @@ __kernel void optim_rmsprop_momentum(__global real *p, __global const real *g, _
                                      real one_minus_alpha, real eps, real momentum) {
   int i = get_global_id(0);
   if (i >= n) return;
-  real x = p[i], d = g[i];
-  if (wd != 0) d = d + wd * x;
-  real s = alpha * sq[i] + one_minus_alpha * d * d;
-  sq[i] = s;
-  real avg = sqrt(s) + eps;
+  real x = p[i], d;
+  real avg = rmsprop_avg(g, sq, i, x, wd, alpha, one_minus_alpha, eps, &d);
   real b = momentum * buf[i] + d / avg;
   buf[i] = b;
   p[i] = x - lr * b;

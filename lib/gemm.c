@@ -19,6 +19,31 @@ clcnn_status clcnn__reserve(clcnn_ctx *ctx, cbuf *b, size_t bytes, const char *w
   return cbuf_alloc(ctx, b, bytes, what);
 }
 
+/* C = alpha * op(A) op(B) + beta * C from packed panels (ctx->pack_a, bp) in `splits` chunks of K:
+ * gemm_tile_splitk writes each chunk's sums to ctx->part and gemm_reduce adds them in a fixed
+ * order (the result does not depend on timing). ct: C is stored transposed. */
+static clcnn_status splitk_reduce(clcnn_ctx *ctx, cbuf *bp, size_t m, size_t n, size_t mp, size_t np,
+                                  size_t k, size_t kbs, size_t koff, size_t splits, cbuf *c, size_t coff,
+                                  size_t ldc, double alpha, double beta, int ct) {
+  size_t kc = (k + splits - 1) / splits;
+  splits = (k + kc - 1) / kc;
+  cl_kernel kp;
+  clcnn_status st;
+  cbuf *r[2] = {&ctx->pack_a, bp};
+  size_t gws[3] = {np / 64, mp / 4, splits};
+  if ((st = clcnn__reserve(ctx, &ctx->part, splits * mp * np * ctx->esz, "gemm split-K parts")) ||
+      (st = clcnn__kernel(ctx, KP_GEMM, "gemm_tile_splitk", &kp)) ||
+      (st = clcnn__args(ctx, kp, "gemm_tile_splitk", MEM_ARG(&ctx->part), MEM_ARG(&ctx->pack_a), MEM_ARG(bp),
+                        INT_ARG(mp), INT_ARG(np), INT_ARG(k), INT_ARG(kc), INT_ARG(kbs), INT_ARG(koff), (size_t)0)) ||
+      (st = clcnn__run3(ctx, kp, "gemm_tile_splitk", gws, r, 2, (cbuf *[]){&ctx->part}, 1)) ||
+      (st = clcnn__kernel(ctx, KP_GEMM, "gemm_reduce", &kp)) ||
+      (st = clcnn__args(ctx, kp, "gemm_reduce", MEM_ARG(c), MEM_ARG(&ctx->part), INT_ARG(m), INT_ARG(n),
+                        INT_ARG(ldc), INT_ARG(coff), INT_ARG(splits), INT_ARG(mp), INT_ARG(np),
+                        REAL_ARG(ctx, alpha), REAL_ARG(ctx, beta), INT_ARG(ct), (size_t)0)))
+    return st;
+  return clcnn__run(ctx, kp, "gemm_reduce", m, (cbuf *[]){&ctx->part}, 1, &c, 1);
+}
+
 /* With bp NULL, B is packed here from b; else bp holds B's panels already, kbs rows each, this
  * product's K rows starting at koff. */
 static clcnn_status gemm_own(clcnn_ctx *ctx, const char *what, int ta, int tb, size_t m, size_t n,
@@ -61,21 +86,7 @@ static clcnn_status gemm_own(clcnn_ctx *ctx, const char *what, int ta, int tb, s
   size_t splits = 64 / tiles;
   if (splits > k / 512) splits = k / 512;
   if (splits < 2) return clcnn__run2(ctx, kp, "gemm_tile", np / 64, mp / 4, r, 2, &c, 1);
-  size_t kc = (k + splits - 1) / splits;
-  splits = (k + kc - 1) / kc;
-  if ((st = clcnn__reserve(ctx, &ctx->part, splits * mp * np * ctx->esz, "gemm split-K parts")) ||
-      (st = clcnn__kernel(ctx, KP_GEMM, "gemm_tile_splitk", &kp)) ||
-      (st = clcnn__args(ctx, kp, "gemm_tile_splitk", MEM_ARG(&ctx->part), MEM_ARG(&ctx->pack_a), MEM_ARG(bp),
-                        INT_ARG(mp), INT_ARG(np), INT_ARG(k), INT_ARG(kc), INT_ARG(kbs), INT_ARG(koff), (size_t)0)))
-    return st;
-  size_t gws[3] = {np / 64, mp / 4, splits};
-  if ((st = clcnn__run3(ctx, kp, "gemm_tile_splitk", gws, r, 2, (cbuf *[]){&ctx->part}, 1)) ||
-      (st = clcnn__kernel(ctx, KP_GEMM, "gemm_reduce", &kp)) ||
-      (st = clcnn__args(ctx, kp, "gemm_reduce", MEM_ARG(c), MEM_ARG(&ctx->part), INT_ARG(m), INT_ARG(n),
-                        INT_ARG(ldc), INT_ARG(coff), INT_ARG(splits), INT_ARG(mp), INT_ARG(np),
-                        REAL_ARG(ctx, alpha), REAL_ARG(ctx, beta), INT_ARG(0), (size_t)0)))
-    return st;
-  return clcnn__run(ctx, kp, "gemm_reduce", m, (cbuf *[]){&ctx->part}, 1, &c, 1);
+  return splitk_reduce(ctx, bp, m, n, mp, np, k, kbs, koff, splits, c, coff, ldc, alpha, beta, 0);
 }
 
 /* A small C and a long K (a weight gradient summed over a whole batch) leave most of a GPU
@@ -164,15 +175,12 @@ clcnn_status clcnn__gemm_wgrad_colp(clcnn_ctx *ctx, cbuf *colp, size_t ckk, size
   size_t splits = k >= 2048 ? 64 / tiles : 1;
   if (splits > k / 512) splits = k / 512;
   if (splits < 1) splits = 1;
-  size_t kc = (k + splits - 1) / splits;
-  splits = (k + kc - 1) / kc;
   if (mp * k > INT_MAX || np * k > INT_MAX || dyoff > INT_MAX || dwoff > INT_MAX)
     return FAIL(ctx, CLCNN_ERR_SHAPE, "conv2d weight grad: %zu x %zu x %zu is too large", cgkk, ocg, k);
   cl_kernel kp;
   clcnn_status st;
   if ((st = clcnn__reserve(ctx, &ctx->pack_a, mp * k * ctx->esz, "gemm packed A")) ||
-      (st = clcnn__reserve(ctx, &ctx->pack_b, np * k * ctx->esz, "gemm packed B")) ||
-      (st = clcnn__reserve(ctx, &ctx->part, splits * mp * np * ctx->esz, "gemm split-K parts")))
+      (st = clcnn__reserve(ctx, &ctx->pack_b, np * k * ctx->esz, "gemm packed B")))
     return st;
   /* dW^T (CgKK, OCg) = col (CgKK, K) . dY^T (K, OCg): the long operand streams as A */
   if ((st = clcnn__kernel(ctx, KP_GEMM, "gemm_pack_a_colp", &kp)) ||
@@ -183,20 +191,9 @@ clcnn_status clcnn__gemm_wgrad_colp(clcnn_ctx *ctx, cbuf *colp, size_t ckk, size
       (st = clcnn__kernel(ctx, KP_GEMM, "gemm_pack_b", &kp)) ||
       (st = clcnn__args(ctx, kp, "gemm_pack_b", MEM_ARG(&ctx->pack_b), MEM_ARG(dy), INT_ARG(ocg), INT_ARG(k),
                         INT_ARG(k), INT_ARG(dyoff), INT_ARG(1), INT_ARG(np), (size_t)0)) ||
-      (st = clcnn__run(ctx, kp, "gemm_pack_b", np / 64 * ((k + 15) / 16), &dy, 1, (cbuf *[]){&ctx->pack_b}, 1)) ||
-      (st = clcnn__kernel(ctx, KP_GEMM, "gemm_tile_splitk", &kp)) ||
-      (st = clcnn__args(ctx, kp, "gemm_tile_splitk", MEM_ARG(&ctx->part), MEM_ARG(&ctx->pack_a), MEM_ARG(&ctx->pack_b),
-                        INT_ARG(mp), INT_ARG(np), INT_ARG(k), INT_ARG(kc), INT_ARG(k), INT_ARG(0), (size_t)0)))
+      (st = clcnn__run(ctx, kp, "gemm_pack_b", np / 64 * ((k + 15) / 16), &dy, 1, (cbuf *[]){&ctx->pack_b}, 1)))
     return st;
-  size_t gws[3] = {np / 64, mp / 4, splits};
-  cbuf *r[2] = {&ctx->pack_a, &ctx->pack_b};
-  if ((st = clcnn__run3(ctx, kp, "gemm_tile_splitk", gws, r, 2, (cbuf *[]){&ctx->part}, 1)) ||
-      (st = clcnn__kernel(ctx, KP_GEMM, "gemm_reduce", &kp)) ||
-      (st = clcnn__args(ctx, kp, "gemm_reduce", MEM_ARG(dw), MEM_ARG(&ctx->part), INT_ARG(cgkk), INT_ARG(ocg),
-                        INT_ARG(cgkk), INT_ARG(dwoff), INT_ARG(splits), INT_ARG(mp), INT_ARG(np), REAL_ARG(ctx, 1.0),
-                        REAL_ARG(ctx, 1.0), INT_ARG(1), (size_t)0)))
-    return st;
-  return clcnn__run(ctx, kp, "gemm_reduce", cgkk, (cbuf *[]){&ctx->part}, 1, &dw, 1);
+  return splitk_reduce(ctx, &ctx->pack_b, cgkk, ocg, mp, np, k, k, 0, splits, dw, dwoff, cgkk, 1.0, 1.0, 1);
 }
 
 cbuf *clcnn__scratch(clcnn_ctx *ctx) { return &ctx->part; }
