@@ -52,6 +52,13 @@ int main(void) {
   st = clcnn_ctx_create(&bad, &o, err, sizeof err);
   tap_ok(st == CLCNN_ERR_INVALID_ARGUMENT && strstr(err, "precision"), "a precision that does not exist: %s", err);
   tap_ok(clcnn_ctx_create(NULL, NULL, err, sizeof err) == CLCNN_ERR_NULL_POINTER, "NULL out pointer");
+  clcnn_ctx_options go = {.gemm = "cublas"};
+  st = clcnn_ctx_create(&bad, &go, err, sizeof err);
+  tap_ok(st == CLCNN_ERR_INVALID_ARGUMENT && !bad && strstr(err, "cublas"), "GEMM backend 'cublas': %s", err);
+  setenv("CLCNN_GEMM", "fast", 1);
+  st = clcnn_ctx_create(&bad, NULL, err, sizeof err);
+  tap_ok(st == CLCNN_ERR_INVALID_ARGUMENT && !bad && strstr(err, "CLCNN_GEMM"), "CLCNN_GEMM=fast: %s", err);
+  unsetenv("CLCNN_GEMM");
 
   clcnn_ctx_options d = {.precision = CLCNN_DOUBLE, .device = "0:0"};
   st = clcnn_ctx_create(&ctx, &d, err, sizeof err);

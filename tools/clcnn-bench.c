@@ -42,6 +42,18 @@ static void die(const char *fmt, ...) {
   exit(1);
 }
 
+/* A whole decimal integer in [lo, hi], else a usage error (exit 2). */
+static int parse_int(const char *flag, const char *s, long lo, long hi) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || end == s || *end || v < lo || v > hi) {
+    fprintf(stderr, "clcnn-bench: %s: '%s' is not an integer in %ld..%ld\n", flag, s, lo, hi);
+    exit(2);
+  }
+  return (int)v;
+}
+
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return x < y ? -1 : x > y;
@@ -148,20 +160,20 @@ int main(int argc, char **argv) {
   while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) switch (c) {
       case 'd': device = optarg; break;
       case 'b': batches = optarg; break;
-      case 's': steps = atoi(optarg); break;
-      case 'w': warmup = atoi(optarg); break;
+      case 's': steps = parse_int("--steps", optarg, 1, 10000); break;
+      case 'w': warmup = parse_int("--warmup", optarg, 0, 10000); break;
       case 'g': do_gemm = 1; break;
       case 'f': first_step = 1; break;
       case 'j': json = 1; break;
-      case 't': threads = atoi(optarg); break;
+      case 't': threads = parse_int("--threads", optarg, 1, 1024); break;
       case 'h':
         printf("usage: clcnn-bench [--device SEL] [--batches 16,64,256] [--steps N] [--warmup N] [--gemm]\n"
                "                   [--threads N] [--first-step] [--json] MODEL...\n");
         return 0;
       default: return 2;
     }
-  if (optind >= argc || steps < 1 || steps > 10000 || warmup < 0) {
-    fprintf(stderr, "clcnn-bench: give one or more model files (see --help); --steps 1..10000\n");
+  if (optind >= argc) {
+    fprintf(stderr, "clcnn-bench: give one or more model files (see --help)\n");
     return 2;
   }
 #ifdef HAVE_OPENBLAS
@@ -183,8 +195,7 @@ int main(int argc, char **argv) {
     char bl[256];
     snprintf(bl, sizeof bl, "%s", batches);
     for (char *tok = strtok(bl, ","); tok; tok = strtok(NULL, ",")) {
-      int n = atoi(tok);
-      if (n <= 0) die("bad batch size '%s'", tok);
+      int n = parse_int("--batches", tok, 1, 65536);
       for (int pass = 0; pass < (first_step ? 1 : 2); pass++) {
         clcnn_ctx *cx = pass ? pctx : ctx;
         clcnn_net *net = NULL;
