@@ -226,13 +226,10 @@ CLCNN_API clcnn_status clcnn_ctx_create(clcnn_ctx **out, const clcnn_ctx_options
     free(ctx);
     return CLCNN_ERR_INVALID_ARGUMENT;
   }
-  if (gemm && *gemm) {
-    ctx->gemm_own = !strcmp(gemm, "clcnn");
-  } else {
-    cl_device_type t = 0;
-    clGetDeviceInfo(dev, CL_DEVICE_TYPE, sizeof t, &t, NULL);
-    ctx->gemm_own = (t & CL_DEVICE_TYPE_CPU) != 0;
-  }
+  cl_device_type dtype = 0;
+  clGetDeviceInfo(dev, CL_DEVICE_TYPE, sizeof dtype, &dtype, NULL);
+  ctx->cpu = (dtype & CL_DEVICE_TYPE_CPU) != 0;
+  ctx->gemm_own = gemm && *gemm ? !strcmp(gemm, "clcnn") : ctx->cpu;
   /* 1-D kernels run in work-groups of 64 (every device clcnn targets allows that); $CLCNN_LWS
    * overrides it for experiments. */
   ctx->lws = 64;
@@ -267,9 +264,12 @@ CLCNN_API clcnn_status clcnn_ctx_create(clcnn_ctx **out, const clcnn_ctx_options
   return CLCNN_SUCCESS;
 }
 
+static void store_unstored(clcnn_ctx *ctx);
+
 CLCNN_API void clcnn_ctx_destroy(clcnn_ctx *ctx) {
   if (!ctx) return;
   if (ctx->queue) clFinish(ctx->queue);
+  store_unstored(ctx);
   cbuf_free(&ctx->pack_a);
   cbuf_free(&ctx->pack_b);
   cbuf_free(&ctx->part);
@@ -787,8 +787,25 @@ static clcnn_status build_program(clcnn_ctx *ctx, int prog) {
   }
   ctx->progs[prog] = p;
   ctx->from_source++;
-  if (dir) cache_store(ctx, p, dir, entry, key, file, debug);
+  if (dir) memcpy(ctx->unstored[prog], key, sizeof key);
   return CLCNN_SUCCESS;
+}
+
+/* Write the programs built from source to the disk cache. Not done as they are built: asking a
+ * driver for a program's binary can compile all its kernels (PoCL: 1-2 s a program), which would
+ * delay the first training step; clcnn_ctx_destroy and clcnn_ctx_build_all do it instead. */
+static void store_unstored(clcnn_ctx *ctx) {
+  const int debug = getenv("CLCNN_DEBUG") != NULL;
+  for (int i = 0; i < KP_COUNT; i++) {
+    if (!ctx->unstored[i][0] || !ctx->progs[i]) continue;
+    const char *dir = cache_dir(ctx, debug);
+    if (dir) {
+      char entry[4096];
+      snprintf(entry, sizeof entry, "%s/%s.clbin", dir, ctx->unstored[i]);
+      cache_store(ctx, ctx->progs[i], dir, entry, ctx->unstored[i], prog_files[i], debug);
+    }
+    ctx->unstored[i][0] = 0;
+  }
 }
 
 clcnn_status clcnn__kernel(clcnn_ctx *ctx, int prog, const char *name, cl_kernel *out) {
@@ -830,6 +847,7 @@ CLCNN_API clcnn_status clcnn_ctx_build_all(clcnn_ctx *ctx) {
       clcnn_status st = build_program(ctx, i);
       if (st) return st;
     }
+  store_unstored(ctx);
   /* CLBlast compiles its GEMM kernels on the first call in a process: make that call now,
    * once small (its direct kernel) and once large (its indirect one). */
   cbuf a, b, c;

@@ -68,6 +68,7 @@ struct clcnn_ctx {
   int from_source, from_cache; /* programs built from source, loaded from the disk cache */
   char *cache_dir;             /* the disk cache's directory, owned; NULL: none */
   int cache_state;             /* 0: not looked for yet, 1: cache_dir, -1: no disk cache */
+  char unstored[KP_COUNT][33]; /* keys of programs built from source, not yet on disk ("": none) */
   struct {
     int prog;
     const char *name; /* static string */
@@ -82,6 +83,7 @@ struct clcnn_ctx {
   size_t mem_now, mem_peak; /* device bytes in clcnn's buffers */
   uint64_t allocations;     /* buffers created so far */
   int gemm_own;        /* 1: clcnn's GEMM kernels, 0: CLBlast */
+  int cpu;             /* a CPU device: 2-D and 3-D kernels run in work-groups of one item */
   size_t lws;          /* work-group size of 1-D kernels */
   cbuf pack_a, pack_b; /* clcnn's GEMM: packed operands, grown to the largest GEMM seen */
   cbuf part;           /* clcnn's GEMM: split-K partial sums */

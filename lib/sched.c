@@ -161,8 +161,12 @@ clcnn_status clcnn__run3(clcnn_ctx *ctx, cl_kernel k, const char *what, const si
   if (!gws[0] || !gws[1] || !gws[2]) return CLCNN_SUCCESS;
   clcnn_status st = gather(ctx, r, nr, w, nw);
   if (st) return st;
+  /* A CPU device gets a fixed work-group shape: with none given, PoCL picks one per global size
+   * and compiles the kernel again for each (a GEMM tile kernel nine times in LeNet-5's first
+   * step, most of the cold start). Each item of these kernels is a whole tile or row. */
+  static const size_t one[3] = {1, 1, 1};
   cl_event ev;
-  cl_int e = clEnqueueNDRangeKernel(ctx->queue, k, 3, NULL, gws, NULL, (cl_uint)ctx->ndeps,
+  cl_int e = clEnqueueNDRangeKernel(ctx->queue, k, 3, NULL, gws, ctx->cpu ? one : NULL, (cl_uint)ctx->ndeps,
                                     ctx->ndeps ? ctx->deps : NULL, &ev);
   if (e != CL_SUCCESS) return CLFAIL(ctx, e, "clEnqueueNDRangeKernel", what);
   clcnn__commit(ctx, ev, what, r, nr, w, nw);

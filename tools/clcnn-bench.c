@@ -230,6 +230,13 @@ int main(int argc, char **argv) {
             if (first_step) {
               printf("%s batch %d: first training step finished %.3f s after process start\n", name, n,
                      now() - t_start);
+              fflush(stdout);
+              /* destroying the context writes the programs it built to the disk cache */
+              free(x), free(y), free(t), free(text);
+              clcnn_optim_destroy(opt);
+              clcnn_net_destroy(net);
+              clcnn_ctx_destroy(pctx);
+              clcnn_ctx_destroy(ctx);
               return 0;
             }
           }
