@@ -96,8 +96,14 @@ typedef struct {
    * looked for in the next. */
   const char *kernel_path;
   int profiling; /* non-zero: profile every command, see clcnn_net_profile() */
-  /* GEMM backend: "clblast", "clcnn" (clcnn's own kernels, shaped for CPUs) or NULL:
-   * $CLCNN_GEMM if set, else clcnn's on CPU devices and CLBlast on the others. */
+  /* Which GEMM computes each product (NULL: $CLCNN_GEMM if set, else "auto"):
+   *   "auto"    the choice measured for this device, driver and shape when the GEMM file in
+   *             the cache directory has one, else clcnn's kernels on CPU devices and CLBlast
+   *             on the others;
+   *   "measure" as auto, but a shape not in the file yet is timed on both now (the first
+   *             step that meets it waits for that) and added to the file;
+   *   "clcnn"   clcnn's own kernels (shaped for CPUs) for every product;
+   *   "clblast" CLBlast for every product. */
   const char *gemm;
 } clcnn_ctx_options;
 
@@ -123,8 +129,24 @@ CLCNN_API void clcnn_ctx_reset_peak(clcnn_ctx *ctx);
  * median. For benchmarks. */
 CLCNN_API clcnn_status clcnn_ctx_time_gemm(clcnn_ctx *ctx, int ta, int tb, size_t m, size_t n,
                                            size_t k, int reps, double *seconds);
-/* The GEMM backend in use: "clblast" or "clcnn". Static string. */
+/* The GEMM choice in force: "auto", "measure", "clcnn" or "clblast". Static string. */
 CLCNN_API const char *clcnn_ctx_gemm_backend(const clcnn_ctx *ctx);
+/* The GEMM file of this device (see clcnn_ctx_options.gemm): *known gets how many shapes it
+ * holds (with those this context measured), *measured how many this context measured, and
+ * *clblast_gflops the figure of the tuned CLBlast parameters in force (0: CLBlast's own).
+ * Any pointer may be NULL. */
+CLCNN_API clcnn_status clcnn_ctx_gemm_stats(const clcnn_ctx *ctx, int *known, int *measured,
+                                            double *clblast_gflops);
+/* Tune CLBlast's GEMM kernel (Xgemm) for this device at run time, for devices its database does
+ * not know: time the parameters it runs with now and up to max_sets (0: all) of clcnn's
+ * candidate parameter sets on C (m x n) = A (m x k) B (k x n), drop any set whose product
+ * differs from clcnn's GEMM, and, when the fastest beats the parameters in use, apply it and
+ * record it in the device's GEMM file, where later contexts find it (shapes measured before
+ * are dropped from the file, as stale). CLBlast keeps the last parameters applied for the rest
+ * of the process. *before_gflops and *after_gflops (may be NULL) get the two figures. Takes a
+ * CLBlast compile per set: seconds to minutes on PoCL. */
+CLCNN_API clcnn_status clcnn_ctx_tune_clblast(clcnn_ctx *ctx, size_t m, size_t n, size_t k, int max_sets,
+                                              double *before_gflops, double *after_gflops);
 /* Compile every clcnn kernel program now, for this device and precision, and make CLBlast
  * compile the GEMM kernels the layers use (it does so on its first call in a process). */
 CLCNN_API clcnn_status clcnn_ctx_build_all(clcnn_ctx *ctx);

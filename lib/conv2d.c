@@ -74,7 +74,12 @@ clcnn_status conv2d_forward(clcnn_ctx *ctx, struct layer *l, cbuf *x, int n) {
   size_t G = p->groups, cgkk = (size_t)l->in_c / G * p->kh * p->kw, ocg = l->out_c / G;
   cl_kernel k;
   clcnn_status st;
-  if (ctx->gemm_own) { /* im2col into the GEMM's own panels: no separate packing pass */
+  if (!l->packed) { /* the layout follows the GEMM chosen for the forward product */
+    int own;
+    if ((st = clcnn__gemm_pick(ctx, 0, 0, ocg, NP, cgkk, &own))) return st;
+    l->packed = own ? 1 : 2;
+  }
+  if (l->packed == 1) { /* im2col into the GEMM's own panels: no separate packing pass */
     size_t npanels = (NP + 63) / 64;
     if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_im2col_packed", &k)) ||
         (st = clcnn__args(ctx, k, "conv2d_im2col_packed", MEM_ARG(&l->col), MEM_ARG(x), GEOM_ARGS(l, n),
@@ -149,11 +154,11 @@ clcnn_status conv2d_backward(clcnn_ctx *ctx, struct layer *l, cbuf *x, cbuf *dy,
     return st;
   /* dW[g] (OCg, CgKK) += dY[g] (OCg, NP) x col[g]^T (NP, CgKK) */
   for (size_t g = 0; g < G; g++) {
-    if (ctx->gemm_own && ocg >= 32) { /* col is in panels: dW^T = col . dY^T reads them in order */
+    if (l->packed == 1 && ocg >= 32) { /* col is in panels: dW^T = col . dY^T reads them in order */
       if ((st = clcnn__gemm_wgrad_colp(ctx, &l->col, cgkk * G, g * cgkk, cgkk, NP, &l->t, g * ocg * NP, ocg, &l->dw,
                                        g * ocg * cgkk)))
         return st;
-    } else if (ctx->gemm_own) { /* few output channels: dot products over chunks of N*P */
+    } else if (l->packed == 1) { /* few output channels: dot products over chunks of N*P */
       if ((st = wgrad_narrow(ctx, l, g, NP, cgkk, ocg)))
         return st;
     } else if ((st = clcnn__gemm(ctx, "conv2d weight grad", 0, 1, ocg, cgkk, NP, 1.0, &l->t, g * ocg * NP, NP,

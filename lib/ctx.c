@@ -220,8 +220,13 @@ CLCNN_API clcnn_status clcnn_ctx_create(clcnn_ctx **out, const clcnn_ctx_options
     return CLCNN_ERR_NO_FP64;
   }
   const char *gemm = o.gemm ? o.gemm : getenv("CLCNN_GEMM");
-  if (gemm && *gemm && strcmp(gemm, "clblast") && strcmp(gemm, "clcnn")) {
-    put_err(err, err_size, "GEMM backend '%s' is neither 'clblast' nor 'clcnn'%s", gemm,
+  static const char *const gemm_modes[] = {[GEMM_AUTO] = "auto", [GEMM_MEASURE] = "measure", [GEMM_OWN] = "clcnn",
+                                           [GEMM_CLBLAST] = "clblast"};
+  ctx->gemm_mode = -1;
+  for (int i = 0; i < 4; i++)
+    if (!gemm || !*gemm ? i == GEMM_AUTO : !strcmp(gemm, gemm_modes[i])) ctx->gemm_mode = i;
+  if (ctx->gemm_mode < 0) {
+    put_err(err, err_size, "GEMM choice '%s' is none of auto, measure, clcnn, clblast%s", gemm,
             o.gemm ? "" : " (from $CLCNN_GEMM)");
     free(ctx);
     return CLCNN_ERR_INVALID_ARGUMENT;
@@ -229,7 +234,7 @@ CLCNN_API clcnn_status clcnn_ctx_create(clcnn_ctx **out, const clcnn_ctx_options
   cl_device_type dtype = 0;
   clGetDeviceInfo(dev, CL_DEVICE_TYPE, sizeof dtype, &dtype, NULL);
   ctx->cpu = (dtype & CL_DEVICE_TYPE_CPU) != 0;
-  ctx->gemm_own = gemm && *gemm ? !strcmp(gemm, "clcnn") : ctx->cpu;
+  ctx->gemm_own = ctx->gemm_mode == GEMM_OWN || (ctx->gemm_mode != GEMM_CLBLAST && ctx->cpu);
   /* 1-D kernels run in work-groups of 64 (every device clcnn targets allows that); $CLCNN_LWS
    * overrides it for experiments. */
   ctx->lws = 64;
@@ -279,6 +284,7 @@ CLCNN_API void clcnn_ctx_destroy(clcnn_ctx *ctx) {
   if (ctx->queue) clReleaseCommandQueue(ctx->queue);
   if (ctx->context) clReleaseContext(ctx->context);
   free(ctx->deps);
+  free(ctx->choices);
   free(ctx->kernel_path);
   free(ctx->cache_dir);
   free(ctx);
@@ -307,52 +313,10 @@ CLCNN_API void clcnn_ctx_reset_peak(clcnn_ctx *ctx) {
   if (ctx) ctx->mem_peak = ctx->mem_now;
 }
 
-static double wall(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-CLCNN_API clcnn_status clcnn_ctx_time_gemm(clcnn_ctx *ctx, int ta, int tb, size_t m, size_t n,
-                                           size_t k, int reps, double *seconds) {
-  if (!ctx || !seconds) return CLCNN_ERR_NULL_POINTER;
-  clcnn__clear_error(ctx);
-  if (!m || !n || !k || reps <= 0 || reps > 10000)
-    return FAIL(ctx, CLCNN_ERR_INVALID_ARGUMENT, "time_gemm: m %zu n %zu k %zu reps %d", m, n, k, reps);
-  cbuf a = {0}, b = {0}, c = {0};
-  double *t = malloc(reps * sizeof *t);
-  clcnn_status st = t ? CLCNN_SUCCESS : FAIL(ctx, CLCNN_ERR_OUT_OF_MEMORY, "out of host memory");
-  if (!st) st = cbuf_alloc(ctx, &a, m * k * ctx->esz, "time_gemm A");
-  if (!st) st = cbuf_alloc(ctx, &b, k * n * ctx->esz, "time_gemm B");
-  if (!st) st = cbuf_alloc(ctx, &c, m * n * ctx->esz, "time_gemm C");
-  if (!st) st = clcnn__zero(ctx, &a, a.bytes, "A");
-  if (!st) st = clcnn__zero(ctx, &b, b.bytes, "B");
-  for (int r = -1; r < reps && !st; r++) { /* r = -1: the warm-up (and any compile) */
-    double t0 = wall();
-    st = clcnn__gemm(ctx, "time_gemm", ta, tb, m, n, k, 1.0, &a, 0, ta ? m : k, &b, 0, tb ? k : n, 0.0,
-                     &c, 0, n);
-    cl_int e = st ? CL_SUCCESS : clFinish(ctx->queue);
-    if (e != CL_SUCCESS) st = CLFAIL(ctx, e, "clFinish", "time_gemm");
-    if (r >= 0) t[r] = wall() - t0;
-  }
-  if (!st) {
-    qsort(t, reps, sizeof *t, cmp_double);
-    *seconds = t[reps / 2];
-  }
-  cbuf_free(&a);
-  cbuf_free(&b);
-  cbuf_free(&c);
-  free(t);
-  return st;
-}
-
 CLCNN_API const char *clcnn_ctx_gemm_backend(const clcnn_ctx *ctx) {
-  return !ctx ? NULL : ctx->gemm_own ? "clcnn" : "clblast";
+  static const char *const names[] = {[GEMM_AUTO] = "auto", [GEMM_MEASURE] = "measure", [GEMM_OWN] = "clcnn",
+                                      [GEMM_CLBLAST] = "clblast"};
+  return !ctx ? NULL : names[ctx->gemm_mode];
 }
 
 /* ---- finding a kernel source ---- */
@@ -682,17 +646,36 @@ static cl_program cache_load(clcnn_ctx *ctx, const char *file, const char *path,
   return p;
 }
 
-/* Write P's binary as the entry PATH (for KEY) in DIR: a temporary file, flushed to disk,
- * renamed into place. Any failure only means no entry. */
+/* Write BUF (LEN bytes) as PATH in DIR: a temporary file there, flushed to disk, renamed into
+ * place, so a reader sees the old file or the new one, never a part. NULL, or why not. */
+const char *clcnn__write_atomic(const char *dir, const char *path, const void *buf, size_t len) {
+  char tmp[4096];
+  const char *why = NULL;
+  FILE *f = NULL;
+  snprintf(tmp, sizeof tmp, "%s/.tmp-XXXXXX", dir);
+  int fd = mkstemp(tmp);
+  if (fd < 0) return strerror(errno);
+  if (!(f = fdopen(fd, "wb"))) {
+    why = strerror(errno);
+    close(fd);
+  } else {
+    int bad = fwrite(buf, 1, len, f) != len || fflush(f) != 0 || fsync(fileno(f)) != 0;
+    if (bad) why = strerror(errno);
+    if (fclose(f) != 0 && !bad) why = strerror(errno);
+    if (!why && rename(tmp, path) != 0) why = strerror(errno);
+  }
+  if (why) unlink(tmp);
+  return why;
+}
+
+/* Write P's binary as the entry PATH (for KEY) in DIR. Any failure only means no entry. */
 static void cache_store(clcnn_ctx *ctx, cl_program p, const char *dir, const char *path,
                         const char *key, const char *file, int debug) {
   cl_uint ndev = 0;
   size_t len = 0;
   const char *why = NULL;
   unsigned char *buf = NULL;
-  char tmp[4096] = "";
-  int fd = -1;
-  FILE *f = NULL;
+  (void)ctx;
   if (clGetProgramInfo(p, CL_PROGRAM_NUM_DEVICES, sizeof ndev, &ndev, NULL) != CL_SUCCESS ||
       ndev != 1 || clGetProgramInfo(p, CL_PROGRAM_BINARY_SIZES, sizeof len, &len, NULL) != CL_SUCCESS)
     why = "clGetProgramInfo(CL_PROGRAM_BINARY_SIZES) failed";
@@ -712,29 +695,26 @@ static void cache_store(clcnn_ctx *ctx, cl_program p, const char *dir, const cha
     memcpy(buf + 16, key, 32);
     put_u64(buf + 48, len);
     put_u64(buf + 56, fnv1a64(buf + CACHE_HEADER, len));
-    snprintf(tmp, sizeof tmp, "%s/.tmp-%s-XXXXXX", dir, key);
-    if ((fd = mkstemp(tmp)) < 0) {
-      tmp[0] = 0;
-      why = strerror(errno);
-    } else if (!(f = fdopen(fd, "wb"))) {
-      why = strerror(errno);
-      close(fd);
-    } else {
-      int bad = fwrite(buf, 1, CACHE_HEADER + len, f) != CACHE_HEADER + len || fflush(f) != 0 ||
-                fsync(fileno(f)) != 0;
-      if (bad) why = strerror(errno);
-      if (fclose(f) != 0 && !bad) why = strerror(errno);
-      if (!why && rename(tmp, path) != 0) why = strerror(errno);
-    }
+    why = clcnn__write_atomic(dir, path, buf, CACHE_HEADER + len);
   }
   free(buf);
   if (why) {
-    if (tmp[0]) unlink(tmp);
     if (debug) fprintf(stderr, "clcnn: %s: not cached: %s: %s\n", file, why, path);
   } else if (debug) {
     fprintf(stderr, "clcnn: %s: cached %s\n", file, path);
   }
 }
+
+/* The key of this device and driver, and of clcnn's GEMM kernels, for the file of measured GEMM
+ * choices: 32 hex digits. */
+void clcnn__device_key(clcnn_ctx *ctx, char key[33]) {
+  const char *gemm_src = "";
+  for (const struct clcnn_embedded_file *e = clcnn_embedded_files; e->name; e++)
+    if (!strcmp(e->name, "gemm.cl")) gemm_src = e->src;
+  cache_key(ctx, gemm_src, "clcnn gemm choices", key);
+}
+
+const char *clcnn__cache_dir(clcnn_ctx *ctx) { return cache_dir(ctx, getenv("CLCNN_DEBUG") != NULL); }
 
 static clcnn_status build_program(clcnn_ctx *ctx, int prog) {
   const char *file = prog_files[prog];

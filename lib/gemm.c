@@ -129,20 +129,19 @@ static clcnn_status clblast_splitk(clcnn_ctx *ctx, const char *what, int ta, int
   return clcnn__run(ctx, kr, "gemm_reduce", m, (cbuf *[]){&ctx->part}, 1, &c, 1);
 }
 
-clcnn_status clcnn__gemm(clcnn_ctx *ctx, const char *what, int ta, int tb, size_t m, size_t n,
-                         size_t k, double alpha, cbuf *a, size_t aoff, size_t lda, cbuf *b,
-                         size_t boff, size_t ldb, double beta, cbuf *c, size_t coff, size_t ldc) {
-  if (!m || !n) return CLCNN_SUCCESS;
-  if (ctx->gemm_own && k)
-    return gemm_own(ctx, what, ta, tb, m, n, k, alpha, a, aoff, lda, b, boff, ldb, beta, c, coff, ldc, NULL, 0, 0);
+clcnn_status clcnn__gemm_own(clcnn_ctx *ctx, const char *what, int ta, int tb, size_t m, size_t n, size_t k,
+                             double alpha, cbuf *a, size_t aoff, size_t lda, cbuf *b, size_t boff, size_t ldb,
+                             double beta, cbuf *c, size_t coff, size_t ldc) {
+  return gemm_own(ctx, what, ta, tb, m, n, k, alpha, a, aoff, lda, b, boff, ldb, beta, c, coff, ldc, NULL, 0, 0);
+}
+
+clcnn_status clcnn__gemm_clblast(clcnn_ctx *ctx, const char *what, int ta, int tb, size_t m, size_t n, size_t k,
+                                 double alpha, cbuf *a, size_t aoff, size_t lda, cbuf *b, size_t boff, size_t ldb,
+                                 double beta, cbuf *c, size_t coff, size_t ldc) {
   cl_event ev = NULL;
   CLBlastStatusCode s;
   CLBlastTranspose tA = ta ? CLBlastTransposeYes : CLBlastTransposeNo;
   CLBlastTranspose tB = tb ? CLBlastTransposeYes : CLBlastTransposeNo;
-  if (!k) {
-    /* An empty sum: C = beta * C. CLBlast refuses k = 0; nothing in clcnn asks for it. */
-    return FAIL(ctx, CLCNN_ERR_INVALID_ARGUMENT, "gemm(%s): k = 0", what);
-  }
   if (m * n <= 16384 && k >= 8192)
     return clblast_splitk(ctx, what, ta, tb, m, n, k, alpha, a, aoff, lda, b, boff, ldb, beta, c, coff, ldc);
   if (ctx->prec == CLCNN_DOUBLE)
@@ -159,6 +158,19 @@ clcnn_status clcnn__gemm(clcnn_ctx *ctx, const char *what, int ta, int tb, size_
   cbuf *r[2] = {a, b};
   clcnn__commit(ctx, ev, what, r, 2, &c, 1);
   return CLCNN_SUCCESS;
+}
+
+clcnn_status clcnn__gemm(clcnn_ctx *ctx, const char *what, int ta, int tb, size_t m, size_t n,
+                         size_t k, double alpha, cbuf *a, size_t aoff, size_t lda, cbuf *b,
+                         size_t boff, size_t ldb, double beta, cbuf *c, size_t coff, size_t ldc) {
+  if (!m || !n) return CLCNN_SUCCESS;
+  /* An empty sum would be C = beta * C; CLBlast refuses k = 0 and nothing in clcnn asks for it. */
+  if (!k) return FAIL(ctx, CLCNN_ERR_INVALID_ARGUMENT, "gemm(%s): k = 0", what);
+  int own;
+  clcnn_status st = clcnn__gemm_pick(ctx, ta, tb, m, n, k, &own);
+  if (st) return st;
+  return (own ? clcnn__gemm_own : clcnn__gemm_clblast)(ctx, what, ta, tb, m, n, k, alpha, a, aoff, lda, b, boff,
+                                                       ldb, beta, c, coff, ldc);
 }
 
 clcnn_status clcnn__gemm_packed_b(clcnn_ctx *ctx, const char *what, int ta, size_t m, size_t n, size_t k,

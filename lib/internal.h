@@ -82,12 +82,25 @@ struct clcnn_ctx {
   int commands, host_waits;
   size_t mem_now, mem_peak; /* device bytes in clcnn's buffers */
   uint64_t allocations;     /* buffers created so far */
-  int gemm_own;        /* 1: clcnn's GEMM kernels, 0: CLBlast */
+  int gemm_own;        /* 1: clcnn's GEMM kernels, 0: CLBlast: the rule where nothing is measured */
+  int gemm_mode;       /* GEMM_AUTO, GEMM_MEASURE, GEMM_OWN, GEMM_CLBLAST */
+  struct gemm_choice *choices; /* measured shapes: from the device's file, and by this context */
+  int nchoices, capchoices, choices_loaded;
+  int gemm_measured;           /* shapes this context measured */
+  size_t xgemm[2][16];         /* CLBlast Xgemm parameters tuned for this device, float and double */
+  double xgemm_gflops[2];      /* 0: none tuned */
   int cpu;             /* a CPU device: 2-D and 3-D kernels run in work-groups of one item */
   size_t lws;          /* work-group size of 1-D kernels */
   cbuf pack_a, pack_b; /* clcnn's GEMM: packed operands, grown to the largest GEMM seen */
   cbuf part;           /* clcnn's GEMM: split-K partial sums */
   char err[8192];
+};
+
+enum { GEMM_AUTO, GEMM_MEASURE, GEMM_OWN, GEMM_CLBLAST };
+struct gemm_choice {
+  unsigned char dbl, ta, tb, own;
+  size_t m, n, k;
+  double us_own, us_clblast; /* per product, measured */
 };
 
 /* ---- errors ---- */
@@ -158,6 +171,25 @@ clcnn_status clcnn__reserve(clcnn_ctx *ctx, cbuf *b, size_t bytes, const char *w
 cbuf *clcnn__scratch(clcnn_ctx *ctx);
 /* clcnn's GEMM with B already packed in 64-column panels of kbs rows (this product's K rows
  * from row koff): a conv's im2col writes that layout directly (CPU devices only). */
+/* Which GEMM computes this product (lib/gemm_choice.c): *own = 1 for clcnn's, 0 for CLBlast. In
+ * GEMM_MEASURE mode a shape not yet in the device's file is measured now (both, blocking) and
+ * written there. */
+clcnn_status clcnn__gemm_pick(clcnn_ctx *ctx, int ta, int tb, size_t m, size_t n, size_t k, int *own);
+/* Read the device's GEMM file (tuned CLBlast parameters, measured shapes) and apply it. */
+void clcnn__gemm_choices_load(clcnn_ctx *ctx);
+/* The two GEMMs themselves (lib/gemm.c). */
+clcnn_status clcnn__gemm_own(clcnn_ctx *ctx, const char *what, int ta, int tb, size_t m, size_t n, size_t k,
+                             double alpha, cbuf *a, size_t aoff, size_t lda, cbuf *b, size_t boff, size_t ldb,
+                             double beta, cbuf *c, size_t coff, size_t ldc);
+clcnn_status clcnn__gemm_clblast(clcnn_ctx *ctx, const char *what, int ta, int tb, size_t m, size_t n, size_t k,
+                                 double alpha, cbuf *a, size_t aoff, size_t lda, cbuf *b, size_t boff, size_t ldb,
+                                 double beta, cbuf *c, size_t coff, size_t ldc);
+/* The disk cache's directory (NULL: none), a file written whole or not at all (NULL, or why
+ * not), and the key of the device, driver and clcnn's GEMM kernels (lib/ctx.c). */
+const char *clcnn__cache_dir(clcnn_ctx *ctx);
+const char *clcnn__write_atomic(const char *dir, const char *path, const void *buf, size_t len);
+void clcnn__device_key(clcnn_ctx *ctx, char key[33]);
+
 clcnn_status clcnn__gemm_packed_b(clcnn_ctx *ctx, const char *what, int ta, size_t m, size_t n, size_t k,
                                   double alpha, cbuf *a, size_t aoff, size_t lda, cbuf *bp, size_t kbs,
                                   size_t koff, double beta, cbuf *c, size_t coff, size_t ldc);

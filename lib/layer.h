@@ -20,6 +20,8 @@ struct layer {
   cbuf w, b, dw, db;               /* parameters and their gradients */
   cbuf y, dx;                      /* output, gradient of the input */
   cbuf col, dcol, t;               /* conv2d: im2col, its gradient, GEMM output */
+  int packed;                      /* conv2d: 0 not chosen yet, 1 im2col into clcnn's GEMM panels,
+                                      2 plain im2col (then any GEMM); fixed at the first forward */
   cbuf idx;                        /* maxpool2d: where each maximum came from */
   double eps, momentum;            /* batchnorm */
   cbuf rmean, rvar, mean, invstd;  /* batchnorm: running and batch statistics */

@@ -188,6 +188,37 @@ r=$?
 ok $r "--check -d 0:0 passes"
 [ $r -eq 0 ] || { echo "# status $(rc check); stderr:"; diag "$tmp/check.err"; }
 
+# --tune: bad values exit 2 naming the flag; a real tune of one set records or keeps, says which
+for bad in "tsets0:--tune --tune-sets 0:--tune-sets" "tsetsx:--tune --tune-sets 3x:--tune-sets" \
+  "tsetsbig:--tune --tune-sets 1001:--tune-sets" "tshape2:--tune --tune-shape 64x64:--tune-shape" \
+  "tshape0:--tune --tune-shape 0x64x64:--tune-shape" "tshapebig:--tune --tune-shape 64x64x1000000:--tune-shape" \
+  "tshapejunk:--tune --tune-shape 64x64x64x:--tune-shape" "tnotune:--tune-sets 2:go with --tune" \
+  "tmodes:--tune --check:choose one"; do
+  name=${bad%%:*}
+  rest=${bad#*:}
+  args=${rest%%:*}
+  want=${rest#*:}
+  # shellcheck disable=SC2086 # the arguments are meant to split
+  run "$name" $args
+  [ "$(rc "$name")" -eq 2 ] && grep -q -- "$want" "$tmp/$name.err"
+  r=$?
+  ok $r "clcnn-devices $args exits 2 with a message naming '$want'"
+  [ $r -eq 0 ] || show "$name"
+done
+CLCNN_CACHE_DIR="$tmp/tune-cache" run tune -d 0:0 --tune --tune-sets 1 --tune-shape 512x512x512
+[ "$(rc tune)" -eq 0 ] && grep -Eq '^0:0 .*512 x 512 x 512: CLBlast [0-9.]+ GFLOP/s before, [0-9.]+ after' "$tmp/tune.out"
+r=$?
+ok $r "--tune -d 0:0 --tune-sets 1: one line with the figures before and after"
+[ $r -eq 0 ] || show tune
+if grep -q 'recorded' "$tmp/tune.out"; then
+  grep -q '^xgemm S ' "$tmp"/tune-cache/gemm-*.txt
+else
+  ! grep -q '^xgemm ' "$tmp"/tune-cache/gemm-*.txt 2>/dev/null
+fi
+r=$?
+ok $r "--tune: the GEMM file holds the parameters exactly when the line says recorded"
+[ $r -eq 0 ] || show tune
+
 # no run crashed (a signal makes a status of 128 or more)
 crashed=""
 for f in "$tmp"/*.rc; do

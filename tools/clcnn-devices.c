@@ -937,11 +937,69 @@ static int run_prebuild(const struct cl_list *l, const struct sel *s, enum preci
   return for_each_device(l, s, pc, prebuild_device, "no OpenCL device to build for", 0);
 }
 
+/* ---- --tune: CLBlast's GEMM parameters for a device, measured ---------------------------- */
+
+static struct {
+  size_t m, n, k;
+  int sets;
+} tune = {1024, 1024, 1024, 0}; /* big enough for CLBlast's Xgemm, not its direct kernel */
+
+static int tune_one(cl_uint pi, cl_uint di, const char *name, int dbl) {
+  char index[32], err[4096] = "";
+  snprintf(index, sizeof index, "%u:%u", (unsigned)pi, (unsigned)di);
+  printf("%s  %s  %s  %zu x %zu x %zu: ", index, name ? name : "(unknown name)", dbl ? "double" : "float", tune.m,
+         tune.n, tune.k);
+  fflush(stdout);
+  clcnn_ctx_options opt = {0};
+  opt.device = index;
+  opt.precision = dbl ? CLCNN_DOUBLE : CLCNN_FLOAT;
+  clcnn_ctx *ctx = NULL;
+  clcnn_status st = clcnn_ctx_create(&ctx, &opt, err, sizeof err);
+  if (st != CLCNN_SUCCESS) {
+    printf("FAIL: clcnn_ctx_create: %s (%d)%s", clcnn_status_name(st), st, *err ? ": " : "");
+    print_why(err);
+    return 1;
+  }
+  double before = 0, after = 0, t0 = now_s();
+  st = clcnn_ctx_tune_clblast(ctx, tune.m, tune.n, tune.k, tune.sets, &before, &after);
+  if (st != CLCNN_SUCCESS) {
+    printf("FAIL: clcnn_ctx_tune_clblast: %s (%d): ", clcnn_status_name(st), st);
+    print_why(clcnn_ctx_last_error(ctx));
+  } else {
+    printf("CLBlast %.1f GFLOP/s before, %.1f after%s (%.0f s)\n", before, after,
+           after > before ? ", recorded" : ": no set beat the parameters in use", now_s() - t0);
+  }
+  clcnn_ctx_destroy(ctx);
+  return st != CLCNN_SUCCESS;
+}
+
+static int tune_device(const struct plat *p, cl_uint pi, cl_uint di, enum precision_choice pc) {
+  char *name = NULL;
+  if (info_string(0, p->dev[di], CL_DEVICE_NAME, &name) != CL_SUCCESS) name = NULL;
+  int failed = tune_one(pi, di, name, pc == PREC_DOUBLE);
+  free(name);
+  return failed;
+}
+
+/* "MxNxK", each a positive decimal of at most 6 digits; 0 on success. */
+static int parse_shape(const char *s, size_t v[3]) {
+  const char *p = s;
+  for (int i = 0; i < 3; i++) {
+    int digits = 0;
+    v[i] = 0;
+    while (*p >= '0' && *p <= '9' && digits < 7) v[i] = v[i] * 10 + (size_t)(*p++ - '0'), digits++;
+    if (!digits || digits > 6 || !v[i] || *p != (i < 2 ? 'x' : 0)) return -1;
+    if (i < 2) p++;
+  }
+  return 0;
+}
+
 /* ---- main ------------------------------------------------------------------------------- */
 
 static void usage(FILE *f) {
   fprintf(f,
-          "Usage: %s [-l | --json | --check | --prebuild] [-d P:D] [--precision PREC]\n"
+          "Usage: %s [-l | --json | --check | --prebuild | --tune] [-d P:D] [--precision PREC]\n"
+          "          [--tune-sets N] [--tune-shape MxNxK]\n"
           "List the OpenCL platforms and devices, and check that clcnn trains on them.\n"
           "\n"
           "  -l, --list             one line per platform and device, as clinfo -l\n"
@@ -950,10 +1008,16 @@ static void usage(FILE *f) {
           "                         device; exit 0 only if every device passes\n"
           "      --prebuild         build every clcnn kernel program on each device, in\n"
           "                         float and (with fp64) double, filling the disk cache\n"
+          "      --tune             tune CLBlast's GEMM kernel for each device (for devices\n"
+          "                         CLBlast's database does not know) and record the best\n"
+          "                         parameters in the device's GEMM file in the cache\n"
+          "      --tune-sets=N      try at most N candidate sets (default: all)\n"
+          "      --tune-shape=MxNxK the product timed (default 1024x1024x1024)\n"
           "  -d, --device=P:D       only device D of platform P, numbered as by -l\n"
           "  -p, --precision=PREC   with --check: float, double or auto (the default: double\n"
           "                         where the device has fp64, else float); with --prebuild:\n"
-          "                         only float, only double, or auto (both where fp64 exists)\n"
+          "                         only float, only double, or auto (both where fp64 exists);\n"
+          "                         with --tune: float (also for auto) or double\n"
           "  -h, --help             print this help and exit\n"
           "      --version          print the version of clcnn and exit\n"
           "\n"
@@ -1004,18 +1068,21 @@ static void no_platform_hint(void) {
 }
 
 int main(int argc, char **argv) {
-  enum { OPT_JSON = 256, OPT_CHECK, OPT_PREBUILD, OPT_VERSION };
+  enum { OPT_JSON = 256, OPT_CHECK, OPT_PREBUILD, OPT_VERSION, OPT_TUNE, OPT_TUNE_SETS, OPT_TUNE_SHAPE };
   static const struct option longopts[] = {{"list", no_argument, NULL, 'l'},
                                            {"json", no_argument, NULL, OPT_JSON},
                                            {"check", no_argument, NULL, OPT_CHECK},
                                            {"prebuild", no_argument, NULL, OPT_PREBUILD},
+                                           {"tune", no_argument, NULL, OPT_TUNE},
+                                           {"tune-sets", required_argument, NULL, OPT_TUNE_SETS},
+                                           {"tune-shape", required_argument, NULL, OPT_TUNE_SHAPE},
                                            {"device", required_argument, NULL, 'd'},
                                            {"precision", required_argument, NULL, 'p'},
                                            {"help", no_argument, NULL, 'h'},
                                            {"version", no_argument, NULL, OPT_VERSION},
                                            {NULL, 0, NULL, 0}};
-  enum { M_TEXT, M_LIST, M_JSON, M_CHECK, M_PREBUILD } mode = M_TEXT;
-  int nmodes = 0;
+  enum { M_TEXT, M_LIST, M_JSON, M_CHECK, M_PREBUILD, M_TUNE } mode = M_TEXT;
+  int nmodes = 0, tune_opts = 0;
   struct sel sel = {-1, -1};
   const char *dev_arg = NULL;
   enum precision_choice pc = PREC_AUTO;
@@ -1040,6 +1107,27 @@ int main(int argc, char **argv) {
       mode = M_PREBUILD;
       nmodes++;
       break;
+    case OPT_TUNE:
+      mode = M_TUNE;
+      nmodes++;
+      break;
+    case OPT_TUNE_SETS: {
+      char *end;
+      long v = strtol(optarg, &end, 10);
+      if (end == optarg || *end || v < 1 || v > 1000)
+        usage_error("--tune-sets: '%s' is not a number from 1 to 1000", optarg);
+      tune.sets = (int)v;
+      tune_opts++;
+      break;
+    }
+    case OPT_TUNE_SHAPE: {
+      size_t v[3];
+      if (parse_shape(optarg, v) != 0)
+        usage_error("--tune-shape: '%s' is not MxNxK with each from 1 to 999999", optarg);
+      tune.m = v[0], tune.n = v[1], tune.k = v[2];
+      tune_opts++;
+      break;
+    }
     case 'd':
       dev_arg = optarg;
       if (parse_index(optarg, &sel) != 0)
@@ -1074,7 +1162,8 @@ int main(int argc, char **argv) {
     }
   }
   if (optind < argc) usage_error("unexpected argument '%s'", argv[optind]);
-  if (nmodes > 1) usage_error("choose one of -l, --json, --check and --prebuild");
+  if (nmodes > 1) usage_error("choose one of -l, --json, --check, --prebuild and --tune");
+  if (tune_opts && mode != M_TUNE) usage_error("--tune-sets and --tune-shape go with --tune");
 
   struct cl_list l;
   char buf[128];
@@ -1088,8 +1177,9 @@ int main(int argc, char **argv) {
     if (mode == M_JSON) {
       printf("{\n  \"platforms\": []\n}\n");
       fprintf(stderr, "%s: 0 platforms\n", prog);
-    } else if (mode == M_CHECK || mode == M_PREBUILD) {
-      fprintf(stderr, "%s: 0 platforms: nothing to %s\n", prog, mode == M_CHECK ? "check" : "build");
+    } else if (mode == M_CHECK || mode == M_PREBUILD || mode == M_TUNE) {
+      fprintf(stderr, "%s: 0 platforms: nothing to %s\n", prog,
+              mode == M_CHECK ? "check" : mode == M_TUNE ? "tune" : "build");
     } else {
       printf("0 platforms\n");
     }
@@ -1133,6 +1223,9 @@ int main(int argc, char **argv) {
     break;
   case M_PREBUILD:
     rc = run_prebuild(&l, &sel, pc);
+    break;
+  case M_TUNE:
+    rc = for_each_device(&l, &sel, pc, tune_device, "no OpenCL device to tune", 0);
     break;
   }
   list_free(&l);
