@@ -239,7 +239,16 @@ CLCNN_API clcnn_status clcnn_ctx_create(clcnn_ctx **out, const clcnn_ctx_options
    * overrides it for experiments. */
   ctx->lws = 64;
   const char *lws = getenv("CLCNN_LWS");
-  if (lws && atoi(lws) > 0) ctx->lws = (size_t)atoi(lws);
+  if (lws && *lws) {
+    char *end;
+    long v = strtol(lws, &end, 10);
+    if (end == lws || *end || v < 1 || v > 4096) {
+      put_err(err, err_size, "$CLCNN_LWS '%s' is not a work-group size from 1 to 4096", lws);
+      free(ctx);
+      return CLCNN_ERR_INVALID_ARGUMENT;
+    }
+    ctx->lws = (size_t)v;
+  }
   size_t maxwg = 0;
   if (clGetDeviceInfo(dev, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof maxwg, &maxwg, NULL) == CL_SUCCESS &&
       maxwg && ctx->lws > maxwg)

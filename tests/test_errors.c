@@ -59,6 +59,13 @@ int main(void) {
   st = clcnn_ctx_create(&bad, NULL, err, sizeof err);
   tap_ok(st == CLCNN_ERR_INVALID_ARGUMENT && !bad && strstr(err, "CLCNN_GEMM"), "CLCNN_GEMM=fast: %s", err);
   unsetenv("CLCNN_GEMM");
+  const char *bad_lws[] = {"abc", "0", "-64", "64x", "99999"};
+  for (int i = 0; i < 5; i++) {
+    setenv("CLCNN_LWS", bad_lws[i], 1);
+    st = clcnn_ctx_create(&bad, NULL, err, sizeof err);
+    tap_ok(st == CLCNN_ERR_INVALID_ARGUMENT && !bad && strstr(err, "CLCNN_LWS"), "CLCNN_LWS=%s: %s", bad_lws[i], err);
+  }
+  unsetenv("CLCNN_LWS");
 
   clcnn_ctx_options d = {.precision = CLCNN_DOUBLE, .device = "0:0"};
   st = clcnn_ctx_create(&ctx, &d, err, sizeof err);
