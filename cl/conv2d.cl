@@ -136,22 +136,46 @@ __kernel void conv2d_col2im(__global real *dx, __global const real *dcol, int n,
 
 /* y[n][oc][q] = y2[oc][n*P + q] (+ bias[oc]). One work-item per (n, oc) plane. */
 __kernel void conv2d_unpack(__global real *y, __global const real *y2, __global const real *bias,
-                            int n, int oc, int p, int has_bias) {
+                            int n, int oc, int p, int has_bias, int relu) {
   int i = get_global_id(0);
   if (i >= n * oc) return;
   int o = i % oc, b = i / oc;
   real add = has_bias ? bias[o] : 0;
   __global const real *src = y2 + (size_t)o * n * p + (size_t)b * p;
   __global real *dst = y + (size_t)i * p;
-  for (int q = 0; q < p; q++) dst[q] = src[q] + add;
+  if (relu) /* a relu after the conv, fused: as relu_forward does it */
+    for (int q = 0; q < p; q++) {
+      real v = src[q] + add;
+      dst[q] = v > 0 ? v : 0;
+    }
+  else
+    for (int q = 0; q < p; q++) dst[q] = src[q] + add;
 }
 
-/* dy2[oc][n*P + q] = dy[n][oc][q]: the output gradient in the GEMM's layout. */
-__kernel void conv2d_pack(__global real *dy2, __global const real *dy, int n, int oc, int p) {
+/* dy2[oc][n*P + q] = dy[n][oc][q]: the output gradient in the GEMM's layout; with relu, the
+ * gradient through a fused relu, whose output y (n,oc,P) is the conv's: as relu_backward. */
+__kernel void conv2d_pack(__global real *dy2, __global const real *dy, __global const real *y, int n, int oc, int p,
+                          int relu) {
   int i = get_global_id(0);
   if (i >= n * oc) return;
   int o = i % oc, b = i / oc;
-  __global const real *src = dy + (size_t)i * p;
+  __global const real *src = dy + (size_t)i * p, *yr = y + (size_t)i * p;
   __global real *dst = dy2 + (size_t)o * n * p + (size_t)b * p;
-  for (int q = 0; q < p; q++) dst[q] = src[q];
+  if (relu)
+    for (int q = 0; q < p; q++) dst[q] = yr[q] > 0 ? src[q] : 0;
+  else
+    for (int q = 0; q < p; q++) dst[q] = src[q];
+}
+
+/* part[s][o] = sum over the columns j of chunk s of dy2[o][j], dy2 (oc, np) as conv2d_pack
+ * leaves it: the bias gradient in chunks, which gemm_reduce adds in a fixed order. */
+__kernel void conv2d_bias_grad(__global real *part, __global const real *dy2, int oc, int np, int chunk,
+                               int chunks) {
+  int i = get_global_id(0);
+  if (i >= oc * chunks) return;
+  int o = i % oc, s = i / oc, j0 = s * chunk, j1 = min(np, j0 + chunk);
+  __global const real *row = dy2 + (size_t)o * np;
+  real acc = 0;
+  for (int j = j0; j < j1; j++) acc += row[j];
+  part[i] = acc;
 }

@@ -103,7 +103,8 @@ clcnn_status conv2d_forward(clcnn_ctx *ctx, struct layer *l, cbuf *x, int n) {
   cbuf *bias = l->has_b ? &l->b : &l->t;
   if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_unpack", &k)) ||
       (st = clcnn__args(ctx, k, "conv2d_unpack", MEM_ARG(&l->y), MEM_ARG(&l->t), MEM_ARG(bias),
-                        INT_ARG(n), INT_ARG(l->out_c), INT_ARG(P), INT_ARG(l->has_b), (size_t)0)) ||
+                        INT_ARG(n), INT_ARG(l->out_c), INT_ARG(P), INT_ARG(l->has_b), INT_ARG(l->fuse_relu),
+                        (size_t)0)) ||
       (st = clcnn__run(ctx, k, "conv2d_unpack", (size_t)l->out_c * n, (cbuf *[]){&l->t, bias},
                        l->has_b ? 2 : 1, (cbuf *[]){&l->y}, 1)))
     return st;
@@ -124,13 +125,9 @@ static clcnn_status wgrad_narrow(clcnn_ctx *ctx, struct layer *l, size_t g, size
       (st = clcnn__args(ctx, k, "conv2d_wgrad_narrow", MEM_ARG(part), MEM_ARG(&l->col), MEM_ARG(&l->t), INT_ARG(ocg),
                         INT_ARG(cgkk), INT_ARG(cgkk * G), INT_ARG(g * cgkk), INT_ARG(NP), INT_ARG(g * ocg * NP),
                         INT_ARG(chunk), INT_ARG(chunks), (size_t)0)) ||
-      (st = clcnn__run(ctx, k, "conv2d_wgrad_narrow", cgkk * chunks, (cbuf *[]){&l->col, &l->t}, 2, &part, 1)) ||
-      (st = clcnn__kernel(ctx, KP_GEMM, "gemm_reduce", &k)) ||
-      (st = clcnn__args(ctx, k, "gemm_reduce", MEM_ARG(&l->dw), MEM_ARG(part), INT_ARG(ocg), INT_ARG(cgkk), INT_ARG(cgkk),
-                        INT_ARG(g * ocg * cgkk), INT_ARG(chunks), INT_ARG(ocg), INT_ARG(cgkk), REAL_ARG(ctx, 1.0),
-                        REAL_ARG(ctx, 1.0), INT_ARG(0), (size_t)0)))
+      (st = clcnn__run(ctx, k, "conv2d_wgrad_narrow", cgkk * chunks, (cbuf *[]){&l->col, &l->t}, 2, &part, 1)))
     return st;
-  return clcnn__run(ctx, k, "gemm_reduce", ocg, &part, 1, (cbuf *[]){&l->dw}, 1);
+  return clcnn__reduce(ctx, &l->dw, g * ocg * cgkk, cgkk, part, ocg, cgkk, chunks, ocg, cgkk, 1.0, 1.0, 0);
 }
 
 clcnn_status conv2d_backward(clcnn_ctx *ctx, struct layer *l, cbuf *x, cbuf *dy, int n) {
@@ -139,19 +136,25 @@ clcnn_status conv2d_backward(clcnn_ctx *ctx, struct layer *l, cbuf *x, cbuf *dy,
   size_t G = p->groups, cgkk = (size_t)l->in_c / G * p->kh * p->kw, ocg = l->out_c / G;
   cl_kernel k;
   clcnn_status st;
-  /* dy (n,OC,P) -> t (OC, n*P) */
+  /* dy (n,OC,P) -> t (OC, n*P), through the fused relu's mask (its output is l->y) */
   if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_pack", &k)) ||
-      (st = clcnn__args(ctx, k, "conv2d_pack", MEM_ARG(&l->t), MEM_ARG(dy), INT_ARG(n),
-                        INT_ARG(l->out_c), INT_ARG(P), (size_t)0)) ||
-      (st = clcnn__run(ctx, k, "conv2d_pack", (size_t)l->out_c * n, &dy, 1, (cbuf *[]){&l->t}, 1)))
+      (st = clcnn__args(ctx, k, "conv2d_pack", MEM_ARG(&l->t), MEM_ARG(dy), MEM_ARG(&l->y), INT_ARG(n),
+                        INT_ARG(l->out_c), INT_ARG(P), INT_ARG(l->fuse_relu), (size_t)0)) ||
+      (st = clcnn__run(ctx, k, "conv2d_pack", (size_t)l->out_c * n, (cbuf *[]){dy, &l->y}, 2, (cbuf *[]){&l->t}, 1)))
     return st;
-  /* db += sum of dy over n and P */
-  if (l->has_b &&
-      ((st = clcnn__kernel(ctx, KP_UTIL, "bias_grad", &k)) ||
-       (st = clcnn__args(ctx, k, "bias_grad", MEM_ARG(&l->db), MEM_ARG(dy), INT_ARG(n),
-                         INT_ARG(l->out_c), INT_ARG(P), (size_t)0)) ||
-       (st = clcnn__run(ctx, k, "bias_grad", l->out_c, &dy, 1, (cbuf *[]){&l->db}, 1))))
-    return st;
+  /* db += the sum of each row of t, in chunks of N*P so that every core has work */
+  if (l->has_b) {
+    size_t oc = l->out_c, chunk = 2048, chunks;
+    while ((chunks = (NP + chunk - 1) / chunk) * oc < 64 && chunk > 256) chunk /= 2;
+    cbuf *part = clcnn__scratch(ctx);
+    if ((st = clcnn__reserve(ctx, part, chunks * oc * ctx->esz, "conv2d bias grad parts")) ||
+        (st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_bias_grad", &k)) ||
+        (st = clcnn__args(ctx, k, "conv2d_bias_grad", MEM_ARG(part), MEM_ARG(&l->t), INT_ARG(oc), INT_ARG(NP),
+                          INT_ARG(chunk), INT_ARG(chunks), (size_t)0)) ||
+        (st = clcnn__run(ctx, k, "conv2d_bias_grad", oc * chunks, (cbuf *[]){&l->t}, 1, &part, 1)) ||
+        (st = clcnn__reduce(ctx, &l->db, 0, 1, part, oc, 1, chunks, oc, 1, 1.0, 1.0, 0)))
+      return st;
+  }
   /* dW[g] (OCg, CgKK) += dY[g] (OCg, NP) x col[g]^T (NP, CgKK) */
   for (size_t g = 0; g < G; g++) {
     if (l->packed == 1 && ocg >= 32) { /* col is in panels: dW^T = col . dY^T reads them in order */

@@ -19,6 +19,18 @@ clcnn_status clcnn__reserve(clcnn_ctx *ctx, cbuf *b, size_t bytes, const char *w
   return cbuf_alloc(ctx, b, bytes, what);
 }
 
+clcnn_status clcnn__reduce(clcnn_ctx *ctx, cbuf *c, size_t coff, size_t ldc, cbuf *part, size_t m, size_t n,
+                           size_t splits, size_t mp, size_t np, double alpha, double beta, int ct) {
+  cl_kernel k;
+  clcnn_status st;
+  if ((st = clcnn__kernel(ctx, KP_GEMM, "gemm_reduce", &k)) ||
+      (st = clcnn__args(ctx, k, "gemm_reduce", MEM_ARG(c), MEM_ARG(part), INT_ARG(m), INT_ARG(n), INT_ARG(ldc),
+                        INT_ARG(coff), INT_ARG(splits), INT_ARG(mp), INT_ARG(np), REAL_ARG(ctx, alpha),
+                        REAL_ARG(ctx, beta), INT_ARG(ct), (size_t)0)))
+    return st;
+  return clcnn__run(ctx, k, "gemm_reduce", m, &part, 1, &c, 1);
+}
+
 /* C = alpha * op(A) op(B) + beta * C from packed panels (ctx->pack_a, bp) in `splits` chunks of K:
  * gemm_tile_splitk writes each chunk's sums to ctx->part and gemm_reduce adds them in a fixed
  * order (the result does not depend on timing). ct: C is stored transposed. */
@@ -35,13 +47,9 @@ static clcnn_status splitk_reduce(clcnn_ctx *ctx, cbuf *bp, size_t m, size_t n, 
       (st = clcnn__kernel(ctx, KP_GEMM, "gemm_tile_splitk", &kp)) ||
       (st = clcnn__args(ctx, kp, "gemm_tile_splitk", MEM_ARG(&ctx->part), MEM_ARG(&ctx->pack_a), MEM_ARG(bp),
                         INT_ARG(mp), INT_ARG(np), INT_ARG(k), INT_ARG(kc), INT_ARG(kbs), INT_ARG(koff), (size_t)0)) ||
-      (st = clcnn__run3(ctx, kp, "gemm_tile_splitk", gws, r, 2, (cbuf *[]){&ctx->part}, 1)) ||
-      (st = clcnn__kernel(ctx, KP_GEMM, "gemm_reduce", &kp)) ||
-      (st = clcnn__args(ctx, kp, "gemm_reduce", MEM_ARG(c), MEM_ARG(&ctx->part), INT_ARG(m), INT_ARG(n),
-                        INT_ARG(ldc), INT_ARG(coff), INT_ARG(splits), INT_ARG(mp), INT_ARG(np),
-                        REAL_ARG(ctx, alpha), REAL_ARG(ctx, beta), INT_ARG(ct), (size_t)0)))
+      (st = clcnn__run3(ctx, kp, "gemm_tile_splitk", gws, r, 2, (cbuf *[]){&ctx->part}, 1)))
     return st;
-  return clcnn__run(ctx, kp, "gemm_reduce", m, (cbuf *[]){&ctx->part}, 1, &c, 1);
+  return clcnn__reduce(ctx, c, coff, ldc, &ctx->part, m, n, splits, mp, np, alpha, beta, ct);
 }
 
 /* With bp NULL, B is packed here from b; else bp holds B's panels already, kbs rows each, this
@@ -120,13 +128,7 @@ static clcnn_status clblast_splitk(clcnn_ctx *ctx, const char *what, int ta, int
                   ctx->prec == CLCNN_DOUBLE ? 'D' : 'S', what, m, n, kk, batch, clcnn_status_name(s), (int)s);
     clcnn__commit(ctx, ev, what, r, 2, (cbuf *[]){&ctx->part}, 1);
   }
-  cl_kernel kr;
-  if ((st = clcnn__kernel(ctx, KP_GEMM, "gemm_reduce", &kr)) ||
-      (st = clcnn__args(ctx, kr, "gemm_reduce", MEM_ARG(c), MEM_ARG(&ctx->part), INT_ARG(m), INT_ARG(n), INT_ARG(ldc),
-                        INT_ARG(coff), INT_ARG(parts), INT_ARG(m), INT_ARG(n), REAL_ARG(ctx, alpha),
-                        REAL_ARG(ctx, beta), INT_ARG(0), (size_t)0)))
-    return st;
-  return clcnn__run(ctx, kr, "gemm_reduce", m, (cbuf *[]){&ctx->part}, 1, &c, 1);
+  return clcnn__reduce(ctx, c, coff, ldc, &ctx->part, m, n, parts, m, n, alpha, beta, 0);
 }
 
 clcnn_status clcnn__gemm_own(clcnn_ctx *ctx, const char *what, int ta, int tb, size_t m, size_t n, size_t k,

@@ -190,6 +190,11 @@ const char *clcnn__cache_dir(clcnn_ctx *ctx);
 const char *clcnn__write_atomic(const char *dir, const char *path, const void *buf, size_t len);
 void clcnn__device_key(clcnn_ctx *ctx, char key[33]);
 
+/* c[coff + i*ldc + j] (ct: c[coff + j*ldc + i]) = alpha * the sum over s < splits, in order, of
+ * part[s][i][j] (parts mp x np) + beta * c, for i < m, j < n: the fixed-order sum of partial
+ * results (split-K GEMMs, chunked reductions). */
+clcnn_status clcnn__reduce(clcnn_ctx *ctx, cbuf *c, size_t coff, size_t ldc, cbuf *part, size_t m, size_t n,
+                           size_t splits, size_t mp, size_t np, double alpha, double beta, int ct);
 clcnn_status clcnn__gemm_packed_b(clcnn_ctx *ctx, const char *what, int ta, size_t m, size_t n, size_t k,
                                   double alpha, cbuf *a, size_t aoff, size_t lda, cbuf *bp, size_t kbs,
                                   size_t koff, double beta, cbuf *c, size_t coff, size_t ldc);

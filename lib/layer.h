@@ -29,6 +29,9 @@ struct layer {
   double p;                        /* dropout probability */
   int training;                    /* the mode of the last forward */
   int no_dx;                       /* backward: skip the input gradient (first layer, not asked) */
+  int fuse_relu;                   /* conv2d: the relu after it is applied in its unpack, and its
+                                      backward's mask in the conv's pack (saves two passes) */
+  int fused;                       /* relu: done by the conv before it; output and input grad alias */
   uint64_t key;                    /* dropout: the mask's key for the last forward */
   cbuf *yp, *dxp;                  /* the output and input gradient others see (flatten aliases) */
   evlist prof[2];                  /* forward and backward commands, when profiling */

@@ -155,7 +155,11 @@ static clcnn_status add_layer(clcnn_net *net, struct layer *proto) {
     if (!nls) st = FAIL(ctx, CLCNN_ERR_OUT_OF_MEMORY, "out of host memory (layers)");
     else net->layers = nls, net->cap = cap;
   }
-  if (!st && l->type == CLCNN_LAYER_FLATTEN) {
+  struct layer *prev = net->nl ? net->layers[net->nl - 1] : NULL;
+  if (!st && l->type == CLCNN_LAYER_RELU && prev && prev->type == CLCNN_LAYER_CONV2D && !prev->fuse_relu) {
+    l->fused = 1; /* relu(conv(x)) in the conv's own passes (the conv learns it below, on success) */
+    l->yp = prev->yp;
+  } else if (!st && l->type == CLCNN_LAYER_FLATTEN) {
     l->yp = cur_out(net); /* same memory, new shape */
   } else if (!st) {
     size_t e = ctx->esz;
@@ -188,6 +192,7 @@ static clcnn_status add_layer(clcnn_net *net, struct layer *proto) {
     layer_free(l);
     return st;
   }
+  if (l->fused) prev->fuse_relu = 1;
   net->have_forward = net->have_backward = net->have_loss = 0;
   return CLCNN_SUCCESS;
 }
@@ -281,6 +286,10 @@ CLCNN_API clcnn_layer_type clcnn_net_layer_type(const clcnn_net *net, int i) {
   return net && i >= 0 && i < net->nl ? net->layers[i]->type : (clcnn_layer_type)-1;
 }
 
+CLCNN_API int clcnn_net_layer_fused(const clcnn_net *net, int i) {
+  return net && i >= 0 && i < net->nl ? net->layers[i]->fused : -1;
+}
+
 CLCNN_API clcnn_status clcnn_net_layer_shape(const clcnn_net *net, int i, int dims[4]) {
   if (!net || !dims) return CLCNN_ERR_NULL_POINTER;
   if (i < -1 || i >= net->nl)
@@ -330,7 +339,7 @@ CLCNN_API const char *clcnn_net_layer_describe(const clcnn_net *net, int i, char
                p->stride_h, p->stride_w, p->pad_h, p->pad_w);
       break;
     case CLCNN_LAYER_LEAKY_RELU: snprintf(buf, size, "leaky_relu(%g)", l->slope); break;
-    case CLCNN_LAYER_RELU: snprintf(buf, size, "relu"); break;
+    case CLCNN_LAYER_RELU: snprintf(buf, size, l->fused ? "relu (in the conv before)" : "relu"); break;
     case CLCNN_LAYER_SIGMOID: snprintf(buf, size, "sigmoid"); break;
     case CLCNN_LAYER_TANH: snprintf(buf, size, "tanh"); break;
     case CLCNN_LAYER_GLOBAL_AVGPOOL: snprintf(buf, size, "global_avgpool"); break;
@@ -609,6 +618,9 @@ CLCNN_API clcnn_status clcnn_net_forward(clcnn_net *net, const void *x, int n) {
       case CLCNN_LAYER_AVGPOOL2D:
       case CLCNN_LAYER_GLOBAL_AVGPOOL: st = pool2d_forward(ctx, l, in, n); break;
       case CLCNN_LAYER_FLATTEN: break;
+      case CLCNN_LAYER_RELU:
+        if (!l->fused) st = activation_forward(ctx, l, in, n);
+        break;
       case CLCNN_LAYER_BATCHNORM: st = batchnorm_forward(ctx, l, in, n); break;
       case CLCNN_LAYER_DROPOUT: st = dropout_forward(ctx, l, in, n); break;
       default: st = activation_forward(ctx, l, in, n); break;
@@ -641,6 +653,10 @@ static clcnn_status backward_layers(clcnn_net *net) {
       case CLCNN_LAYER_AVGPOOL2D:
       case CLCNN_LAYER_GLOBAL_AVGPOOL: st = pool2d_backward(ctx, l, x, dy, net->n); break;
       case CLCNN_LAYER_FLATTEN: l->dxp = dy; break; /* same memory, the input's shape */
+      case CLCNN_LAYER_RELU:
+        if (l->fused) l->dxp = dy; /* the conv below masks it */
+        else st = activation_backward(ctx, l, x, dy, net->n);
+        break;
       case CLCNN_LAYER_BATCHNORM: st = batchnorm_backward(ctx, l, x, dy, net->n); break;
       case CLCNN_LAYER_DROPOUT: st = dropout_backward(ctx, l, x, dy, net->n); break;
       default: st = activation_backward(ctx, l, x, dy, net->n); break;

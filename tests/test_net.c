@@ -169,11 +169,16 @@ int main(void) {
     for (int d = 0; d < 2; d++) {
       uint64_t ns = 0;
       if (clcnn_net_profile(net, l, d, &ns)) prof_ok = 0;
-      int has_kernels = clcnn_net_layer_type(net, l) != CLCNN_LAYER_FLATTEN;
+      int has_kernels = clcnn_net_layer_type(net, l) != CLCNN_LAYER_FLATTEN && !clcnn_net_layer_fused(net, l);
       if (has_kernels != (ns > 0)) prof_ok = 0;
     }
   uint64_t loss_ns = 0;
   clcnn_net_profile(net, clcnn_net_num_layers(net), 1, &loss_ns);
+  int fused_ok = clcnn_net_layer_fused(net, -1) == -1 && clcnn_net_layer_fused(NULL, 0) == -1;
+  for (int l = 0; l < clcnn_net_num_layers(net); l++)
+    fused_ok &= clcnn_net_layer_fused(net, l) == (clcnn_net_layer_type(net, l) == CLCNN_LAYER_RELU && l > 0 &&
+                                                  clcnn_net_layer_type(net, l - 1) == CLCNN_LAYER_CONV2D);
+  tap_ok(fused_ok, "a relu right after a conv is fused into it, and only such a relu");
   tap_ok(prof_ok && loss_ns > 0, "profiling reports kernel time for every layer and direction (loss %llu ns)",
          (unsigned long long)loss_ns);
 
