@@ -175,7 +175,12 @@ __kernel void conv2d_bias_grad(__global real *part, __global const real *dy2, in
   if (i >= oc * chunks) return;
   int o = i % oc, s = i / oc, j0 = s * chunk, j1 = min(np, j0 + chunk);
   __global const real *row = dy2 + (size_t)o * np;
-  real acc = 0;
-  for (int j = j0; j < j1; j++) acc += row[j];
+  real16_c acc16 = 0;
+  int j = j0;
+  for (; j + 16 <= j1; j += 16) acc16 += vload16(0, row + j);
+  real t[16], acc = 0;
+  vstore16(acc16, 0, t);
+  for (int l = 0; l < 16; l++) acc += t[l];
+  for (; j < j1; j++) acc += row[j];
   part[i] = acc;
 }

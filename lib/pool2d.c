@@ -43,12 +43,29 @@ clcnn_status pool2d_setup(clcnn_ctx *ctx, struct layer *l, int max_batch) {
       INT_ARG((l)->pool.pad_h), INT_ARG((l)->pool.pad_w), INT_ARG((l)->out_h),                \
       INT_ARG((l)->out_w)
 
+/* A 2x2 window, stride 2, no padding: the kernels for it (a plain MaxPool2d(2)). */
+static int is_2x2(const struct layer *l) {
+  const clcnn_pool2d_params *p = &l->pool;
+  return p->kh == 2 && p->kw == 2 && p->stride_h == 2 && p->stride_w == 2 && p->pad_h == 0 && p->pad_w == 0;
+}
+
+#define POOL2X2_ARGS(l, n)                                                                          \
+  INT_ARG((size_t)(n) * layer_out_size(l)), INT_ARG((l)->in_h), INT_ARG((l)->in_w), INT_ARG((l)->out_h), \
+      INT_ARG((l)->out_w)
+
 clcnn_status pool2d_forward(clcnn_ctx *ctx, struct layer *l, cbuf *x, int n) {
   size_t ny = (size_t)n * layer_out_size(l);
   cl_kernel k;
   clcnn_status st;
   switch (l->type) {
     case CLCNN_LAYER_MAXPOOL2D:
+      if (is_2x2(l)) {
+        if ((st = clcnn__kernel(ctx, KP_POOL2D, "maxpool2x2_forward", &k)) ||
+            (st = clcnn__args(ctx, k, "maxpool2x2_forward", MEM_ARG(&l->y), MEM_ARG(&l->idx), MEM_ARG(x),
+                              POOL2X2_ARGS(l, n), (size_t)0)))
+          return st;
+        return clcnn__run(ctx, k, "maxpool2x2_forward", ny, &x, 1, (cbuf *[]){&l->y, &l->idx}, 2);
+      }
       if ((st = clcnn__kernel(ctx, KP_POOL2D, "maxpool2d_forward", &k)) ||
           (st = clcnn__args(ctx, k, "maxpool2d_forward", MEM_ARG(&l->y), MEM_ARG(&l->idx),
                             MEM_ARG(x), POOL_ARGS(l, n), (size_t)0)))
@@ -77,6 +94,14 @@ clcnn_status pool2d_backward(clcnn_ctx *ctx, struct layer *l, cbuf *x, cbuf *dy,
   (void)x;
   switch (l->type) {
     case CLCNN_LAYER_MAXPOOL2D:
+      if (is_2x2(l)) {
+        if ((st = clcnn__kernel(ctx, KP_POOL2D, "maxpool2x2_backward", &k)) ||
+            (st = clcnn__args(ctx, k, "maxpool2x2_backward", MEM_ARG(&l->dx), MEM_ARG(dy), MEM_ARG(&l->idx),
+                              POOL2X2_ARGS(l, n), (size_t)0)))
+          return st;
+        return clcnn__run(ctx, k, "maxpool2x2_backward", (size_t)n * layer_out_size(l), (cbuf *[]){dy, &l->idx}, 2,
+                          (cbuf *[]){&l->dx}, 1);
+      }
       if ((st = clcnn__kernel(ctx, KP_POOL2D, "maxpool2d_backward", &k)) ||
           (st = clcnn__args(ctx, k, "maxpool2d_backward", MEM_ARG(&l->dx), MEM_ARG(dy),
                             MEM_ARG(&l->idx), POOL_ARGS(l, n), (size_t)0)))

@@ -170,6 +170,7 @@ static const lcase cases[] = {
     ACT(CLCNN_LAYER_TANH, 3, 1, 7, 3, 0),
     /* pools: N C H W  KH KW  SH SW  PH PW */
     POOL(CLCNN_LAYER_MAXPOOL2D, 2, 3, 7, 6, 2, 2, 0, 0, 0, 0), /* stride = kernel, odd H */
+    POOL(CLCNN_LAYER_MAXPOOL2D, 2, 2, 5, 7, 2, 2, 2, 2, 0, 0), /* 2x2 stride 2: odd H and W, edges zeroed */
     POOL(CLCNN_LAYER_MAXPOOL2D, 2, 2, 9, 7, 3, 2, 2, 2, 1, 1), /* 3x2, stride 2, pad */
     POOL(CLCNN_LAYER_MAXPOOL2D, 2, 2, 3, 2, 5, 4, 1, 1, 1, 1), /* whole padded input */
     POOL(CLCNN_LAYER_MAXPOOL2D, 3, 2, 8, 9, 3, 3, 2, 2, 1, 1),
