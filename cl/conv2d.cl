@@ -84,26 +84,35 @@ __kernel void conv2d_wgrad_narrow(__global real *part, __global const real *colp
   int i = get_global_id(0);
   if (i >= cgkk * chunks) return;
   int r = i % cgkk, s = i / cgkk, j0 = s * chunk, j1 = min(np, j0 + chunk);
-  for (int o = 0; o < ocg; o++) {
-    __global const real *d = dy + dyoff + (size_t)o * np;
-    real16_c acc = 0;
-    real tail = 0;
+  /* four gradient rows at a time, so that each load of the im2col row serves four FMAs (rows
+   * past ocg repeat row o0 and are not stored); each row's sum is formed as with one row */
+  for (int o0 = 0; o0 < ocg; o0 += 4) {
+    __global const real *d[4];
+    for (int q = 0; q < 4; q++) d[q] = dy + dyoff + (size_t)(o0 + q < ocg ? o0 + q : o0) * np;
+    real16_c a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    real tail[4] = {0, 0, 0, 0};
     for (int jb = j0; jb < j1; jb += 64) {
       __global const real *c = colp + ((size_t)(jb / 64) * ckk + roff + r) * 64;
       if (jb + 64 <= j1) {
-        acc = fma(vload16(0, c), vload16(0, d + jb), acc);
-        acc = fma(vload16(1, c), vload16(1, d + jb), acc);
-        acc = fma(vload16(2, c), vload16(2, d + jb), acc);
-        acc = fma(vload16(3, c), vload16(3, d + jb), acc);
+        for (int v = 0; v < 4; v++) {
+          real16_c cv = vload16(v, c);
+          a0 = fma(cv, vload16(v, d[0] + jb), a0);
+          a1 = fma(cv, vload16(v, d[1] + jb), a1);
+          a2 = fma(cv, vload16(v, d[2] + jb), a2);
+          a3 = fma(cv, vload16(v, d[3] + jb), a3);
+        }
       } else {
-        for (int jj = 0; jj < j1 - jb; jj++) tail += c[jj] * d[jb + jj];
+        for (int q = 0; q < 4; q++)
+          for (int jj = 0; jj < j1 - jb; jj++) tail[q] += c[jj] * d[q][jb + jj];
       }
     }
-    real sum = tail;
-    real t[16];
-    vstore16(acc, 0, t);
-    for (int l = 0; l < 16; l++) sum += t[l];
-    part[((size_t)s * ocg + o) * cgkk + r] = sum;
+    real t[4][16];
+    vstore16(a0, 0, t[0]), vstore16(a1, 0, t[1]), vstore16(a2, 0, t[2]), vstore16(a3, 0, t[3]);
+    for (int q = 0; q < 4 && o0 + q < ocg; q++) {
+      real sum = tail[q];
+      for (int l = 0; l < 16; l++) sum += t[q][l];
+      part[((size_t)s * ocg + o0 + q) * cgkk + r] = sum;
+    }
   }
 }
 
