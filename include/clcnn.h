@@ -247,9 +247,11 @@ CLCNN_API clcnn_status clcnn_net_get_seed(const clcnn_net *net, uint64_t *seed, 
 
 CLCNN_API int clcnn_net_num_layers(const clcnn_net *net);
 CLCNN_API clcnn_layer_type clcnn_net_layer_type(const clcnn_net *net, int layer);
-/* 1 when layer i runs no commands of its own because the layer before does its work (a relu
- * right after a conv2d: the conv applies it as it writes its output, and masks its gradient as
- * it reads it), else 0; its output is the conv's. -1 for a bad argument. */
+/* 1 when layer i runs no commands of its own because the conv2d before it does its work, else
+ * 0; -1 for a bad argument. A relu right after a conv2d is applied as the conv writes its output
+ * and its mask as the conv reads its gradient; a max pooling with a 2x2 window, stride 2 and no
+ * padding right after such a relu is computed by the conv too, from its GEMM's output (the
+ * relu's full-size output is then never stored). Results are those of the separate layers. */
 CLCNN_API int clcnn_net_layer_fused(const clcnn_net *net, int i);
 /* Output shape of layer (layer = -1: the net's input) for a batch of one: dims[0] = 1. */
 CLCNN_API clcnn_status clcnn_net_layer_shape(const clcnn_net *net, int layer, int dims[4]);

@@ -101,6 +101,17 @@ clcnn_status conv2d_forward(clcnn_ctx *ctx, struct layer *l, cbuf *x, int n) {
         return st;
   }
   cbuf *bias = l->has_b ? &l->b : &l->t;
+  if (l->fpool) { /* relu and 2x2 max pooling fused: the pooling layer's output and indices */
+    struct layer *q = l->fpool;
+    size_t total = (size_t)n * layer_out_size(q);
+    if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_unpack_pool", &k)) ||
+        (st = clcnn__args(ctx, k, "conv2d_unpack_pool", MEM_ARG(&q->y), MEM_ARG(&q->idx), MEM_ARG(&l->t),
+                          MEM_ARG(bias), INT_ARG(total), INT_ARG(l->out_c), INT_ARG(NP), INT_ARG(l->out_h),
+                          INT_ARG(l->out_w), INT_ARG(q->out_h), INT_ARG(q->out_w), INT_ARG(l->has_b), (size_t)0)))
+      return st;
+    return clcnn__run(ctx, k, "conv2d_unpack_pool", total, (cbuf *[]){&l->t, bias}, l->has_b ? 2 : 1,
+                      (cbuf *[]){&q->y, &q->idx}, 2);
+  }
   if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_unpack", &k)) ||
       (st = clcnn__args(ctx, k, "conv2d_unpack", MEM_ARG(&l->y), MEM_ARG(&l->t), MEM_ARG(bias),
                         INT_ARG(n), INT_ARG(l->out_c), INT_ARG(P), INT_ARG(l->has_b), INT_ARG(l->fuse_relu),
@@ -136,8 +147,18 @@ clcnn_status conv2d_backward(clcnn_ctx *ctx, struct layer *l, cbuf *x, cbuf *dy,
   size_t G = p->groups, cgkk = (size_t)l->in_c / G * p->kh * p->kw, ocg = l->out_c / G;
   cl_kernel k;
   clcnn_status st;
-  /* dy (n,OC,P) -> t (OC, n*P), through the fused relu's mask (its output is l->y) */
-  if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_pack", &k)) ||
+  /* dy (n,OC,P) -> t (OC, n*P), through the fused relu's mask (its output is l->y), or from the
+   * fused pooling's output gradient */
+  if (l->fpool) {
+    struct layer *q = l->fpool;
+    size_t total = (size_t)n * layer_out_size(q);
+    if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_pack_pool", &k)) ||
+        (st = clcnn__args(ctx, k, "conv2d_pack_pool", MEM_ARG(&l->t), MEM_ARG(dy), MEM_ARG(&q->y), MEM_ARG(&q->idx),
+                          INT_ARG(total), INT_ARG(l->out_c), INT_ARG(NP), INT_ARG(l->out_h), INT_ARG(l->out_w),
+                          INT_ARG(q->out_h), INT_ARG(q->out_w), (size_t)0)) ||
+        (st = clcnn__run(ctx, k, "conv2d_pack_pool", total, (cbuf *[]){dy, &q->y, &q->idx}, 3, (cbuf *[]){&l->t}, 1)))
+      return st;
+  } else if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_pack", &k)) ||
       (st = clcnn__args(ctx, k, "conv2d_pack", MEM_ARG(&l->t), MEM_ARG(dy), MEM_ARG(&l->y), INT_ARG(n),
                         INT_ARG(l->out_c), INT_ARG(P), INT_ARG(l->fuse_relu), (size_t)0)) ||
       (st = clcnn__run(ctx, k, "conv2d_pack", (size_t)l->out_c * n, (cbuf *[]){dy, &l->y}, 2, (cbuf *[]){&l->t}, 1)))

@@ -31,7 +31,9 @@ struct layer {
   int no_dx;                       /* backward: skip the input gradient (first layer, not asked) */
   int fuse_relu;                   /* conv2d: the relu after it is applied in its unpack, and its
                                       backward's mask in the conv's pack (saves two passes) */
-  int fused;                       /* relu: done by the conv before it; output and input grad alias */
+  int fused;                       /* relu: done by the conv before it; output and input grad alias;
+                                      maxpool2d (2x2, stride 2, after a fused relu): done by that conv */
+  struct layer *fpool;             /* conv2d: the fused max pooling whose output and indices it writes */
   uint64_t key;                    /* dropout: the mask's key for the last forward */
   cbuf *yp, *dxp;                  /* the output and input gradient others see (flatten aliases) */
   evlist prof[2];                  /* forward and backward commands, when profiling */

@@ -156,9 +156,18 @@ static clcnn_status add_layer(clcnn_net *net, struct layer *proto) {
     else net->layers = nls, net->cap = cap;
   }
   struct layer *prev = net->nl ? net->layers[net->nl - 1] : NULL;
+  struct layer *conv = net->nl > 1 && prev->fused ? net->layers[net->nl - 2] : NULL;
+  const clcnn_pool2d_params *pp = &l->pool;
   if (!st && l->type == CLCNN_LAYER_RELU && prev && prev->type == CLCNN_LAYER_CONV2D && !prev->fuse_relu) {
     l->fused = 1; /* relu(conv(x)) in the conv's own passes (the conv learns it below, on success) */
     l->yp = prev->yp;
+  } else if (!st && l->type == CLCNN_LAYER_MAXPOOL2D && conv && !conv->fpool && pp->kh == 2 && pp->kw == 2 &&
+             pp->stride_h == 2 && pp->stride_w == 2 && pp->pad_h == 0 && pp->pad_w == 0) {
+    /* maxpool2x2(relu(conv(x))) as the conv writes its output: the output and indices are this
+     * layer's, its input gradient passes through to the conv */
+    l->fused = 1;
+    st = cbuf_alloc(ctx, &l->y, (size_t)net->max_batch * layer_out_size(l) * ctx->esz, "layer output");
+    l->yp = &l->y;
   } else if (!st && l->type == CLCNN_LAYER_FLATTEN) {
     l->yp = cur_out(net); /* same memory, new shape */
   } else if (!st) {
@@ -192,7 +201,8 @@ static clcnn_status add_layer(clcnn_net *net, struct layer *proto) {
     layer_free(l);
     return st;
   }
-  if (l->fused) prev->fuse_relu = 1;
+  if (l->fused && l->type == CLCNN_LAYER_RELU) prev->fuse_relu = 1;
+  if (l->fused && l->type == CLCNN_LAYER_MAXPOOL2D) conv->fpool = l;
   net->have_forward = net->have_backward = net->have_loss = 0;
   return CLCNN_SUCCESS;
 }
@@ -334,12 +344,12 @@ CLCNN_API const char *clcnn_net_layer_describe(const clcnn_net *net, int i, char
       break;
     case CLCNN_LAYER_MAXPOOL2D:
     case CLCNN_LAYER_AVGPOOL2D:
-      snprintf(buf, size, "%s(kernel %dx%d, stride %dx%d, pad %dx%d)",
+      snprintf(buf, size, "%s(kernel %dx%d, stride %dx%d, pad %dx%d)%s",
                l->type == CLCNN_LAYER_MAXPOOL2D ? "maxpool2d" : "avgpool2d", p->kh, p->kw,
-               p->stride_h, p->stride_w, p->pad_h, p->pad_w);
+               p->stride_h, p->stride_w, p->pad_h, p->pad_w, l->fused ? " (in the conv)" : "");
       break;
     case CLCNN_LAYER_LEAKY_RELU: snprintf(buf, size, "leaky_relu(%g)", l->slope); break;
-    case CLCNN_LAYER_RELU: snprintf(buf, size, l->fused ? "relu (in the conv before)" : "relu"); break;
+    case CLCNN_LAYER_RELU: snprintf(buf, size, l->fused ? "relu (in the conv)" : "relu"); break;
     case CLCNN_LAYER_SIGMOID: snprintf(buf, size, "sigmoid"); break;
     case CLCNN_LAYER_TANH: snprintf(buf, size, "tanh"); break;
     case CLCNN_LAYER_GLOBAL_AVGPOOL: snprintf(buf, size, "global_avgpool"); break;
@@ -616,7 +626,9 @@ CLCNN_API clcnn_status clcnn_net_forward(clcnn_net *net, const void *x, int n) {
       case CLCNN_LAYER_LINEAR: st = linear_forward(ctx, l, in, n); break;
       case CLCNN_LAYER_MAXPOOL2D:
       case CLCNN_LAYER_AVGPOOL2D:
-      case CLCNN_LAYER_GLOBAL_AVGPOOL: st = pool2d_forward(ctx, l, in, n); break;
+      case CLCNN_LAYER_GLOBAL_AVGPOOL:
+        if (!l->fused) st = pool2d_forward(ctx, l, in, n);
+        break;
       case CLCNN_LAYER_FLATTEN: break;
       case CLCNN_LAYER_RELU:
         if (!l->fused) st = activation_forward(ctx, l, in, n);
@@ -651,7 +663,10 @@ static clcnn_status backward_layers(clcnn_net *net) {
       case CLCNN_LAYER_LINEAR: st = linear_backward(ctx, l, x, dy, net->n); break;
       case CLCNN_LAYER_MAXPOOL2D:
       case CLCNN_LAYER_AVGPOOL2D:
-      case CLCNN_LAYER_GLOBAL_AVGPOOL: st = pool2d_backward(ctx, l, x, dy, net->n); break;
+      case CLCNN_LAYER_GLOBAL_AVGPOOL:
+        if (l->fused) l->dxp = dy; /* the conv below routes it */
+        else st = pool2d_backward(ctx, l, x, dy, net->n);
+        break;
       case CLCNN_LAYER_FLATTEN: l->dxp = dy; break; /* same memory, the input's shape */
       case CLCNN_LAYER_RELU:
         if (l->fused) l->dxp = dy; /* the conv below masks it */

@@ -18,7 +18,7 @@ static double sym(void) { return 2 * urand() - 1; }
 
 #define N 3
 #define C 2
-#define H 10
+#define H 11 /* odd: the fused pooling leaves a row out */
 #define W 9
 #define K 5
 
@@ -175,10 +175,11 @@ int main(void) {
   uint64_t loss_ns = 0;
   clcnn_net_profile(net, clcnn_net_num_layers(net), 1, &loss_ns);
   int fused_ok = clcnn_net_layer_fused(net, -1) == -1 && clcnn_net_layer_fused(NULL, 0) == -1;
+  /* conv, relu, maxpool 2x2, conv, relu, avgpool, ...: the first relu and maxpool and the second
+   * relu run inside their convs */
   for (int l = 0; l < clcnn_net_num_layers(net); l++)
-    fused_ok &= clcnn_net_layer_fused(net, l) == (clcnn_net_layer_type(net, l) == CLCNN_LAYER_RELU && l > 0 &&
-                                                  clcnn_net_layer_type(net, l - 1) == CLCNN_LAYER_CONV2D);
-  tap_ok(fused_ok, "a relu right after a conv is fused into it, and only such a relu");
+    fused_ok &= clcnn_net_layer_fused(net, l) == (l == 1 || l == 2 || l == 4);
+  tap_ok(fused_ok, "a relu right after a conv, and a 2x2 max pooling after that, run inside the conv; nothing else");
   tap_ok(prof_ok && loss_ns > 0, "profiling reports kernel time for every layer and direction (loss %llu ns)",
          (unsigned long long)loss_ns);
 
