@@ -163,47 +163,54 @@ __kernel void conv2d_unpack(__global real *y, __global const real *y2, __global 
 
 /* A fused relu and 2x2 max pooling (stride 2, no padding) after the conv: yp (n,oc,ph,pw) and
  * idx get what maxpool2x2_forward would from the relu's output, which is never stored. One
- * work-item per pooled element; the conv's output plane is oh x ow. */
+ * work-item per pooled row (n, oc, py), so that the divisions that locate it are done once a
+ * row (a CPU device runs integer division scalar, and it dominated a per-element kernel). */
 __kernel void conv2d_unpack_pool(__global real *yp, __global int *idx, __global const real *y2,
-                                 __global const real *bias, int total, int oc, int np, int oh, int ow, int ph,
+                                 __global const real *bias, int rows, int oc, int np, int oh, int ow, int ph,
                                  int pw, int has_bias) {
   int i = get_global_id(0);
-  if (i >= total) return;
-  int px = i % pw, r = i / pw, py = r % ph, plane = r / ph, o = plane % oc, b = plane / oc;
-  int top = 2 * py * ow + 2 * px;
-  __global const real *src = y2 + (size_t)o * np + (size_t)b * oh * ow + top;
+  if (i >= rows) return;
+  int py = i % ph, plane = i / ph, o = plane % oc, b = plane / oc;
+  __global const real *src = y2 + (size_t)o * np + (size_t)b * oh * ow + 2 * py * ow;
   real add = has_bias ? bias[o] : 0;
-  real a = src[0] + add, bb = src[1] + add, c = src[ow] + add, d = src[ow + 1] + add;
-  a = a > 0 ? a : 0, bb = bb > 0 ? bb : 0, c = c > 0 ? c : 0, d = d > 0 ? d : 0;
-  real best = a;
-  int where = top;
-  if (bb > best) best = bb, where = top + 1; /* relu leaves no NaN */
-  if (c > best) best = c, where = top + ow;
-  if (d > best) best = d, where = top + ow + 1;
-  yp[i] = best;
-  idx[i] = where;
+  __global real *out = yp + (size_t)i * pw;
+  __global int *where_out = idx + (size_t)i * pw;
+  for (int px = 0; px < pw; px++) {
+    int top = 2 * py * ow + 2 * px;
+    real a = src[2 * px] + add, bb = src[2 * px + 1] + add, c = src[ow + 2 * px] + add, d = src[ow + 2 * px + 1] + add;
+    a = a > 0 ? a : 0, bb = bb > 0 ? bb : 0, c = c > 0 ? c : 0, d = d > 0 ? d : 0;
+    real best = a;
+    int where = top;
+    if (bb > best) best = bb, where = top + 1; /* relu leaves no NaN */
+    if (c > best) best = c, where = top + ow;
+    if (d > best) best = d, where = top + ow + 1;
+    out[px] = best;
+    where_out[px] = where;
+  }
 }
 
 /* Its backward into the GEMM's layout: dy2[oc][n*P + q] = dyp at the pooled element whose
  * maximum q was, if that maximum (the relu's output there) is positive, else 0; rows and
- * columns past the last window (odd oh or ow) get 0. One work-item per pooled element. */
+ * columns past the last window (odd oh or ow) get 0. One work-item per pooled row. */
 __kernel void conv2d_pack_pool(__global real *dy2, __global const real *dyp, __global const real *yp,
-                               __global const int *idx, int total, int oc, int np, int oh, int ow, int ph, int pw) {
+                               __global const int *idx, int rows, int oc, int np, int oh, int ow, int ph, int pw) {
   int i = get_global_id(0);
-  if (i >= total) return;
-  int px = i % pw, r = i / pw, py = r % ph, plane = r / ph, o = plane % oc, b = plane / oc;
-  int top = 2 * py * ow + 2 * px, win = idx[i] - top;
-  real g = yp[i] > 0 ? dyp[i] : 0;
-  __global real *dp = dy2 + (size_t)o * np + (size_t)b * oh * ow + top;
-  dp[0] = win == 0 ? g : 0;
-  dp[1] = win == 1 ? g : 0;
-  dp[ow] = win == ow ? g : 0;
-  dp[ow + 1] = win == ow + 1 ? g : 0;
-  if ((ow & 1) && px == pw - 1) dp[2] = dp[ow + 2] = 0;
-  if ((oh & 1) && py == ph - 1) {
-    dp[2 * ow] = dp[2 * ow + 1] = 0;
-    if ((ow & 1) && px == pw - 1) dp[2 * ow + 2] = 0;
+  if (i >= rows) return;
+  int py = i % ph, plane = i / ph, o = plane % oc, b = plane / oc;
+  __global real *d0 = dy2 + (size_t)o * np + (size_t)b * oh * ow + 2 * py * ow, *d1 = d0 + ow;
+  __global const real *g_in = dyp + (size_t)i * pw, *y_in = yp + (size_t)i * pw;
+  __global const int *w_in = idx + (size_t)i * pw;
+  for (int px = 0; px < pw; px++) {
+    int win = w_in[px] - (2 * py * ow + 2 * px);
+    real g = y_in[px] > 0 ? g_in[px] : 0;
+    d0[2 * px] = win == 0 ? g : 0;
+    d0[2 * px + 1] = win == 1 ? g : 0;
+    d1[2 * px] = win == ow ? g : 0;
+    d1[2 * px + 1] = win == ow + 1 ? g : 0;
   }
+  if (ow & 1) d0[ow - 1] = d1[ow - 1] = 0;
+  if ((oh & 1) && py == ph - 1)
+    for (int x = 0; x < ow; x++) d1[ow + x] = 0;
 }
 
 /* dy2[oc][n*P + q] = dy[n][oc][q]: the output gradient in the GEMM's layout; with relu, the

@@ -52,45 +52,47 @@ __kernel void maxpool2d_forward(__global real *y, __global int *idx, __global co
   }
 }
 
-/* The common 2x2 window with stride 2 and no padding, one work-item per output element, in
- * straight-line code that a CPU device vectorises across work-items (the row loops above and
- * below do not): first maximum in scan order wins, NaN wins over numbers. */
-__kernel void maxpool2x2_forward(__global real *y, __global int *idx, __global const real *x, int total, int h,
+/* The common 2x2 window with stride 2 and no padding, one work-item per output row (plane, oy):
+ * straight-line code per element and no integer division in the loop (a CPU device runs it
+ * scalar): first maximum in scan order wins, NaN wins over numbers. */
+__kernel void maxpool2x2_forward(__global real *y, __global int *idx, __global const real *x, int rows, int h,
                                  int w, int oh, int ow) {
   int i = get_global_id(0);
-  if (i >= total) return;
-  int ox = i % ow, r = i / ow, oy = r % oh, plane = r / oh;
-  int top = 2 * oy * w + 2 * ox;
-  __global const real *xp = x + (size_t)plane * h * w + top;
-  real a = xp[0], b = xp[1], c = xp[w], d = xp[w + 1], best = a;
-  int where = top;
-  if (b > best || (isnan(b) && !isnan(best))) best = b, where = top + 1;
-  if (c > best || (isnan(c) && !isnan(best))) best = c, where = top + w;
-  if (d > best || (isnan(d) && !isnan(best))) best = d, where = top + w + 1;
-  y[i] = best;
-  idx[i] = where;
+  if (i >= rows) return;
+  int oy = i % oh, plane = i / oh;
+  __global const real *r0 = x + (size_t)plane * h * w + 2 * oy * w, *r1 = r0 + w;
+  for (int ox = 0; ox < ow; ox++) {
+    int top = 2 * oy * w + 2 * ox;
+    real a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1], best = a;
+    int where = top;
+    if (b > best || (isnan(b) && !isnan(best))) best = b, where = top + 1;
+    if (c > best || (isnan(c) && !isnan(best))) best = c, where = top + w;
+    if (d > best || (isnan(d) && !isnan(best))) best = d, where = top + w + 1;
+    y[(size_t)i * ow + ox] = best;
+    idx[(size_t)i * ow + ox] = where;
+  }
 }
 
-/* Its backward: each output element writes the four elements of its window (the gradient to
- * the winner, zeros to the rest); with an odd H or W the last row or column belongs to no
- * window, and the work-items at the edge zero it. */
-__kernel void maxpool2x2_backward(__global real *dx, __global const real *dy, __global const int *idx, int total,
+/* Its backward, one work-item per output row: each output element writes the four elements of
+ * its window (the gradient to the winner, zeros to the rest); with an odd H or W the last row or
+ * column belongs to no window and gets zeros. */
+__kernel void maxpool2x2_backward(__global real *dx, __global const real *dy, __global const int *idx, int rows,
                                   int h, int w, int oh, int ow) {
   int i = get_global_id(0);
-  if (i >= total) return;
-  int ox = i % ow, r = i / ow, oy = r % oh, plane = r / oh;
-  int top = 2 * oy * w + 2 * ox, win = idx[i] - top;
-  real g = dy[i];
-  __global real *dp = dx + (size_t)plane * h * w + top;
-  dp[0] = win == 0 ? g : 0;
-  dp[1] = win == 1 ? g : 0;
-  dp[w] = win == w ? g : 0;
-  dp[w + 1] = win == w + 1 ? g : 0;
-  if ((w & 1) && ox == ow - 1) dp[2] = dp[w + 2] = 0;
-  if ((h & 1) && oy == oh - 1) {
-    dp[2 * w] = dp[2 * w + 1] = 0;
-    if ((w & 1) && ox == ow - 1) dp[2 * w + 2] = 0;
+  if (i >= rows) return;
+  int oy = i % oh, plane = i / oh;
+  __global real *d0 = dx + (size_t)plane * h * w + 2 * oy * w, *d1 = d0 + w;
+  for (int ox = 0; ox < ow; ox++) {
+    int win = idx[(size_t)i * ow + ox] - (2 * oy * w + 2 * ox);
+    real g = dy[(size_t)i * ow + ox];
+    d0[2 * ox] = win == 0 ? g : 0;
+    d0[2 * ox + 1] = win == 1 ? g : 0;
+    d1[2 * ox] = win == w ? g : 0;
+    d1[2 * ox + 1] = win == w + 1 ? g : 0;
   }
+  if (w & 1) d0[w - 1] = d1[w - 1] = 0;
+  if ((h & 1) && oy == oh - 1)
+    for (int x = 0; x < w; x++) d1[w + x] = 0;
 }
 
 /* One work-item per input row (plane, iy): each element gathers the gradient of the windows

@@ -103,13 +103,13 @@ clcnn_status conv2d_forward(clcnn_ctx *ctx, struct layer *l, cbuf *x, int n) {
   cbuf *bias = l->has_b ? &l->b : &l->t;
   if (l->fpool) { /* relu and 2x2 max pooling fused: the pooling layer's output and indices */
     struct layer *q = l->fpool;
-    size_t total = (size_t)n * layer_out_size(q);
+    size_t rows = (size_t)n * q->out_c * q->out_h;
     if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_unpack_pool", &k)) ||
         (st = clcnn__args(ctx, k, "conv2d_unpack_pool", MEM_ARG(&q->y), MEM_ARG(&q->idx), MEM_ARG(&l->t),
-                          MEM_ARG(bias), INT_ARG(total), INT_ARG(l->out_c), INT_ARG(NP), INT_ARG(l->out_h),
+                          MEM_ARG(bias), INT_ARG(rows), INT_ARG(l->out_c), INT_ARG(NP), INT_ARG(l->out_h),
                           INT_ARG(l->out_w), INT_ARG(q->out_h), INT_ARG(q->out_w), INT_ARG(l->has_b), (size_t)0)))
       return st;
-    return clcnn__run(ctx, k, "conv2d_unpack_pool", total, (cbuf *[]){&l->t, bias}, l->has_b ? 2 : 1,
+    return clcnn__run(ctx, k, "conv2d_unpack_pool", rows, (cbuf *[]){&l->t, bias}, l->has_b ? 2 : 1,
                       (cbuf *[]){&q->y, &q->idx}, 2);
   }
   if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_unpack", &k)) ||
@@ -151,12 +151,12 @@ clcnn_status conv2d_backward(clcnn_ctx *ctx, struct layer *l, cbuf *x, cbuf *dy,
    * fused pooling's output gradient */
   if (l->fpool) {
     struct layer *q = l->fpool;
-    size_t total = (size_t)n * layer_out_size(q);
+    size_t rows = (size_t)n * q->out_c * q->out_h;
     if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_pack_pool", &k)) ||
         (st = clcnn__args(ctx, k, "conv2d_pack_pool", MEM_ARG(&l->t), MEM_ARG(dy), MEM_ARG(&q->y), MEM_ARG(&q->idx),
-                          INT_ARG(total), INT_ARG(l->out_c), INT_ARG(NP), INT_ARG(l->out_h), INT_ARG(l->out_w),
+                          INT_ARG(rows), INT_ARG(l->out_c), INT_ARG(NP), INT_ARG(l->out_h), INT_ARG(l->out_w),
                           INT_ARG(q->out_h), INT_ARG(q->out_w), (size_t)0)) ||
-        (st = clcnn__run(ctx, k, "conv2d_pack_pool", total, (cbuf *[]){dy, &q->y, &q->idx}, 3, (cbuf *[]){&l->t}, 1)))
+        (st = clcnn__run(ctx, k, "conv2d_pack_pool", rows, (cbuf *[]){dy, &q->y, &q->idx}, 3, (cbuf *[]){&l->t}, 1)))
       return st;
   } else if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_pack", &k)) ||
       (st = clcnn__args(ctx, k, "conv2d_pack", MEM_ARG(&l->t), MEM_ARG(dy), MEM_ARG(&l->y), INT_ARG(n),

@@ -50,7 +50,7 @@ static int is_2x2(const struct layer *l) {
 }
 
 #define POOL2X2_ARGS(l, n)                                                                          \
-  INT_ARG((size_t)(n) * layer_out_size(l)), INT_ARG((l)->in_h), INT_ARG((l)->in_w), INT_ARG((l)->out_h), \
+  INT_ARG((size_t)(n) * (l)->out_c * (l)->out_h), INT_ARG((l)->in_h), INT_ARG((l)->in_w), INT_ARG((l)->out_h), \
       INT_ARG((l)->out_w)
 
 clcnn_status pool2d_forward(clcnn_ctx *ctx, struct layer *l, cbuf *x, int n) {
@@ -64,7 +64,8 @@ clcnn_status pool2d_forward(clcnn_ctx *ctx, struct layer *l, cbuf *x, int n) {
             (st = clcnn__args(ctx, k, "maxpool2x2_forward", MEM_ARG(&l->y), MEM_ARG(&l->idx), MEM_ARG(x),
                               POOL2X2_ARGS(l, n), (size_t)0)))
           return st;
-        return clcnn__run(ctx, k, "maxpool2x2_forward", ny, &x, 1, (cbuf *[]){&l->y, &l->idx}, 2);
+        return clcnn__run(ctx, k, "maxpool2x2_forward", (size_t)n * l->out_c * l->out_h, &x, 1,
+                          (cbuf *[]){&l->y, &l->idx}, 2);
       }
       if ((st = clcnn__kernel(ctx, KP_POOL2D, "maxpool2d_forward", &k)) ||
           (st = clcnn__args(ctx, k, "maxpool2d_forward", MEM_ARG(&l->y), MEM_ARG(&l->idx),
@@ -99,7 +100,7 @@ clcnn_status pool2d_backward(clcnn_ctx *ctx, struct layer *l, cbuf *x, cbuf *dy,
             (st = clcnn__args(ctx, k, "maxpool2x2_backward", MEM_ARG(&l->dx), MEM_ARG(dy), MEM_ARG(&l->idx),
                               POOL2X2_ARGS(l, n), (size_t)0)))
           return st;
-        return clcnn__run(ctx, k, "maxpool2x2_backward", (size_t)n * layer_out_size(l), (cbuf *[]){dy, &l->idx}, 2,
+        return clcnn__run(ctx, k, "maxpool2x2_backward", (size_t)n * l->out_c * l->out_h, (cbuf *[]){dy, &l->idx}, 2,
                           (cbuf *[]){&l->dx}, 1);
       }
       if ((st = clcnn__kernel(ctx, KP_POOL2D, "maxpool2d_backward", &k)) ||
