@@ -178,7 +178,9 @@ clcnn_status conv2d_backward(clcnn_ctx *ctx, struct layer *l, cbuf *x, cbuf *dy,
   }
   /* dW[g] (OCg, CgKK) += dY[g] (OCg, NP) x col[g]^T (NP, CgKK) */
   for (size_t g = 0; g < G; g++) {
-    if (l->packed == 1 && ocg >= 32) { /* col is in panels: dW^T = col . dY^T reads them in order */
+    /* many output channels and many weights each: col is in panels, dW^T = col . dY^T reads them
+     * in order (with few weights per channel, that product's rows are mostly padding) */
+    if (l->packed == 1 && ocg >= 32 && cgkk >= 64) {
       if ((st = clcnn__gemm_wgrad_colp(ctx, &l->col, cgkk * G, g * cgkk, cgkk, NP, &l->t, g * ocg * NP, ocg, &l->dw,
                                        g * ocg * cgkk)))
         return st;

@@ -302,12 +302,14 @@ int main(void) {
    * multiple of the chunks): both GEMM backends split K there and add the parts. */
   clcnn_conv2d_params bp = {.out_channels = 2, .kh = 3, .kw = 3, .pad_h = 1, .pad_w = 1, .bias = 1};
   conv_weight_fd(ctx, &bp, 9, 1, 31, 31, 4, "a weight gradient summed over 8649 positions (split K)");
-  /* Wide convs (32 output channels per group, also with 2 groups): their weight gradient is
-   * computed as its transpose on CPU devices. */
+  /* Wide convs (32 output channels and 72 weights each per group, also with 2 groups): their
+   * weight gradient is computed as its transpose on CPU devices; with few input channels (18
+   * weights per output channel) as dot products, like narrow ones. */
   clcnn_conv2d_params wp1 = {.out_channels = 32, .kh = 3, .kw = 3, .pad_h = 1, .pad_w = 1, .bias = 1};
-  conv_weight_fd(ctx, &wp1, 2, 2, 6, 5, 37, "a conv with 32 output channels: weight gradient");
+  conv_weight_fd(ctx, &wp1, 2, 8, 6, 5, 37, "a conv with 32 output channels, 8 input: weight gradient");
+  conv_weight_fd(ctx, &wp1, 2, 2, 6, 5, 37, "a conv with 32 output channels, 2 input: weight gradient");
   clcnn_conv2d_params wp2 = {.out_channels = 64, .kh = 3, .kw = 3, .pad_h = 1, .pad_w = 1, .groups = 2, .bias = 1};
-  conv_weight_fd(ctx, &wp2, 2, 2, 6, 5, 37, "a conv with 64 output channels in 2 groups: weight gradient");
+  conv_weight_fd(ctx, &wp2, 2, 16, 6, 5, 37, "a conv with 64 output channels in 2 groups: weight gradient");
 
   /* Kernels are found: from $CLCNN_KERNEL_PATH here, embedded or installed without it. */
   const char *origin = clcnn_ctx_kernel_origin(ctx, "conv2d.cl");
