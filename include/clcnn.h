@@ -124,9 +124,10 @@ CLCNN_API clcnn_status clcnn_ctx_memory(const clcnn_ctx *ctx, size_t *now, size_
                                         uint64_t *allocations);
 /* Start a new peak: the peak becomes the memory in use now. */
 CLCNN_API void clcnn_ctx_reset_peak(clcnn_ctx *ctx);
-/* Time the GEMM backend on C (m x n) = op(A) (m x k) op(B) (k x n), row-major, ta/tb non-zero
- * for transposed operands: reps runs after a warm-up, each waited for; *seconds gets the
- * median. For benchmarks. */
+/* Time the GEMM on C (m x n) = op(A) (m x k) op(B) (k x n), row-major, ta/tb non-zero for
+ * transposed operands, as a training step runs it: after a warm-up, reps batches of products
+ * queued back to back (up to 20, ~20 MFLOP a batch), each batch waited for; *seconds gets the
+ * median time per product. For benchmarks. */
 CLCNN_API clcnn_status clcnn_ctx_time_gemm(clcnn_ctx *ctx, int ta, int tb, size_t m, size_t n,
                                            size_t k, int reps, double *seconds);
 /* The GEMM choice in force: "auto", "measure", "clcnn" or "clblast". Static string. */

@@ -315,11 +315,17 @@ static void operands_free(clcnn_ctx *ctx, struct operands *o) {
   cbuf_free(&o->a), cbuf_free(&o->b), cbuf_free(&o->c);
 }
 
+/* Products queued back to back per timed batch, as in a training step (no wait between them):
+ * enough that the host's wait at the end does not decide, ~20 MFLOP, at most 20. */
+static int batch_reps(size_t m, size_t n, size_t k) {
+  double flops = 2.0 * m * n * k;
+  return flops >= 2e7 ? 1 : (int)(2e7 / flops) > 20 ? 20 : (int)(2e7 / flops);
+}
+
 static clcnn_status measure(clcnn_ctx *ctx, int ta, int tb, size_t m, size_t n, size_t k, struct gemm_choice *c) {
   struct operands o;
-  double so = 0, sb = 0, flops = 2.0 * m * n * k;
-  /* enough products back to back that the host's waits do not decide: ~20 MFLOP a batch */
-  int reps = flops >= 2e7 ? 1 : (int)(2e7 / flops) > 20 ? 20 : (int)(2e7 / flops);
+  double so = 0, sb = 0;
+  int reps = batch_reps(m, n, k);
   cl_int e = clFinish(ctx->queue); /* the training commands queued so far are not part of it */
   ctx->host_waits++;
   if (e != CL_SUCCESS) return CLFAIL(ctx, e, "clFinish", "GEMM measurement");
@@ -345,7 +351,7 @@ CLCNN_API clcnn_status clcnn_ctx_time_gemm(clcnn_ctx *ctx, int ta, int tb, size_
     return FAIL(ctx, CLCNN_ERR_INVALID_ARGUMENT, "time_gemm: m %zu n %zu k %zu reps %d", m, n, k, reps);
   struct operands o;
   clcnn_status st = operands(ctx, m, n, k, &o, 0);
-  if (!st) st = time_fn(ctx, clcnn__gemm, ta, tb, m, n, k, &o.a, &o.b, &o.c, reps, 1, seconds);
+  if (!st) st = time_fn(ctx, clcnn__gemm, ta, tb, m, n, k, &o.a, &o.b, &o.c, reps, batch_reps(m, n, k), seconds);
   operands_free(ctx, &o);
   return st;
 }
