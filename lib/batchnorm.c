@@ -26,16 +26,36 @@ clcnn_status batchnorm_setup(clcnn_ctx *ctx, struct layer *l, int max_batch) {
   return CLCNN_SUCCESS;
 }
 
+/* Samples per work-item of the partial sums: enough work-items over the channels (about 256)
+ * for every core or compute unit, each summing whole planes. */
+static int bn_chunk(int n, int c) {
+  int parts = 256 / c;
+  if (parts < 1) parts = 1;
+  if (parts > n) parts = n;
+  return (n + parts - 1) / parts;
+}
+
 clcnn_status batchnorm_forward(clcnn_ctx *ctx, struct layer *l, cbuf *x, int n) {
   int c = l->in_c, p = l->in_h * l->in_w;
   cl_kernel k;
   clcnn_status st;
   if (l->training) {
-    if ((st = clcnn__kernel(ctx, KP_BATCHNORM, "batchnorm_stats", &k)) ||
+    int chunk = bn_chunk(n, c), items = (n + chunk - 1) / chunk * c;
+    cbuf *part = clcnn__scratch(ctx);
+    if ((st = clcnn__reserve(ctx, part, 2 * (size_t)items * ctx->esz, "batchnorm partial sums")) ||
+        (st = clcnn__kernel(ctx, KP_BATCHNORM, "batchnorm_part_sum", &k)) ||
+        (st = clcnn__args(ctx, k, "batchnorm_part_sum", MEM_ARG(part), MEM_ARG(x), INT_ARG(n), INT_ARG(c), INT_ARG(p),
+                          INT_ARG(chunk), (size_t)0)) ||
+        (st = clcnn__run(ctx, k, "batchnorm_part_sum", items, &x, 1, &part, 1)) ||
+        (st = clcnn__kernel(ctx, KP_BATCHNORM, "batchnorm_part_var", &k)) ||
+        (st = clcnn__args(ctx, k, "batchnorm_part_var", MEM_ARG(part), MEM_ARG(x), INT_ARG(n), INT_ARG(c), INT_ARG(p),
+                          INT_ARG(chunk), (size_t)0)) ||
+        (st = clcnn__run(ctx, k, "batchnorm_part_var", items, (cbuf *[]){x, part}, 2, &part, 1)) ||
+        (st = clcnn__kernel(ctx, KP_BATCHNORM, "batchnorm_stats", &k)) ||
         (st = clcnn__args(ctx, k, "batchnorm_stats", MEM_ARG(&l->mean), MEM_ARG(&l->invstd),
-                          MEM_ARG(&l->rmean), MEM_ARG(&l->rvar), MEM_ARG(x), INT_ARG(n), INT_ARG(c),
-                          INT_ARG(p), REAL_ARG(ctx, l->eps), REAL_ARG(ctx, l->momentum), (size_t)0)) ||
-        (st = clcnn__run(ctx, k, "batchnorm_stats", c, &x, 1,
+                          MEM_ARG(&l->rmean), MEM_ARG(&l->rvar), MEM_ARG(part), INT_ARG(n), INT_ARG(c),
+                          INT_ARG(p), INT_ARG(chunk), REAL_ARG(ctx, l->eps), REAL_ARG(ctx, l->momentum), (size_t)0)) ||
+        (st = clcnn__run(ctx, k, "batchnorm_stats", c, &part, 1,
                          (cbuf *[]){&l->mean, &l->invstd, &l->rmean, &l->rvar}, 4)))
       return st;
     l->nbt++;
@@ -63,12 +83,17 @@ clcnn_status batchnorm_backward(clcnn_ctx *ctx, struct layer *l, cbuf *x, cbuf *
   cbuf *mean = l->training ? &l->mean : &l->rmean;
   cl_kernel k;
   clcnn_status st;
-  if ((st = clcnn__kernel(ctx, KP_BATCHNORM, "batchnorm_param_grad", &k)) ||
-      (st = clcnn__args(ctx, k, "batchnorm_param_grad", MEM_ARG(&l->dw), MEM_ARG(&l->db),
-                        MEM_ARG(&l->t), MEM_ARG(dy), MEM_ARG(x), MEM_ARG(mean), MEM_ARG(&l->invstd),
-                        INT_ARG(n), INT_ARG(c), INT_ARG(p), (size_t)0)) ||
-      (st = clcnn__run(ctx, k, "batchnorm_param_grad", c, (cbuf *[]){dy, x, mean, &l->invstd}, 4,
-                       (cbuf *[]){&l->dw, &l->db, &l->t}, 3)))
+  int chunk = bn_chunk(n, c), items = (n + chunk - 1) / chunk * c;
+  cbuf *part = clcnn__scratch(ctx);
+  if ((st = clcnn__reserve(ctx, part, 2 * (size_t)items * ctx->esz, "batchnorm partial sums")) ||
+      (st = clcnn__kernel(ctx, KP_BATCHNORM, "batchnorm_part_grad", &k)) ||
+      (st = clcnn__args(ctx, k, "batchnorm_part_grad", MEM_ARG(part), MEM_ARG(dy), MEM_ARG(x), MEM_ARG(mean),
+                        MEM_ARG(&l->invstd), INT_ARG(n), INT_ARG(c), INT_ARG(p), INT_ARG(chunk), (size_t)0)) ||
+      (st = clcnn__run(ctx, k, "batchnorm_part_grad", items, (cbuf *[]){dy, x, mean, &l->invstd}, 4, &part, 1)) ||
+      (st = clcnn__kernel(ctx, KP_BATCHNORM, "batchnorm_param_grad", &k)) ||
+      (st = clcnn__args(ctx, k, "batchnorm_param_grad", MEM_ARG(&l->dw), MEM_ARG(&l->db), MEM_ARG(&l->t),
+                        MEM_ARG(part), INT_ARG(n), INT_ARG(c), INT_ARG(chunk), (size_t)0)) ||
+      (st = clcnn__run(ctx, k, "batchnorm_param_grad", c, &part, 1, (cbuf *[]){&l->dw, &l->db, &l->t}, 3)))
     return st;
   if (l->no_dx) return CLCNN_SUCCESS;
   if ((st = clcnn__kernel(ctx, KP_BATCHNORM, "batchnorm_backward", &k)) ||
