@@ -144,18 +144,47 @@ __kernel void gemm_reduce(__global real *c, __global const real *part, int m, in
   }
 }
 
-/* A = rows roff..roff+m-1 of a conv's packed im2col (colp[(j/64)*ckk + r][j%64]), K = N*P
- * columns: one work-item per (panel of 4 rows, block of 64 columns), reading 4 contiguous runs of
- * 64. For a weight gradient computed as dW^T = col . dY^T. Global size mp/4 * ceil(k/64). */
-__kernel void gemm_pack_a_colp(__global real *ap, __global const real *colp, int m, int k, int ckk, int roff,
-                               int mp) {
-  int i = get_global_id(0), kb = (k + 63) / 64;
-  if (i >= mp / GEMM_TM * kb) return;
-  int p = i / kb, jb = i % kb, jn = min(64, k - jb * 64);
-  __global real *dst = ap + ((size_t)p * k + (size_t)jb * 64) * GEMM_TM;
-  for (int t = 0; t < GEMM_TM; t++) {
-    int rr = p * GEMM_TM + t;
-    __global const real *src = colp + ((size_t)jb * ckk + roff + rr) * 64;
-    for (int jj = 0; jj < jn; jj++) dst[jj * GEMM_TM + t] = rr < m ? src[jj] : 0;
+/* Split K with A read in place from a conv's packed im2col: op(A) = rows roff..roff+m-1 of colp
+ * (colp[(j/64)*ckk + r][j%64]), K = N*P columns; B packed as for gemm_tile. For a weight
+ * gradient computed as dW^T = col . dY^T, without copying col into A's panels. Rows past m
+ * repeat row m-1 and are never stored (gemm_reduce reads m rows). Global size (N/64, M/4,
+ * splits). */
+__kernel void gemm_tile_splitk_colp(__global real *part, __global const real *colp, __global const real *bp,
+                                    int m, int mp, int np, int k, int kc, int ckk, int roff) {
+  int j = get_global_id(0), i = get_global_id(1), s = get_global_id(2);
+  int k0 = s * kc, k1 = min(k, k0 + kc);
+  int r0 = min(i * GEMM_TM + 0, m - 1), r1 = min(i * GEMM_TM + 1, m - 1);
+  int r2 = min(i * GEMM_TM + 2, m - 1), r3 = min(i * GEMM_TM + 3, m - 1);
+  __global const real *b = bp + ((size_t)j * k + k0) * GEMM_TN;
+  real16_t c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
+  real16_t c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+  for (int kb = k0; kb < k1;) {
+    /* the 64-column panel of colp holding column kb: four row pointers into it */
+    int kend = min(k1, (kb / 64 + 1) * 64), off = kb % 64;
+    __global const real *panel = colp + (size_t)(kb / 64) * ckk * 64 + off;
+    __global const real *a0p = panel + (size_t)(roff + r0) * 64, *a1p = panel + (size_t)(roff + r1) * 64;
+    __global const real *a2p = panel + (size_t)(roff + r2) * 64, *a3p = panel + (size_t)(roff + r3) * 64;
+    for (int kk = 0; kk < kend - kb; kk++) {
+      real16_t b0 = vload16(0, b), b1 = vload16(1, b), b2 = vload16(2, b), b3 = vload16(3, b);
+      real a0 = a0p[kk], a1 = a1p[kk], a2 = a2p[kk], a3 = a3p[kk];
+      c00 = fma((real16_t)a0, b0, c00), c01 = fma((real16_t)a0, b1, c01);
+      c02 = fma((real16_t)a0, b2, c02), c03 = fma((real16_t)a0, b3, c03);
+      c10 = fma((real16_t)a1, b0, c10), c11 = fma((real16_t)a1, b1, c11);
+      c12 = fma((real16_t)a1, b2, c12), c13 = fma((real16_t)a1, b3, c13);
+      c20 = fma((real16_t)a2, b0, c20), c21 = fma((real16_t)a2, b1, c21);
+      c22 = fma((real16_t)a2, b2, c22), c23 = fma((real16_t)a2, b3, c23);
+      c30 = fma((real16_t)a3, b0, c30), c31 = fma((real16_t)a3, b1, c31);
+      c32 = fma((real16_t)a3, b2, c32), c33 = fma((real16_t)a3, b3, c33);
+      b += GEMM_TN;
+    }
+    kb = kend;
   }
+  __global real *p = part + (size_t)s * mp * np + (size_t)(i * GEMM_TM) * np + j * GEMM_TN;
+  vstore16(c00, 0, p), vstore16(c01, 1, p), vstore16(c02, 2, p), vstore16(c03, 3, p);
+  p += np;
+  vstore16(c10, 0, p), vstore16(c11, 1, p), vstore16(c12, 2, p), vstore16(c13, 3, p);
+  p += np;
+  vstore16(c20, 0, p), vstore16(c21, 1, p), vstore16(c22, 2, p), vstore16(c23, 3, p);
+  p += np;
+  vstore16(c30, 0, p), vstore16(c31, 1, p), vstore16(c32, 2, p), vstore16(c33, 3, p);
 }

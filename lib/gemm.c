@@ -193,21 +193,27 @@ clcnn_status clcnn__gemm_wgrad_colp(clcnn_ctx *ctx, cbuf *colp, size_t ckk, size
     return FAIL(ctx, CLCNN_ERR_SHAPE, "conv2d weight grad: %zu x %zu x %zu is too large", cgkk, ocg, k);
   cl_kernel kp;
   clcnn_status st;
-  if ((st = clcnn__reserve(ctx, &ctx->pack_a, mp * k * ctx->esz, "gemm packed A")) ||
-      (st = clcnn__reserve(ctx, &ctx->pack_b, np * k * ctx->esz, "gemm packed B")))
+  size_t kc = (k + splits - 1) / splits;
+  splits = (k + kc - 1) / kc;
+  if ((st = clcnn__reserve(ctx, &ctx->pack_b, np * k * ctx->esz, "gemm packed B")) ||
+      (st = clcnn__reserve(ctx, &ctx->part, splits * mp * np * ctx->esz, "gemm split-K parts")))
     return st;
-  /* dW^T (CgKK, OCg) = col (CgKK, K) . dY^T (K, OCg): the long operand streams as A */
-  if ((st = clcnn__kernel(ctx, KP_GEMM, "gemm_pack_a_colp", &kp)) ||
-      (st = clcnn__args(ctx, kp, "gemm_pack_a_colp", MEM_ARG(&ctx->pack_a), MEM_ARG(colp), INT_ARG(cgkk), INT_ARG(k),
-                        INT_ARG(ckk), INT_ARG(roff), INT_ARG(mp), (size_t)0)) ||
-      (st = clcnn__run(ctx, kp, "gemm_pack_a_colp", mp / 4 * ((k + 63) / 64), &colp, 1,
-                       (cbuf *[]){&ctx->pack_a}, 1)) ||
-      (st = clcnn__kernel(ctx, KP_GEMM, "gemm_pack_b", &kp)) ||
+  /* dW^T (CgKK, OCg) = col (CgKK, K) . dY^T (K, OCg): the long operand streams as A, read in
+   * place from the im2col panels; dY^T is packed as B */
+  if ((st = clcnn__kernel(ctx, KP_GEMM, "gemm_pack_b", &kp)) ||
       (st = clcnn__args(ctx, kp, "gemm_pack_b", MEM_ARG(&ctx->pack_b), MEM_ARG(dy), INT_ARG(ocg), INT_ARG(k),
                         INT_ARG(k), INT_ARG(dyoff), INT_ARG(1), INT_ARG(np), (size_t)0)) ||
       (st = clcnn__run(ctx, kp, "gemm_pack_b", np / 64 * ((k + 15) / 16), &dy, 1, (cbuf *[]){&ctx->pack_b}, 1)))
     return st;
-  return splitk_reduce(ctx, &ctx->pack_b, cgkk, ocg, mp, np, k, k, 0, splits, dw, dwoff, cgkk, 1.0, 1.0, 1);
+  size_t gws[3] = {np / 64, mp / 4, splits};
+  if ((st = clcnn__kernel(ctx, KP_GEMM, "gemm_tile_splitk_colp", &kp)) ||
+      (st = clcnn__args(ctx, kp, "gemm_tile_splitk_colp", MEM_ARG(&ctx->part), MEM_ARG(colp), MEM_ARG(&ctx->pack_b),
+                        INT_ARG(cgkk), INT_ARG(mp), INT_ARG(np), INT_ARG(k), INT_ARG(kc), INT_ARG(ckk), INT_ARG(roff),
+                        (size_t)0)) ||
+      (st = clcnn__run3(ctx, kp, "gemm_tile_splitk_colp", gws, (cbuf *[]){colp, &ctx->pack_b}, 2,
+                        (cbuf *[]){&ctx->part}, 1)))
+    return st;
+  return clcnn__reduce(ctx, dw, dwoff, cgkk, &ctx->part, cgkk, ocg, splits, mp, np, 1.0, 1.0, 1);
 }
 
 cbuf *clcnn__scratch(clcnn_ctx *ctx) { return &ctx->part; }

@@ -308,6 +308,8 @@ int main(void) {
   clcnn_conv2d_params wp1 = {.out_channels = 32, .kh = 3, .kw = 3, .pad_h = 1, .pad_w = 1, .bias = 1};
   conv_weight_fd(ctx, &wp1, 2, 8, 6, 5, 37, "a conv with 32 output channels, 8 input: weight gradient");
   conv_weight_fd(ctx, &wp1, 2, 2, 6, 5, 37, "a conv with 32 output channels, 2 input: weight gradient");
+  /* ... over 2500 positions: split K in 3 chunks of 834 (not whole 64-column panels of im2col) */
+  conv_weight_fd(ctx, &wp1, 4, 8, 25, 25, 37, "a conv with 32 output channels over 2500 positions (split K): weight gradient");
   clcnn_conv2d_params wp2 = {.out_channels = 64, .kh = 3, .kw = 3, .pad_h = 1, .pad_w = 1, .groups = 2, .bias = 1};
   conv_weight_fd(ctx, &wp2, 2, 16, 6, 5, 37, "a conv with 64 output channels in 2 groups: weight gradient");
 
