@@ -65,9 +65,10 @@ __kernel void maxpool2x2_forward(__global real *y, __global int *idx, __global c
     int top = 2 * oy * w + 2 * ox;
     real a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1], best = a;
     int where = top;
-    if (b > best || (isnan(b) && !isnan(best))) best = b, where = top + 1;
-    if (c > best || (isnan(c) && !isnan(best))) best = c, where = top + w;
-    if (d > best || (isnan(d) && !isnan(best))) best = d, where = top + w + 1;
+    /* v != v: v is NaN (isnan() compiled to a call here, and this loop is hot) */
+    if (b > best || (b != b && best == best)) best = b, where = top + 1;
+    if (c > best || (c != c && best == best)) best = c, where = top + w;
+    if (d > best || (d != d && best == best)) best = d, where = top + w + 1;
     y[(size_t)i * ow + ox] = best;
     idx[(size_t)i * ow + ox] = where;
   }
