@@ -180,10 +180,10 @@ __kernel void conv2d_unpack_pool(__global real *yp, __global int *idx, __global 
     real a = src[2 * px] + add, bb = src[2 * px + 1] + add, c = src[ow + 2 * px] + add, d = src[ow + 2 * px + 1] + add;
     a = a > 0 ? a : 0, bb = bb > 0 ? bb : 0, c = c > 0 ? c : 0, d = d > 0 ? d : 0;
     real best = a;
-    int where = top;
-    if (bb > best) best = bb, where = top + 1; /* relu leaves no NaN */
-    if (c > best) best = c, where = top + ow;
-    if (d > best) best = d, where = top + ow + 1;
+    int where = top, t; /* relu leaves no NaN; selects, not branches (they mispredict) */
+    t = bb > best, best = t ? bb : best, where = t ? top + 1 : where;
+    t = c > best, best = t ? c : best, where = t ? top + ow : where;
+    t = d > best, best = t ? d : best, where = t ? top + ow + 1 : where;
     out[px] = best;
     where_out[px] = where;
   }

@@ -1,7 +1,8 @@
 /* cl/pool2d.cl - max, average and global average pooling, forward and backward.
  *
  * Shapes: x (N,C,H,W); y (N,C,OH,OW); idx (N,C,OH,OW) holds, for max pooling, the position
- * iy*W + ix in its plane of the input that won. Window (oy, ox) covers rows
+ * iy*W + ix in its plane of the input that won: as PyTorch's kernels, the first maximum in scan
+ * order, except that a NaN wins, and a later NaN over an earlier one. Window (oy, ox) covers rows
  * oy*SH - PH .. oy*SH - PH + KH - 1; padding never wins a max and counts in the average
  * (PyTorch's count_include_pad=True). Backward gathers over the windows that cover each
  * input element, so dx is written with '=' and no two work-items touch one element. */
@@ -20,20 +21,6 @@ __kernel void maxpool2d_forward(__global real *y, __global int *idx, __global co
   if (i >= n * c * oh) return;
   int oy = i % oh, plane = i / oh;
   __global const real *xp = x + (size_t)plane * h * w;
-  if (kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0) {
-    /* the common 2x2 window: straight-line code, first maximum in scan order wins */
-    __global const real *r0 = xp + (size_t)(2 * oy) * w, *r1 = r0 + w;
-    for (int ox = 0; ox < ow; ox++) {
-      int c0 = 2 * ox, where = 2 * oy * w + c0;
-      real best = r0[c0], v;
-      if ((v = r0[c0 + 1]) > best || (isnan(v) && !isnan(best))) best = v, where = 2 * oy * w + c0 + 1;
-      if ((v = r1[c0]) > best || (isnan(v) && !isnan(best))) best = v, where = (2 * oy + 1) * w + c0;
-      if ((v = r1[c0 + 1]) > best || (isnan(v) && !isnan(best))) best = v, where = (2 * oy + 1) * w + c0 + 1;
-      y[(size_t)i * ow + ox] = best;
-      idx[(size_t)i * ow + ox] = where;
-    }
-    return;
-  }
   int y0 = oy * sh - ph, ylo = max(y0, 0), yhi = min(y0 + kh, h);
   for (int ox = 0; ox < ow; ox++) {
     int x0 = ox * sw - pw, xlo = max(x0, 0), xhi = min(x0 + kw, w);
@@ -42,7 +29,7 @@ __kernel void maxpool2d_forward(__global real *y, __global int *idx, __global co
     for (int iy = ylo; iy < yhi; iy++)
       for (int ix = xlo; ix < xhi; ix++) {
         real v = xp[iy * w + ix];
-        if (where < 0 || v > best || (isnan(v) && !isnan(best))) {
+        if (where < 0 || v > best || isnan(v)) {
           best = v;
           where = iy * w + ix;
         }
@@ -54,7 +41,7 @@ __kernel void maxpool2d_forward(__global real *y, __global int *idx, __global co
 
 /* The common 2x2 window with stride 2 and no padding, one work-item per output row (plane, oy):
  * straight-line code per element and no integer division in the loop (a CPU device runs it
- * scalar): first maximum in scan order wins, NaN wins over numbers. */
+ * scalar); the winner as above. */
 __kernel void maxpool2x2_forward(__global real *y, __global int *idx, __global const real *x, int rows, int h,
                                  int w, int oh, int ow) {
   int i = get_global_id(0);
@@ -65,10 +52,11 @@ __kernel void maxpool2x2_forward(__global real *y, __global int *idx, __global c
     int top = 2 * oy * w + 2 * ox;
     real a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1], best = a;
     int where = top;
-    /* v != v: v is NaN (isnan() compiled to a call here, and this loop is hot) */
-    if (b > best || (b != b && best == best)) best = b, where = top + 1;
-    if (c > best || (c != c && best == best)) best = c, where = top + w;
-    if (d > best || (d != d && best == best)) best = d, where = top + w + 1;
+    /* v != v: v is NaN. Selects, not branches: on random data the branches mispredicted */
+    int t;
+    t = (b > best) | (b != b), best = t ? b : best, where = t ? top + 1 : where;
+    t = (c > best) | (c != c), best = t ? c : best, where = t ? top + w : where;
+    t = (d > best) | (d != d), best = t ? d : best, where = t ? top + w + 1 : where;
     y[(size_t)i * ow + ox] = best;
     idx[(size_t)i * ow + ox] = where;
   }

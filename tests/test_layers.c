@@ -797,6 +797,37 @@ static clcnn_ctx *make_ctx(clcnn_precision prec) {
   return cx;
 }
 
+/* Max pooling passes NaN on as PyTorch's kernels do: a window holding a NaN outputs NaN and its
+ * gradient goes to the NaN, the last one in scan order when there are two (2x2 stride 2, the
+ * fast kernels, and 3x3 stride 1, the general ones; a NaN first in its window and a NaN after a
+ * larger number). */
+static void maxpool_nan(clcnn_ctx *ctx) {
+  const int H = 4, W = 4;
+  double x[16], g[16], dx[16];
+  for (int i = 0; i < 16; i++) x[i] = i % 5 - 2.0;
+  x[5] = NAN;  /* window (0,0) of the 2x2 pooling, after x[0], x[1], x[4] */
+  x[10] = NAN; /* window (1,1), first in it */
+  clcnn_pool2d_params cases[2] = {{.kh = 2, .kw = 2}, {.kh = 3, .kw = 3, .stride_h = 1, .stride_w = 1}};
+  for (int t = 0; t < 2; t++) {
+    clcnn_net *net = NULL;
+    double y[16];
+    int oh = 2, ow = 2, ok = !clcnn_net_create(ctx, 1, 1, H, W, &net) &&
+                                            !clcnn_net_add_maxpool2d(net, &cases[t]) &&
+                                            !clcnn_net_forward(net, x, 1) && !clcnn_net_read_output(net, y);
+    for (int i = 0; i < oh * ow; i++) g[i] = i + 1.0;
+    ok = ok && !clcnn_net_backward_from(net, g) && !clcnn_net_read_input_grad(net, dx);
+    /* 2x2: windows 0 and 3 hold a NaN; 3x3 stride 1: every window holds x[5] or x[10] */
+    int want_nan[2][4] = {{1, 0, 0, 1}, {1, 1, 1, 1}}, right = ok;
+    for (int i = 0; ok && i < 4; i++) right &= (isnan(y[i]) != 0) == want_nan[t][i];
+    /* 2x2: dx[5] gets g[0], dx[10] gets g[3]; 3x3: every window holds both, the later (x[10]) wins */
+    double got5 = dx[5], got10 = dx[10], want5 = t ? 0 : g[0], want10 = t ? g[0] + g[1] + g[2] + g[3] : g[3];
+    right &= got5 == want5 && got10 == want10;
+    tap_ok(right, "maxpool2d %dx%d stride %d passes NaN on (outputs %g %g %g %g; dx[5] %g, dx[10] %g)", cases[t].kh,
+           cases[t].kw, t ? 1 : 2, y[0], y[1], y[2], y[3], got5, got10);
+    clcnn_net_destroy(net);
+  }
+}
+
 int main(void) {
   ref_rng_seed(&rng, 0xC1C22024u);
   ctx64 = make_ctx(CLCNN_DOUBLE);
@@ -804,6 +835,7 @@ int main(void) {
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) /* every third: a partial batch */
     run_case(&cases[i], i % 3 == 2 ? cases[i].n + 2 : cases[i].n);
   for (size_t i = 0; i < sizeof xcases / sizeof xcases[0]; i++) run_xent(&xcases[i]);
+  maxpool_nan(ctx64);
   clcnn_ctx_destroy(ctx32);
   clcnn_ctx_destroy(ctx64);
   return tap_done();
