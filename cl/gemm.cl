@@ -71,25 +71,45 @@ static void gemm_store(__global real *c, int ldc, int row, int col, int m, int n
   for (int l = 0; l < 16 && col + l < n; l++) dst[l] = alpha * t[l] + (beta != 0 ? beta * dst[l] : 0);
 }
 
-/* The 4 x 64 tile at panels (i, j) over k in [k0, k1): the inner loop of every variant. */
+/* One k of the 4 x 64 tile: rows a0..a3 of A times the 64 values of B at b. */
+#define GEMM_FMA_STEP(a0, a1, a2, a3, b)                                                     \
+  {                                                                                         \
+    real16_t b0 = vload16(0, b), b1 = vload16(1, b), b2 = vload16(2, b), b3 = vload16(3, b); \
+    c00 = fma((real16_t)(a0), b0, c00), c01 = fma((real16_t)(a0), b1, c01);                 \
+    c02 = fma((real16_t)(a0), b2, c02), c03 = fma((real16_t)(a0), b3, c03);                 \
+    c10 = fma((real16_t)(a1), b0, c10), c11 = fma((real16_t)(a1), b1, c11);                 \
+    c12 = fma((real16_t)(a1), b2, c12), c13 = fma((real16_t)(a1), b3, c13);                 \
+    c20 = fma((real16_t)(a2), b0, c20), c21 = fma((real16_t)(a2), b1, c21);                 \
+    c22 = fma((real16_t)(a2), b2, c22), c23 = fma((real16_t)(a2), b3, c23);                 \
+    c30 = fma((real16_t)(a3), b0, c30), c31 = fma((real16_t)(a3), b1, c31);                 \
+    c32 = fma((real16_t)(a3), b2, c32), c33 = fma((real16_t)(a3), b3, c33);                 \
+  }
+#define GEMM_TILE_ZERO                                                                      \
+  real16_t c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;          \
+  real16_t c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+
+/* The 4 x 64 tile at panels (i, j) over k in [k0, k1): the inner loop of the packed variants. */
 #define GEMM_TILE_BODY(i, j, k, k0, k1)                                                     \
   __global const real *a = ap + ((size_t)(i) * (k) + (k0)) * GEMM_TM;                       \
   __global const real *b = bp + ((size_t)(j) * kbs + koff + (k0)) * GEMM_TN;                \
-  real16_t c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;          \
-  real16_t c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;          \
+  GEMM_TILE_ZERO                                                                            \
   for (int kk = (k0); kk < (k1); kk++) {                                                    \
-    real16_t b0 = vload16(0, b), b1 = vload16(1, b), b2 = vload16(2, b), b3 = vload16(3, b); \
-    real a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];                                        \
-    c00 = fma((real16_t)a0, b0, c00), c01 = fma((real16_t)a0, b1, c01);                     \
-    c02 = fma((real16_t)a0, b2, c02), c03 = fma((real16_t)a0, b3, c03);                     \
-    c10 = fma((real16_t)a1, b0, c10), c11 = fma((real16_t)a1, b1, c11);                     \
-    c12 = fma((real16_t)a1, b2, c12), c13 = fma((real16_t)a1, b3, c13);                     \
-    c20 = fma((real16_t)a2, b0, c20), c21 = fma((real16_t)a2, b1, c21);                     \
-    c22 = fma((real16_t)a2, b2, c22), c23 = fma((real16_t)a2, b3, c23);                     \
-    c30 = fma((real16_t)a3, b0, c30), c31 = fma((real16_t)a3, b1, c31);                     \
-    c32 = fma((real16_t)a3, b2, c32), c33 = fma((real16_t)a3, b3, c33);                     \
+    GEMM_FMA_STEP(a[0], a[1], a[2], a[3], b)                                                \
     a += GEMM_TM;                                                                           \
     b += GEMM_TN;                                                                           \
+  }
+
+/* The split-K variants' ending: tile (i, j) into part s, a padded mp x np matrix. */
+#define GEMM_STORE_PART(part, s, i, j, mp, np)                                              \
+  {                                                                                         \
+    __global real *p = (part) + (size_t)(s) * (mp) * (np) + (size_t)((i) * GEMM_TM) * (np) + (j) * GEMM_TN; \
+    vstore16(c00, 0, p), vstore16(c01, 1, p), vstore16(c02, 2, p), vstore16(c03, 3, p);     \
+    p += (np);                                                                              \
+    vstore16(c10, 0, p), vstore16(c11, 1, p), vstore16(c12, 2, p), vstore16(c13, 3, p);     \
+    p += (np);                                                                              \
+    vstore16(c20, 0, p), vstore16(c21, 1, p), vstore16(c22, 2, p), vstore16(c23, 3, p);     \
+    p += (np);                                                                              \
+    vstore16(c30, 0, p), vstore16(c31, 1, p), vstore16(c32, 2, p), vstore16(c33, 3, p);     \
   }
 
 /* One work-item: rows 4i..4i+3, columns 64j..64j+63 of C. Global size (N/64, M/4). B's panels
@@ -120,14 +140,7 @@ __kernel void gemm_tile_splitk(__global real *part, __global const real *ap, __g
   int j = get_global_id(0), i = get_global_id(1), s = get_global_id(2);
   int k0 = s * kc, k1 = min(k, k0 + kc);
   GEMM_TILE_BODY(i, j, k, k0, k1)
-  __global real *p = part + (size_t)s * mp * np + (size_t)(i * GEMM_TM) * np + j * GEMM_TN;
-  vstore16(c00, 0, p), vstore16(c01, 1, p), vstore16(c02, 2, p), vstore16(c03, 3, p);
-  p += np;
-  vstore16(c10, 0, p), vstore16(c11, 1, p), vstore16(c12, 2, p), vstore16(c13, 3, p);
-  p += np;
-  vstore16(c20, 0, p), vstore16(c21, 1, p), vstore16(c22, 2, p), vstore16(c23, 3, p);
-  p += np;
-  vstore16(c30, 0, p), vstore16(c31, 1, p), vstore16(c32, 2, p), vstore16(c33, 3, p);
+  GEMM_STORE_PART(part, s, i, j, mp, np)
 }
 
 /* C = alpha * sum of the parts + beta * C, one work-item per row of C. */
@@ -156,8 +169,7 @@ __kernel void gemm_tile_splitk_colp(__global real *part, __global const real *co
   int r0 = min(i * GEMM_TM + 0, m - 1), r1 = min(i * GEMM_TM + 1, m - 1);
   int r2 = min(i * GEMM_TM + 2, m - 1), r3 = min(i * GEMM_TM + 3, m - 1);
   __global const real *b = bp + ((size_t)j * k + k0) * GEMM_TN;
-  real16_t c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
-  real16_t c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+  GEMM_TILE_ZERO
   for (int kb = k0; kb < k1;) {
     /* the 64-column panel of colp holding column kb: four row pointers into it */
     int kend = min(k1, (kb / 64 + 1) * 64), off = kb % 64;
@@ -165,26 +177,10 @@ __kernel void gemm_tile_splitk_colp(__global real *part, __global const real *co
     __global const real *a0p = panel + (size_t)(roff + r0) * 64, *a1p = panel + (size_t)(roff + r1) * 64;
     __global const real *a2p = panel + (size_t)(roff + r2) * 64, *a3p = panel + (size_t)(roff + r3) * 64;
     for (int kk = 0; kk < kend - kb; kk++) {
-      real16_t b0 = vload16(0, b), b1 = vload16(1, b), b2 = vload16(2, b), b3 = vload16(3, b);
-      real a0 = a0p[kk], a1 = a1p[kk], a2 = a2p[kk], a3 = a3p[kk];
-      c00 = fma((real16_t)a0, b0, c00), c01 = fma((real16_t)a0, b1, c01);
-      c02 = fma((real16_t)a0, b2, c02), c03 = fma((real16_t)a0, b3, c03);
-      c10 = fma((real16_t)a1, b0, c10), c11 = fma((real16_t)a1, b1, c11);
-      c12 = fma((real16_t)a1, b2, c12), c13 = fma((real16_t)a1, b3, c13);
-      c20 = fma((real16_t)a2, b0, c20), c21 = fma((real16_t)a2, b1, c21);
-      c22 = fma((real16_t)a2, b2, c22), c23 = fma((real16_t)a2, b3, c23);
-      c30 = fma((real16_t)a3, b0, c30), c31 = fma((real16_t)a3, b1, c31);
-      c32 = fma((real16_t)a3, b2, c32), c33 = fma((real16_t)a3, b3, c33);
+      GEMM_FMA_STEP(a0p[kk], a1p[kk], a2p[kk], a3p[kk], b)
       b += GEMM_TN;
     }
     kb = kend;
   }
-  __global real *p = part + (size_t)s * mp * np + (size_t)(i * GEMM_TM) * np + j * GEMM_TN;
-  vstore16(c00, 0, p), vstore16(c01, 1, p), vstore16(c02, 2, p), vstore16(c03, 3, p);
-  p += np;
-  vstore16(c10, 0, p), vstore16(c11, 1, p), vstore16(c12, 2, p), vstore16(c13, 3, p);
-  p += np;
-  vstore16(c20, 0, p), vstore16(c21, 1, p), vstore16(c22, 2, p), vstore16(c23, 3, p);
-  p += np;
-  vstore16(c30, 0, p), vstore16(c31, 1, p), vstore16(c32, 2, p), vstore16(c33, 3, p);
+  GEMM_STORE_PART(part, s, i, j, mp, np)
 }

@@ -887,11 +887,12 @@ static int run_check(const struct cl_list *l, const struct sel *s, enum precisio
 
 /* ---- --prebuild: build every kernel program, filling the disk cache -------------------- */
 
-/* Build everything on device P:D in one precision; one line of what it took. 0 on success. */
-static int prebuild_one(cl_uint pi, cl_uint di, const char *name, int dbl) {
+/* Start the line "P:D  name  precision<what>: " and make a context on that device in that
+ * precision; on failure the line ends with why and the answer is NULL. */
+static clcnn_ctx *open_device(cl_uint pi, cl_uint di, const char *name, int dbl, const char *what) {
   char index[32], err[4096] = "";
   snprintf(index, sizeof index, "%u:%u", (unsigned)pi, (unsigned)di);
-  printf("%s  %s  %s: ", index, name ? name : "(unknown name)", dbl ? "double" : "float");
+  printf("%s  %s  %s%s: ", index, name ? name : "(unknown name)", dbl ? "double" : "float", what);
   fflush(stdout);
   clcnn_ctx_options opt = {0};
   opt.device = index;
@@ -901,10 +902,17 @@ static int prebuild_one(cl_uint pi, cl_uint di, const char *name, int dbl) {
   if (st != CLCNN_SUCCESS) {
     printf("FAIL: clcnn_ctx_create: %s (%d)%s", clcnn_status_name(st), st, *err ? ": " : "");
     print_why(err);
-    return 1;
+    return NULL;
   }
+  return ctx;
+}
+
+/* Build everything on device P:D in one precision; one line of what it took. 0 on success. */
+static int prebuild_one(cl_uint pi, cl_uint di, const char *name, int dbl) {
+  clcnn_ctx *ctx = open_device(pi, di, name, dbl, "");
+  if (!ctx) return 1;
   double t0 = now_s();
-  st = clcnn_ctx_build_all(ctx);
+  clcnn_status st = clcnn_ctx_build_all(ctx);
   double t = now_s() - t0;
   int from_source = 0, from_cache = 0;
   clcnn_ctx_build_stats(ctx, &from_source, &from_cache);
@@ -945,23 +953,12 @@ static struct {
 } tune = {1024, 1024, 1024, 0}; /* big enough for CLBlast's Xgemm, not its direct kernel */
 
 static int tune_one(cl_uint pi, cl_uint di, const char *name, int dbl) {
-  char index[32], err[4096] = "";
-  snprintf(index, sizeof index, "%u:%u", (unsigned)pi, (unsigned)di);
-  printf("%s  %s  %s  %zu x %zu x %zu: ", index, name ? name : "(unknown name)", dbl ? "double" : "float", tune.m,
-         tune.n, tune.k);
-  fflush(stdout);
-  clcnn_ctx_options opt = {0};
-  opt.device = index;
-  opt.precision = dbl ? CLCNN_DOUBLE : CLCNN_FLOAT;
-  clcnn_ctx *ctx = NULL;
-  clcnn_status st = clcnn_ctx_create(&ctx, &opt, err, sizeof err);
-  if (st != CLCNN_SUCCESS) {
-    printf("FAIL: clcnn_ctx_create: %s (%d)%s", clcnn_status_name(st), st, *err ? ": " : "");
-    print_why(err);
-    return 1;
-  }
+  char what[96];
+  snprintf(what, sizeof what, "  %zu x %zu x %zu", tune.m, tune.n, tune.k);
+  clcnn_ctx *ctx = open_device(pi, di, name, dbl, what);
+  if (!ctx) return 1;
   double before = 0, after = 0, t0 = now_s();
-  st = clcnn_ctx_tune_clblast(ctx, tune.m, tune.n, tune.k, tune.sets, &before, &after);
+  clcnn_status st = clcnn_ctx_tune_clblast(ctx, tune.m, tune.n, tune.k, tune.sets, &before, &after);
   if (st != CLCNN_SUCCESS) {
     printf("FAIL: clcnn_ctx_tune_clblast: %s (%d): ", clcnn_status_name(st), st);
     print_why(clcnn_ctx_last_error(ctx));
