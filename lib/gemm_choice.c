@@ -331,7 +331,12 @@ static clcnn_status measure(clcnn_ctx *ctx, int ta, int tb, size_t m, size_t n, 
   if (e != CL_SUCCESS) return CLFAIL(ctx, e, "clFinish", "GEMM measurement");
   clcnn_status st = operands(ctx, m, n, k, &o, 0);
   if (!st) st = time_fn(ctx, clcnn__gemm_own, ta, tb, m, n, k, &o.a, &o.b, &o.c, 3, reps, &so);
-  if (!st) st = time_fn(ctx, clcnn__gemm_clblast, ta, tb, m, n, k, &o.a, &o.b, &o.c, 3, reps, &sb);
+  if (!st && time_fn(ctx, clcnn__gemm_clblast, ta, tb, m, n, k, &o.a, &o.b, &o.c, 3, reps, &sb)) {
+    /* CLBlast cannot run this product here: clcnn's GEMM it is, and the file says so */
+    if (getenv("CLCNN_DEBUG")) fprintf(stderr, "clcnn: GEMM measurement: CLBlast failed: %s\n", clcnn_ctx_last_error(ctx));
+    clcnn__clear_error(ctx);
+    sb = 1e5; /* 100 s: never chosen */
+  }
   operands_free(ctx, &o);
   if (st) return st;
   *c = (struct gemm_choice){.dbl = ctx->prec == CLCNN_DOUBLE, .ta = (unsigned char)ta, .tb = (unsigned char)tb,
