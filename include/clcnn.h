@@ -146,9 +146,11 @@ CLCNN_API clcnn_status clcnn_ctx_gemm_stats(const clcnn_ctx *ctx, int *known, in
  * are dropped from the file, as stale). CLBlast keeps the last parameters applied for the rest
  * of the process. *before_gflops and *after_gflops (may be NULL) get the two figures. Takes a
  * CLBlast compile per set: seconds to minutes on PoCL. */
-/* A set the driver cannot build is skipped; if none of them builds, CLBlast stays on the last one
- * tried for the rest of the process (CLBlast cannot be given its own parameters back), which
- * is why clcnn-devices --tune runs it in a process of its own. */
+/* m, n and k from 16 (smaller products time only the launch). A set the driver cannot build, or
+ * whose product is wrong, is skipped; if none is left, CLBlast stays on the last one tried for
+ * the rest of the process (CLBlast cannot be given its own parameters back), so the call fails
+ * and this context uses clcnn's GEMM from then on; clcnn-devices --tune runs it in a process of
+ * its own. */
 CLCNN_API clcnn_status clcnn_ctx_tune_clblast(clcnn_ctx *ctx, size_t m, size_t n, size_t k, int max_sets,
                                               double *before_gflops, double *after_gflops);
 /* Compile every clcnn kernel program now, for this device and precision, and make CLBlast

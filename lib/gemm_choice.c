@@ -51,7 +51,17 @@ static const size_t xgemm_sets[][NXP] = {
 #define NSETS (int)(sizeof xgemm_sets / sizeof xgemm_sets[0])
 
 /* Why the set V cannot run on a device with LOCAL bytes of local memory and work-groups of at
- * most MAXWG items (CLBlast's own constraints for Xgemm), or NULL. */
+ * most MAXWG items (CLBlast's own constraints for Xgemm), or NULL. A set read from a file must
+ * also be one of clcnn's candidates (known: any other could fail to compile in CLBlast). */
+static const char *xgemm_invalid(const size_t *v, size_t esz, size_t local, size_t maxwg);
+static const char *xgemm_unknown(const size_t *v, size_t esz, size_t local, size_t maxwg) {
+  const char *why = xgemm_invalid(v, esz, local, maxwg);
+  if (why) return why;
+  for (int i = 0; i < NSETS; i++)
+    if (!memcmp(v, xgemm_sets[i], sizeof xgemm_sets[i])) return NULL;
+  return "not one of clcnn's candidate sets";
+}
+
 static const char *xgemm_invalid(const size_t *v, size_t esz, size_t local, size_t maxwg) {
   for (int i = 0; i < NXP; i++)
     if (v[i] > 1024) return "a value over 1024";
@@ -60,6 +70,8 @@ static const char *xgemm_invalid(const size_t *v, size_t esz, size_t local, size
       !v[VWN] || !v[KREG])
     return "a size of 0";
   if (v[GEMMK] == 0 && v[KREG] != 1) return "KREG must be 1 when GEMMK is 0";
+  for (int i = 0; i < NXP; i++)
+    if ((i == VWM || i == VWN) && (v[i] & (v[i] - 1))) return "a vector width not a power of two";
   if (v[MWG] % (v[MDIMC] * v[VWM]) || v[NWG] % (v[NDIMC] * v[VWN]) || v[MWG] % (v[MDIMA] * v[VWM]) ||
       v[NWG] % (v[NDIMB] * v[VWN]))
     return "MWG, NWG not multiples of the thread tiles";
@@ -107,6 +119,23 @@ static clcnn_status add_choice(clcnn_ctx *ctx, const struct gemm_choice *c) {
   return CLCNN_SUCCESS;
 }
 
+/* Are tokens FIRST..LAST (0-based, space-separated) of line L plain decimal digits? (sscanf's
+ * %zu would take a sign.) */
+static int digits_only(const char *l, int first, int last) {
+  for (int t = 0; *l; t++) {
+    while (*l == ' ') l++;
+    const char *e = l;
+    while (*e && *e != ' ') e++;
+    if (t >= first && t <= last) {
+      if (e == l) return 0;
+      for (const char *q = l; q < e; q++)
+        if (*q < '0' || *q > '9') return 0;
+    }
+    l = e;
+  }
+  return 1;
+}
+
 /* Parse the file's text S into the context; 0, or -1 with the line and why in WHY. On failure
  * the context keeps no record of it. */
 static int parse(clcnn_ctx *ctx, char *s, const char *key, char *why, size_t wsize) {
@@ -139,9 +168,10 @@ static int parse(clcnn_ctx *ctx, char *s, const char *key, char *why, size_t wsi
       int n = sscanf(l, "xgemm %7s %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %lf%n", w3, &v[0],
                      &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9], &v[10], &v[11], &v[12], &v[13],
                      &v[14], &v[15], &gf, &used);
-      const char *bad = n != 18 || l[used] || (strcmp(w3, "S") && strcmp(w3, "D")) || !(gf > 0 && gf < 1e9)
+      const char *bad = n != 18 || l[used] || (strcmp(w3, "S") && strcmp(w3, "D")) || !(gf > 0 && gf < 1e9) ||
+                                !digits_only(l, 2, 17)
                             ? "not 'xgemm S|D <16 values> <GFLOP/s>'"
-                            : xgemm_invalid(v, w3[0] == 'D' ? 8 : 4, local, maxwg);
+                            : xgemm_unknown(v, w3[0] == 'D' ? 8 : 4, local, maxwg);
       if (bad) {
         snprintf(why, wsize, "line %d: %s", line, bad), ok = 0;
       } else {
@@ -152,7 +182,8 @@ static int parse(clcnn_ctx *ctx, char *s, const char *key, char *why, size_t wsi
       struct gemm_choice c = {0};
       double a, b;
       int n = sscanf(l, "shape %7s %7s %zu %zu %zu %15s %lf %lf%n", w3, w4, &c.m, &c.n, &c.k, w1, &a, &b, &used);
-      if (n != 8 || l[used] || (strcmp(w3, "S") && strcmp(w3, "D")) || strlen(w4) != 2 || !strchr("NT", w4[0]) ||
+      if (n != 8 || l[used] || !digits_only(l, 3, 5) || (strcmp(w3, "S") && strcmp(w3, "D")) || strlen(w4) != 2 ||
+          !strchr("NT", w4[0]) ||
           !strchr("NT", w4[1]) || (strcmp(w1, "clcnn") && strcmp(w1, "clblast")) || !c.m || !c.n || !c.k ||
           c.m > 1u << 30 || c.n > 1u << 30 || c.k > 1u << 30 || !(a > 0 && a < 1e12) || !(b > 0 && b < 1e12)) {
         snprintf(why, wsize, "line %d: not 'shape S|D NN|NT|TN|TT m n k clcnn|clblast us us'", line);
@@ -203,8 +234,10 @@ void clcnn__gemm_choices_load(clcnn_ctx *ctx) {
     if (debug) fprintf(stderr, "clcnn: GEMM choices: %d shapes%s from %s\n", ctx->nchoices,
                        ctx->xgemm_gflops[0] > 0 || ctx->xgemm_gflops[1] > 0 ? ", tuned CLBlast" : "", path);
     int d = ctx->prec == CLCNN_DOUBLE;
-    if (ctx->xgemm_gflops[d] > 0 && ctx->gemm_mode != GEMM_OWN && xgemm_apply(ctx, d, ctx->xgemm[d]))
+    if (ctx->xgemm_gflops[d] > 0 && xgemm_apply(ctx, d, ctx->xgemm[d])) {
       ctx->xgemm_gflops[d] = 0; /* CLBlast refused it: run on its defaults */
+      clcnn__clear_error(ctx);
+    }
   }
   free(s);
 }
@@ -224,11 +257,11 @@ static void save(clcnn_ctx *ctx) {
     if (ctx->xgemm_gflops[d] > 0) {
       len += snprintf(s + len, cap - len, "xgemm %c", d ? 'D' : 'S');
       for (int i = 0; i < NXP; i++) len += snprintf(s + len, cap - len, " %zu", ctx->xgemm[d][i]);
-      len += snprintf(s + len, cap - len, " %.1f\n", ctx->xgemm_gflops[d]);
+      len += snprintf(s + len, cap - len, " %.9g\n", ctx->xgemm_gflops[d]);
     }
   for (int i = 0; i < ctx->nchoices; i++) {
     const struct gemm_choice *c = &ctx->choices[i];
-    len += snprintf(s + len, cap - len, "shape %c %c%c %zu %zu %zu %s %.2f %.2f\n", c->dbl ? 'D' : 'S', c->ta ? 'T' : 'N',
+    len += snprintf(s + len, cap - len, "shape %c %c%c %zu %zu %zu %s %.9g %.9g\n", c->dbl ? 'D' : 'S', c->ta ? 'T' : 'N',
                     c->tb ? 'T' : 'N', c->m, c->n, c->k, c->own ? "clcnn" : "clblast", c->us_own, c->us_clblast);
   }
   const char *why = clcnn__write_atomic(dir, path, s, len);
@@ -269,7 +302,7 @@ static clcnn_status time_fn(clcnn_ctx *ctx, gemm_fn fn, int ta, int tb, size_t m
   }
   if (!st) {
     qsort(t, batches, sizeof t[0], cmp_double);
-    *sec = t[batches / 2];
+    *sec = batches % 2 ? t[batches / 2] : (t[batches / 2 - 1] + t[batches / 2]) / 2;
   }
   free(t);
   return st;
@@ -379,8 +412,12 @@ clcnn_status clcnn__gemm_pick(clcnn_ctx *ctx, int ta, int tb, size_t m, size_t n
   if (ctx->gemm_mode != GEMM_MEASURE) return CLCNN_SUCCESS;
   struct gemm_choice c;
   clcnn_status st = measure(ctx, ta, tb, m, n, k, &c);
-  if (!st) st = add_choice(ctx, &c);
-  if (st) return st;
+  if (st) { /* could not measure (out of device memory for the operands, say): the rule, unrecorded */
+    if (getenv("CLCNN_DEBUG")) fprintf(stderr, "clcnn: GEMM measurement failed: %s\n", clcnn_ctx_last_error(ctx));
+    clcnn__clear_error(ctx);
+    return CLCNN_SUCCESS;
+  }
+  if ((st = add_choice(ctx, &c))) return st;
   ctx->gemm_measured++;
   *own = c.own;
   save(ctx);
@@ -400,7 +437,7 @@ CLCNN_API clcnn_status clcnn_ctx_tune_clblast(clcnn_ctx *ctx, size_t m, size_t n
                                               double *before_gflops, double *after_gflops) {
   if (!ctx) return CLCNN_ERR_NULL_POINTER;
   clcnn__clear_error(ctx);
-  if (!m || !n || !k || m > 8192 || n > 65536 || k > 65536 || max_sets < 0)
+  if (m < 16 || n < 16 || k < 16 || m > 8192 || n > 65536 || k > 65536 || max_sets < 0)
     return FAIL(ctx, CLCNN_ERR_INVALID_ARGUMENT, "tune_clblast: m %zu, n %zu, k %zu, max_sets %d", m, n, k, max_sets);
   clcnn__gemm_choices_load(ctx);
   int d = ctx->prec == CLCNN_DOUBLE;
@@ -447,9 +484,9 @@ CLCNN_API clcnn_status clcnn_ctx_tune_clblast(clcnn_ctx *ctx, size_t m, size_t n
     double gf = sec > 0 ? flops / sec / 1e9 : 0;
     if (debug) fprintf(stderr, "clcnn: tune: set %d: %s%s, %.1f GFLOP/s\n", set, s ? clcnn_ctx_last_error(ctx) : "ran",
                        s ? "" : right ? ", right" : ", WRONG product", gf);
-    if (s) clcnn__clear_error(ctx); /* a set the driver cannot build is only not a candidate */
+    if (s && set >= 0) clcnn__clear_error(ctx); /* a set the driver cannot build is only not a candidate */
     if (set < 0) {
-      if (s) st = s; /* CLBlast does not run at all here */
+      if (s) st = s; /* CLBlast does not run at all here: its error stands */
       else base = gf;
     } else if (right && gf > best) {
       best = gf, best_set = set;
@@ -475,6 +512,15 @@ CLCNN_API clcnn_status clcnn_ctx_tune_clblast(clcnn_ctx *ctx, size_t m, size_t n
       save(ctx);
     }
     if (!record) best = base;
+    if (!st && best_set < 0 && tried && !(ctx->xgemm_gflops[d] > 0)) {
+      /* every candidate failed or computed wrong, and CLBlast cannot be given its own parameters
+       * back: this context stops using it */
+      ctx->gemm_mode = GEMM_OWN, ctx->gemm_own = 1;
+      st = FAIL(ctx, CLCNN_ERR_BLAS,
+                "tune_clblast: none of the %d parameter sets tried ran and computed right; CLBlast keeps the last "
+                "one for the rest of this process, so this context now uses clcnn's GEMM only",
+                tried);
+    }
   }
   if (!st && before_gflops) *before_gflops = base;
   if (!st && after_gflops) *after_gflops = best;

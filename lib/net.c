@@ -156,7 +156,11 @@ static clcnn_status add_layer(clcnn_net *net, struct layer *proto) {
     else net->layers = nls, net->cap = cap;
   }
   struct layer *prev = net->nl ? net->layers[net->nl - 1] : NULL;
-  struct layer *conv = net->nl > 1 && prev->fused ? net->layers[net->nl - 2] : NULL;
+  /* a conv whose relu (the previous layer) it runs: a 2x2 max pooling here can join them */
+  struct layer *conv = net->nl > 1 && prev->type == CLCNN_LAYER_RELU && prev->fused &&
+                               net->layers[net->nl - 2]->type == CLCNN_LAYER_CONV2D
+                           ? net->layers[net->nl - 2]
+                           : NULL;
   const clcnn_pool2d_params *pp = &l->pool;
   if (!st && l->type == CLCNN_LAYER_RELU && prev && prev->type == CLCNN_LAYER_CONV2D && !prev->fuse_relu) {
     l->fused = 1; /* relu(conv(x)) in the conv's own passes (the conv learns it below, on success) */

@@ -193,6 +193,11 @@ int main(void) {
       {"Xgemm parameters CLBlast cannot run (MWG not a multiple of MDIMC*VWM)",
        "xgemm S 0 1 32 2 8 8 60 8 8 64 0 1 0 0 4 4 50.0\n", 1},
       {"Xgemm parameters that are too few", "xgemm S 0 1 32 2 8 8 64 8 8 64 0 1 0 0 4 50.0\n", 1},
+      {"a sign on a size", "shape S NN -4 256 9 clcnn 1.0 2.0\n", 1},
+      {"Xgemm parameters with a vector width of 3",
+       "xgemm S 0 1 32 2 8 8 48 8 8 64 0 1 0 0 3 4 50.0\n", 1},
+      {"Xgemm parameters CLBlast accepts but clcnn never tried (KWI 4)",
+       "xgemm S 0 1 32 4 8 8 64 8 8 64 0 1 0 0 4 4 50.0\n", 1},
       {"a NUL byte", "shape S NN 4 256 9 clcnn 1.0 2.0\n\0\n", 1},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -243,6 +248,8 @@ int main(void) {
          "tune: m = 0 refused: %s", clcnn_ctx_last_error(ctx));
   tap_ok(clcnn_ctx_tune_clblast(ctx, 32, 32, 32, -1, NULL, NULL) == CLCNN_ERR_INVALID_ARGUMENT, "tune: max_sets < 0 refused");
   tap_ok(clcnn_ctx_tune_clblast(ctx, 32, 1 << 20, 32, 1, NULL, NULL) == CLCNN_ERR_INVALID_ARGUMENT, "tune: n too large refused");
+  tap_ok(clcnn_ctx_tune_clblast(ctx, 8, 32, 32, 1, NULL, NULL) == CLCNN_ERR_INVALID_ARGUMENT,
+         "tune: m = 8 refused (too small to time)");
   clcnn_status st = clcnn_ctx_tune_clblast(ctx, 512, 512, 512, 1, &before, &after);
   tap_ok(!st && before > 0 && after >= before, "tune: one set against CLBlast's own: %.2f -> %.2f GFLOP/s%s%s", before,
          after, st ? ": " : "", st ? clcnn_ctx_last_error(ctx) : "");

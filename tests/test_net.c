@@ -313,6 +313,37 @@ int main(void) {
   clcnn_conv2d_params wp2 = {.out_channels = 64, .kh = 3, .kw = 3, .pad_h = 1, .pad_w = 1, .groups = 2, .bias = 1};
   conv_weight_fd(ctx, &wp2, 2, 16, 6, 5, 37, "a conv with 64 output channels in 2 groups: weight gradient");
 
+  /* Only a 2x2 max pooling right after a fused relu joins the conv: a second pooling after it
+   * runs on its own, on the fused one's output. */
+  {
+    clcnn_net *pn = NULL;
+    clcnn_conv2d_params pc = {.out_channels = 3, .kh = 3, .kw = 3, .pad_h = 1, .pad_w = 1, .bias = 1};
+    clcnn_pool2d_params p2 = {.kh = 2, .kw = 2};
+    int pok = !clcnn_net_create(ctx, 2, 2, 9, 8, &pn) && !clcnn_net_add_conv2d(pn, &pc) && !clcnn_net_add_relu(pn) &&
+              !clcnn_net_add_maxpool2d(pn, &p2) && !clcnn_net_add_maxpool2d(pn, &p2) && !clcnn_net_init_params(pn, 5);
+    pok = pok && clcnn_net_layer_fused(pn, 1) == 1 && clcnn_net_layer_fused(pn, 2) == 1 &&
+          clcnn_net_layer_fused(pn, 3) == 0;
+    double px[2 * 2 * 9 * 8], y2[2 * 3 * 2 * 2], y1[2 * 3 * 4 * 4];
+    for (size_t i = 0; i < sizeof px / sizeof px[0]; i++) px[i] = sym();
+    /* the same net without its last pooling gives the fused pooling's output */
+    clcnn_net *pn1 = NULL;
+    pok = pok && !clcnn_net_forward(pn, px, 2) && !clcnn_net_read_output(pn, y2) &&
+          !clcnn_net_create(ctx, 2, 2, 9, 8, &pn1) && !clcnn_net_add_conv2d(pn1, &pc) && !clcnn_net_add_relu(pn1) &&
+          !clcnn_net_add_maxpool2d(pn1, &p2) && !clcnn_net_init_params(pn1, 5) && !clcnn_net_forward(pn1, px, 2) &&
+          !clcnn_net_read_output(pn1, y1);
+    int same = pok;
+    for (int pl = 0; same && pl < 6; pl++)
+      for (int oy = 0; oy < 2; oy++)
+        for (int ox = 0; ox < 2; ox++) {
+          const double *q = y1 + pl * 16 + 2 * oy * 4 + 2 * ox;
+          double m = fmax(fmax(q[0], q[1]), fmax(q[4], q[5]));
+          same &= y2[pl * 4 + oy * 2 + ox] == m;
+        }
+    tap_ok(same, "conv-relu-maxpool-maxpool: the second pooling is not fused and pools the first's output");
+    clcnn_net_destroy(pn1);
+    clcnn_net_destroy(pn);
+  }
+
   /* Kernels are found: from $CLCNN_KERNEL_PATH here, embedded or installed without it. */
   const char *origin = clcnn_ctx_kernel_origin(ctx, "conv2d.cl");
   tap_ok(origin && !strcmp(origin, getenv("CLCNN_KERNEL_PATH") ? "env" : "installed"),

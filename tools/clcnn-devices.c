@@ -1009,7 +1009,7 @@ static void usage(FILE *f) {
           "                         CLBlast's database does not know) and record the best\n"
           "                         parameters in the device's GEMM file in the cache\n"
           "      --tune-sets=N      try at most N candidate sets (default: all)\n"
-          "      --tune-shape=MxNxK the product timed (default 1024x1024x1024)\n"
+          "      --tune-shape=MxNxK the product timed, each from 16 (default 1024x1024x1024)\n"
           "  -d, --device=P:D       only device D of platform P, numbered as by -l\n"
           "  -p, --precision=PREC   with --check: float, double or auto (the default: double\n"
           "                         where the device has fp64, else float); with --prebuild:\n"
