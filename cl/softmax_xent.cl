@@ -2,7 +2,7 @@
  *
  * logits (N,K); labels (N) in [0,K); losses (N); dlogits (N,K) = (softmax - onehot) / N.
  * Stable: exp(z - max z), and loss_n = log(sum exp(z - m)) + m - z[label]. */
-__kernel void softmax_xent_forward_backward(__global real *losses, __global real *dlogits,
+__kernel void softmax_xent_forward_backward(__global real *losses, __global real *hits, __global real *dlogits,
                                             __global const real *logits,
                                             __global const int *labels, int n, int k) {
   int i = get_global_id(0);
@@ -10,19 +10,29 @@ __kernel void softmax_xent_forward_backward(__global real *losses, __global real
   __global const real *z = logits + (size_t)i * k;
   __global real *dz = dlogits + (size_t)i * k;
   real m = z[0];
-  for (int j = 1; j < k; j++) m = fmax(m, z[j]);
+  int best = 0; /* the prediction: the first largest logit */
+  for (int j = 1; j < k; j++) {
+    if (z[j] > z[best]) best = j;
+    m = fmax(m, z[j]);
+  }
   real s = 0;
   for (int j = 0; j < k; j++) s += exp(z[j] - m);
   int t = labels[i];
   losses[i] = log(s) + m - z[t];
+  hits[i] = best == t;
   real inv = 1 / (s * n);
   for (int j = 0; j < k; j++) dz[j] = exp(z[j] - m) * inv - (j == t ? (real)1 / n : 0);
 }
 
-/* loss[0] = mean of losses (N). One work-item: N is a batch, small. */
-__kernel void softmax_xent_mean(__global real *loss, __global const real *losses, int n) {
+/* loss[0] = mean of losses (N); the running sums stats[0] += sum of losses, stats[1] += correct
+ * predictions, stats[2] += N. One work-item: N is a batch, small. */
+__kernel void softmax_xent_mean(__global real *loss, __global real *stats, __global const real *losses,
+                                __global const real *hits, int n) {
   if (get_global_id(0) != 0) return;
-  real s = 0;
-  for (int i = 0; i < n; i++) s += losses[i];
+  real s = 0, h = 0;
+  for (int i = 0; i < n; i++) s += losses[i], h += hits[i];
   loss[0] = s / n;
+  stats[0] += s;
+  stats[1] += h;
+  stats[2] += n;
 }

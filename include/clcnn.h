@@ -315,6 +315,21 @@ CLCNN_API clcnn_status clcnn_net_backward(clcnn_net *net, const int32_t *labels)
 CLCNN_API clcnn_status clcnn_net_backward_from(clcnn_net *net, const void *dout);
 /* The mean loss of the last clcnn_net_backward(). Blocks until it is known. */
 CLCNN_API clcnn_status clcnn_net_loss(clcnn_net *net, double *loss);
+/* Running sums over every clcnn_net_backward() with labels since the net was made or since
+ * clcnn_net_train_stats_reset(): of the samples' losses, of the samples whose first largest
+ * output is their label, and of the samples, kept on the device so that a training loop can
+ * show its loss and accuracy without a blocking read per step. This read blocks; any pointer
+ * may be NULL. In float contexts the sums are floats (exact counts up to 2^24 samples). */
+CLCNN_API clcnn_status clcnn_net_train_stats(clcnn_net *net, double *loss_sum, double *correct, double *seen);
+/* Wait until the host memory given to the last clcnn_net_forward(), clcnn_net_backward() and
+ * clcnn_net_backward_from() has been copied to the device, so that the caller may fill it
+ * again. On an in-order queue that copy follows everything enqueued before it, so a training
+ * loop with two input buffers calls this before enqueueing step b (it waits for step b-1's
+ * copy, which ran after step b-2) and then refills step b-1's buffer: the device never waits
+ * for the host. */
+CLCNN_API clcnn_status clcnn_net_wait_inputs(clcnn_net *net);
+/* Enqueue zeroing those sums. Non-blocking. */
+CLCNN_API clcnn_status clcnn_net_train_stats_reset(clcnn_net *net);
 /* Blocking reads: the last forward's outputs (n * output_size elements) and the gradient of
  * the loss with respect to the input (n * input_size elements). */
 CLCNN_API clcnn_status clcnn_net_read_output(clcnn_net *net, void *out);

@@ -72,7 +72,9 @@ clcnn_status batchnorm_backward(clcnn_ctx *ctx, struct layer *l, cbuf *x, cbuf *
 clcnn_status dropout_forward(clcnn_ctx *ctx, struct layer *l, cbuf *x, int n);
 clcnn_status dropout_backward(clcnn_ctx *ctx, struct layer *l, cbuf *x, cbuf *dy, int n);
 /* logits (n,K), labels (n) -> losses (n), loss (1), dlogits (n,K). */
-clcnn_status softmax_xent(clcnn_ctx *ctx, cbuf *logits, cbuf *labels, cbuf *losses, cbuf *loss,
-                          cbuf *dlogits, int n, int k);
+/* ... also hits (n): 1 where the first largest logit is the label, and the running sums
+ * stats (3) += sum of losses, correct predictions, n. */
+clcnn_status softmax_xent(clcnn_ctx *ctx, cbuf *logits, cbuf *labels, cbuf *losses, cbuf *hits, cbuf *loss,
+                          cbuf *stats, cbuf *dlogits, int n, int k);
 
 #endif

@@ -18,6 +18,8 @@ struct clcnn_net {
   cbuf labels;      /* int32 (max_batch) */
   cbuf losses;      /* (max_batch) */
   cbuf loss;        /* (1) */
+  cbuf hits;        /* (max_batch): 1 where the prediction was right */
+  cbuf tstats;      /* (3): running sums of the losses, right predictions, samples */
   cbuf dout;        /* gradient of the output: the loss's, or the caller's */
   int n;            /* batch of the last forward */
   int have_forward, have_backward, have_loss;
@@ -59,7 +61,10 @@ CLCNN_API clcnn_status clcnn_net_create(clcnn_ctx *ctx, int max_batch, int c, in
   if ((st = cbuf_alloc(ctx, &net->x, (size_t)max_batch * c * h * w * ctx->esz, "net input")) ||
       (st = cbuf_alloc(ctx, &net->labels, (size_t)max_batch * sizeof(cl_int), "labels")) ||
       (st = cbuf_alloc(ctx, &net->losses, (size_t)max_batch * ctx->esz, "losses")) ||
-      (st = cbuf_alloc(ctx, &net->loss, ctx->esz, "loss"))) {
+      (st = cbuf_alloc(ctx, &net->loss, ctx->esz, "loss")) ||
+      (st = cbuf_alloc(ctx, &net->hits, (size_t)max_batch * ctx->esz, "hits")) ||
+      (st = cbuf_alloc(ctx, &net->tstats, 3 * ctx->esz, "training sums")) ||
+      (st = clcnn__zero(ctx, &net->tstats, 3 * ctx->esz, "training sums"))) {
     clcnn_net_destroy(net);
     return st;
   }
@@ -85,6 +90,8 @@ CLCNN_API void clcnn_net_destroy(clcnn_net *net) {
   cbuf_free(&net->labels);
   cbuf_free(&net->losses);
   cbuf_free(&net->loss);
+  cbuf_free(&net->hits);
+  cbuf_free(&net->tstats);
   cbuf_free(&net->dout);
   evlist_free(&net->loss_prof);
   free(net);
@@ -703,7 +710,8 @@ CLCNN_API clcnn_status clcnn_net_backward(clcnn_net *net, const int32_t *labels)
   if (st) return st;
   evlist_clear(&net->loss_prof);
   prof_begin(net, &net->loss_prof);
-  st = softmax_xent(ctx, cur_out(net), &net->labels, &net->losses, &net->loss, &net->dout, net->n, k);
+  st = softmax_xent(ctx, cur_out(net), &net->labels, &net->losses, &net->hits, &net->loss, &net->tstats, &net->dout,
+                    net->n, k);
   prof_end(net);
   if (st) return st;
   net->have_loss = 1;
@@ -738,6 +746,42 @@ CLCNN_API clcnn_status clcnn_net_loss(clcnn_net *net, double *loss) {
   if (!net->have_loss)
     return FAIL(net->ctx, CLCNN_ERR_STATE, "clcnn_net_loss: no clcnn_net_backward() with labels since the last forward");
   return read_real(net, &net->loss, 1, loss, "loss");
+}
+
+CLCNN_API clcnn_status clcnn_net_train_stats(clcnn_net *net, double *loss_sum, double *correct, double *seen) {
+  NET_CHECK(net);
+  double v[3];
+  clcnn_status st;
+  if (net->ctx->prec == CLCNN_DOUBLE) {
+    st = clcnn__read(net->ctx, &net->tstats, 0, sizeof v, v, "training sums");
+  } else {
+    float f[3];
+    st = clcnn__read(net->ctx, &net->tstats, 0, sizeof f, f, "training sums");
+    for (int i = 0; i < 3; i++) v[i] = f[i];
+  }
+  if (st) return st;
+  if (loss_sum) *loss_sum = v[0];
+  if (correct) *correct = v[1];
+  if (seen) *seen = v[2];
+  return CLCNN_SUCCESS;
+}
+
+CLCNN_API clcnn_status clcnn_net_wait_inputs(clcnn_net *net) {
+  NET_CHECK(net);
+  cl_event ev[3];
+  cl_uint n = 0;
+  cbuf *in[3] = {&net->x, &net->labels, &net->dout};
+  for (int i = 0; i < 3; i++)
+    if (in[i]->wev) ev[n++] = in[i]->wev;
+  if (!n) return CLCNN_SUCCESS;
+  net->ctx->host_waits++;
+  cl_int e = clWaitForEvents(n, ev);
+  return e == CL_SUCCESS ? CLCNN_SUCCESS : CLFAIL(net->ctx, e, "clWaitForEvents", "the net's inputs");
+}
+
+CLCNN_API clcnn_status clcnn_net_train_stats_reset(clcnn_net *net) {
+  NET_CHECK(net);
+  return clcnn__zero(net->ctx, &net->tstats, 3 * net->ctx->esz, "training sums");
 }
 
 CLCNN_API clcnn_status clcnn_net_read_output(clcnn_net *net, void *out) {

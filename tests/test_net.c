@@ -163,6 +163,55 @@ int main(void) {
   }
   tap_ok(close_enough(loss, ref, 1e-14, 1e-12), "loss matches softmax cross-entropy of the outputs (|d| = %.2e)", fabs(loss - ref));
 
+  /* The running sums on the device: reset, two steps (3 and 2 samples), read, reset again. */
+  {
+    double ls = -1, hit = -1, seen = -1, l1, l2, o1[N * K], o2[N * K];
+    int32_t lab2[2] = {labels[2], 2};
+    int sok = !clcnn_net_train_stats_reset(net) && !clcnn_net_forward(net, x, N) && !clcnn_net_backward(net, labels) &&
+              !clcnn_net_loss(net, &l1) && !clcnn_net_read_output(net, o1) && !clcnn_net_forward(net, x + nin / N, 2) &&
+              !clcnn_net_backward(net, lab2) && !clcnn_net_loss(net, &l2) && !clcnn_net_read_output(net, o2);
+    clcnn_net_step_stats(net, &cmds, &waits);
+    int waits_before = waits;
+    sok = sok && !clcnn_net_train_stats(net, &ls, &hit, &seen);
+    clcnn_net_step_stats(net, &cmds, &waits);
+    int right = 0; /* the first largest output, as the kernel decides */
+    for (int n = 0; n < N + 2; n++) {
+      const double *o = n < N ? o1 + n * K : o2 + (n - N) * K;
+      int best = 0, want = n < N ? labels[n] : lab2[n - N];
+      for (int k = 1; k < K; k++)
+        if (o[k] > o[best]) best = k;
+      right += best == want;
+    }
+    tap_ok(sok && close_enough(ls, 3 * l1 + 2 * l2, 1e-13, 1e-12) && hit == right && seen == 5 &&
+               waits == waits_before + 1,
+           "train_stats: loss sum %.6f (want %.6f), %g right (want %d), %g seen (want 5), one host wait", ls,
+           3 * l1 + 2 * l2, hit, right, seen);
+    sok = !clcnn_net_train_stats_reset(net) && !clcnn_net_train_stats(net, &ls, &hit, &seen);
+    tap_ok(sok && ls == 0 && hit == 0 && seen == 0 && !clcnn_net_train_stats(net, NULL, NULL, NULL),
+           "train_stats_reset zeroes them; NULL outputs are allowed");
+    tap_ok(clcnn_net_train_stats(NULL, &ls, NULL, NULL) == CLCNN_ERR_NULL_POINTER &&
+               clcnn_net_train_stats_reset(NULL) == CLCNN_ERR_NULL_POINTER,
+           "train_stats on a NULL net: CLCNN_ERR_NULL_POINTER");
+    /* wait_inputs: one host wait, after which the host's input may be overwritten */
+    double *x2 = malloc(nin * sizeof *x2), l3 = 0, l4 = 0;
+    int32_t lab3[N];
+    memcpy(x2, x, nin * sizeof *x2), memcpy(lab3, labels, sizeof lab3);
+    int wok = x2 && !clcnn_net_forward(net, x2, N) && !clcnn_net_backward(net, lab3);
+    clcnn_net_step_stats(net, &cmds, &waits);
+    waits_before = waits;
+    wok = wok && !clcnn_net_wait_inputs(net);
+    clcnn_net_step_stats(net, &cmds, &waits);
+    for (size_t i = 0; x2 && i < nin; i++) x2[i] = 1e30;
+    for (int i = 0; i < N; i++) lab3[i] = -7;
+    wok = wok && !clcnn_net_loss(net, &l3) && !clcnn_net_forward(net, x, N) && !clcnn_net_backward(net, labels) &&
+          !clcnn_net_loss(net, &l4);
+    tap_ok(wok && waits == waits_before + 1 && l3 == l4 && clcnn_net_wait_inputs(NULL) == CLCNN_ERR_NULL_POINTER,
+           "wait_inputs: one host wait, then the inputs may be overwritten (loss %.6f = %.6f)", l3, l4);
+    free(x2);
+    /* the checks below read the gradients of one step on x and labels */
+    clcnn_net_zero_grad(net), clcnn_net_forward(net, x, N), clcnn_net_backward(net, labels), clcnn_net_finish(net);
+  }
+
   /* Profiling: every layer with kernels reports time, flatten none. */
   int prof_ok = 1;
   for (int l = 0; l < clcnn_net_num_layers(net); l++)

@@ -124,7 +124,7 @@ check $? "--init takes a weights-only file (as PyTorch writes them)"
 cp "$tmp/lenet.safetensors" "$tmp/keep.safetensors"
 cp "$tmp/lenet.safetensors" "$tmp/good.safetensors"
 bad 1 "became" "a loss that becomes NaN or infinite" -- "$train" "$ex/lenet5.txt" $small --init "$tmp/good.safetensors" --optimizer sgd --lr 1000000 --epochs 1 --save "$tmp/good.safetensors"
-grep -q "at step [0-9]" "$tmp/out" && cmp -s "$tmp/good.safetensors" "$tmp/keep.safetensors" && [ -z "$(ls "$tmp" | grep '\.tmp')" ]
+grep -q "by step [0-9]" "$tmp/out" && cmp -s "$tmp/good.safetensors" "$tmp/keep.safetensors" && [ -z "$(ls "$tmp" | grep '\.tmp')" ]
 check $? "the message names the step and the last good checkpoint is kept unchanged, no temp file left"
 bad 2 "unknown option" "an unknown flag" -- "$train" "$ex/lenet5.txt" --frobnicate
 bad 2 "--epochs" "--epochs 0" -- "$train" "$ex/lenet5.txt" --epochs 0

@@ -768,10 +768,9 @@ int main(int argc, char **argv) {
   size_t in = clcnn_net_input_size(net), esz = clcnn_ctx_elem_size(ctx);
   void *xbuf[2] = {malloc(o.batch * in * esz), malloc(o.batch * in * esz)};
   int32_t *ybuf[2] = {malloc(o.batch * sizeof(int32_t)), malloc(o.batch * sizeof(int32_t))};
-  float *logits = malloc(o.batch * classes_out * sizeof(float));
   uint32_t *order = train ? malloc(train->n * sizeof *order) : NULL;
   struct evalres er = {.confusion = calloc((size_t)classes * classes, sizeof(long))};
-  if (!xbuf[0] || !xbuf[1] || !ybuf[0] || !ybuf[1] || !logits || (train && !order) || !er.confusion)
+  if (!xbuf[0] || !xbuf[1] || !ybuf[0] || !ybuf[1] || (train && !order) || !er.confusion)
     die(1, "out of memory");
 
   char desc[128];
@@ -827,8 +826,9 @@ int main(int argc, char **argv) {
       clcnn_shuffle(order, train->n, &rs);
     }
     net_check(ctx, clcnn_optim_set_lr(opt, lr_at(&o, s.base_lr, s.epoch, total_epochs)), "schedule");
-    double t0 = now(), ep_loss = 0;
-    long ep_correct = 0, ep_seen = 0;
+    double t0 = now(), ep_loss = 0, t_shown = 0;
+    long ep_correct = 0, ep_seen = 0, ep_enq = 0;
+    net_check(ctx, clcnn_net_train_stats_reset(net), "training sums");
     /* gather batch B into staging buffer SLOT */
 #define GATHER(B, SLOT)                                                                  \
   do {                                                                                   \
@@ -846,6 +846,9 @@ int main(int argc, char **argv) {
     if (b < nbatches_epoch) GATHER(b, b & 1);
     for (; b < nbatches_epoch; b++) {
       int slot = b & 1, n = train->n - (int)b * (int)o.batch < o.batch ? train->n - (int)b * (int)o.batch : (int)o.batch;
+      /* the other buffer fed step b-1: wait for its copy (which follows step b-2), so that it can
+       * be refilled below while steps b-1 and b run */
+      net_check(ctx, clcnn_net_wait_inputs(net), "inputs");
       /* one step, enqueued as a chain: upload, forward, loss, backward, update */
       net_check(ctx, clcnn_net_zero_grad(net), "zero_grad");
       net_check(ctx, clcnn_net_forward(net, xbuf[slot], n), "forward");
@@ -853,31 +856,34 @@ int main(int argc, char **argv) {
       net_check(ctx, clcnn_optim_step(opt), "optimizer step");
       /* while it runs, the next batch is gathered into the other buffer */
       if (b + 1 < nbatches_epoch) GATHER(b + 1, slot ^ 1);
-      double loss;
-      net_check(ctx, clcnn_net_loss(net, &loss), "loss");
-      if (!isfinite(loss)) {
-        fprintf(stderr, "\n%s: the loss became %s at step %ld (epoch %ld, batch %ld): stopping.%s%s%s\n", prog,
-                isnan(loss) ? "NaN" : "infinite", s.step + 1, s.epoch + 1, b + 1,
-                o.save ? " The last good checkpoint, " : "", o.save ? o.save : "", o.save ? ", is kept." : "");
-        return 1;
+      if (!t_first_step) { /* the first step may wait; the others run ahead of the host */
+        net_check(ctx, clcnn_net_finish(net), "first step");
+        t_first_step = now() - t_start;
       }
-      net_check(ctx, clcnn_net_read_output(net, logits), "output");
-      for (int i = 0; i < n; i++) {
-        int best = 0;
-        for (int j = 1; j < classes_out; j++)
-          if (logits[i * classes_out + j] > logits[i * classes_out + best]) best = j;
-        ep_correct += best == ybuf[slot][i];
-      }
-      if (!t_first_step) t_first_step = now() - t_start;
       if (o.profile) profile_step(&prof, net, ctx);
-      ep_loss += loss * n;
-      ep_seen += n;
+      ep_enq += n;
       s.batch = b + 1;
       s.step++;
-      double el = now() - t0, ips = ep_seen / (el > 0 ? el : 1e-9);
+      double el = now() - t0, ips = ep_enq / (el > 0 ? el : 1e-9);
       long todo = o.steps ? (steps_left - 1 < nbatches_epoch - b - 1 ? steps_left - 1 : nbatches_epoch - b - 1)
                           : nbatches_epoch - b - 1;
-      if (!o.quiet && (tty || (b + 1) % log_every == 0 || b + 1 == nbatches_epoch)) {
+      int last = todo == 0 || (o.steps && steps_left == 1);
+      int show = !o.quiet && (tty ? now() - t_shown >= 0.2 || last : (b + 1) % log_every == 0 || last);
+      if (show || last) {
+        /* the loss and accuracy are summed on the device: one read now and then, none per step */
+        double sum = 0, right = 0, seen = 0;
+        net_check(ctx, clcnn_net_train_stats(net, &sum, &right, &seen), "training sums");
+        if (!isfinite(sum)) {
+          fprintf(stderr, "\n%s: the loss became %s by step %ld (epoch %ld, batch %ld; it is read every %s): stopping.%s%s%s\n",
+                  prog, isnan(sum) ? "NaN" : "infinite", s.step, s.epoch + 1, b + 1,
+                  tty ? "0.2 s" : "tenth of an epoch", o.save ? " The last good checkpoint, " : "", o.save ? o.save : "",
+                  o.save ? ", is kept." : "");
+          return 1;
+        }
+        ep_loss = sum, ep_correct = (long)right, ep_seen = (long)seen;
+      }
+      if (show) {
+        t_shown = now();
         char eta[32];
         fmt_time(todo * o.batch / (ips > 0 ? ips : 1), eta, sizeof eta);
         int width = 30, fill = (int)((b + 1) * width / nbatches_epoch);
@@ -948,7 +954,7 @@ int main(int argc, char **argv) {
     free(prof.sum[0]);
     free(prof.sum[1]);
   }
-  free(xbuf[0]), free(xbuf[1]), free(ybuf[0]), free(ybuf[1]), free(logits), free(order), free(er.confusion);
+  free(xbuf[0]), free(xbuf[1]), free(ybuf[0]), free(ybuf[1]), free(order), free(er.confusion);
   free(model_text);
   clcnn_optim_destroy(opt);
   clcnn_net_destroy(net);
