@@ -783,11 +783,24 @@ int main(int argc, char **argv) {
       printf("  %2d  %-48s -> %dx%dx%d\n", l, clcnn_net_layer_describe(net, l, desc, sizeof desc), d[1], d[2], d[3]);
     }
 
+  /* what main releases on the way out (destroying the context also writes its programs to the
+   * disk cache) */
+#define FREE_ALL()                                                                                    \
+  do {                                                                                                \
+    free(xbuf[0]), free(xbuf[1]), free(ybuf[0]), free(ybuf[1]), free(order), free(er.confusion);      \
+    free(model_text);                                                                                 \
+    clcnn_optim_destroy(opt);                                                                         \
+    clcnn_net_destroy(net);                                                                           \
+    clcnn_dataset_destroy(train);                                                                     \
+    clcnn_dataset_destroy(test);                                                                      \
+    clcnn_ctx_destroy(ctx);                                                                           \
+  } while (0)
   if (o.eval_only) {
     double t0 = now();
     evaluate(ctx, net, test, (int)o.batch, classes, xbuf[0], &er);
     printf("test loss %.4f  accuracy %.2f%%  (%d images, %.1f s)\n", er.loss, 100 * er.acc, test->n, now() - t0);
     print_confusion(&er, classes);
+    FREE_ALL();
     return 0;
   }
   printf("data %s: %d training and %d test images of %dx%dx%d, %d classes\n", o.data, train->n, test->n, train->c,
@@ -878,6 +891,11 @@ int main(int argc, char **argv) {
                   prog, isnan(sum) ? "NaN" : "infinite", s.step, s.epoch + 1, b + 1,
                   tty ? "0.2 s" : "tenth of an epoch", o.save ? " The last good checkpoint, " : "", o.save ? o.save : "",
                   o.save ? ", is kept." : "");
+          if (o.profile) { /* no half-written trace is left */
+            char *tmp = xprintf("%s.tmp", o.profile);
+            fclose(prof.trace), unlink(tmp), free(tmp), free(prof.sum[0]), free(prof.sum[1]);
+          }
+          FREE_ALL();
           return 1;
         }
         ep_loss = sum, ep_correct = (long)right, ep_seen = (long)seen;
@@ -954,12 +972,6 @@ int main(int argc, char **argv) {
     free(prof.sum[0]);
     free(prof.sum[1]);
   }
-  free(xbuf[0]), free(xbuf[1]), free(ybuf[0]), free(ybuf[1]), free(order), free(er.confusion);
-  free(model_text);
-  clcnn_optim_destroy(opt);
-  clcnn_net_destroy(net);
-  clcnn_dataset_destroy(train);
-  clcnn_dataset_destroy(test);
-  clcnn_ctx_destroy(ctx);
+  FREE_ALL();
   return 0;
 }
