@@ -101,8 +101,8 @@ static clcnn_status xgemm_apply(clcnn_ctx *ctx, int dbl, const size_t *v) {
 }
 
 /* ---- the file ---- */
-static int gemm_path(clcnn_ctx *ctx, char *path, size_t size, const char **dir) {
-  char key[33];
+/* The file's path and the device key in it; 0 when there is no cache directory. */
+static int gemm_path(clcnn_ctx *ctx, char *path, size_t size, const char **dir, char key[33]) {
   if (!(*dir = clcnn__cache_dir(ctx))) return 0;
   clcnn__device_key(ctx, key);
   return snprintf(path, size, "%s/gemm-%s.txt", *dir, key) < (int)size;
@@ -211,8 +211,7 @@ void clcnn__gemm_choices_load(clcnn_ctx *ctx) {
   const int debug = getenv("CLCNN_DEBUG") != NULL;
   char path[4096], key[33], why[256] = "";
   const char *dir;
-  if (!gemm_path(ctx, path, sizeof path, &dir)) return;
-  clcnn__device_key(ctx, key);
+  if (!gemm_path(ctx, path, sizeof path, &dir, key)) return;
   FILE *f = fopen(path, "rb");
   if (!f) {
     if (debug) fprintf(stderr, "clcnn: GEMM choices: none yet (%s)\n", path);
@@ -247,8 +246,7 @@ static void save(clcnn_ctx *ctx) {
   const int debug = getenv("CLCNN_DEBUG") != NULL;
   char path[4096], key[33];
   const char *dir;
-  if (!gemm_path(ctx, path, sizeof path, &dir)) return;
-  clcnn__device_key(ctx, key);
+  if (!gemm_path(ctx, path, sizeof path, &dir, key)) return;
   size_t cap = 64 + 256 * (size_t)(ctx->nchoices + 2), len = 0;
   char *s = malloc(cap);
   if (!s) return;

@@ -42,6 +42,11 @@ struct layer {
 static inline size_t layer_in_size(const struct layer *l) {
   return (size_t)l->in_c * l->in_h * l->in_w;
 }
+/* A max pooling's window is 2x2 with stride 2 and no padding (the kernels and the fusion with
+ * a conv that are made for it). */
+static inline int pool_is_2x2(const clcnn_pool2d_params *p) {
+  return p->kh == 2 && p->kw == 2 && p->stride_h == 2 && p->stride_w == 2 && p->pad_h == 0 && p->pad_w == 0;
+}
 static inline size_t layer_out_size(const struct layer *l) {
   return (size_t)l->out_c * l->out_h * l->out_w;
 }

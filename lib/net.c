@@ -168,12 +168,10 @@ static clcnn_status add_layer(clcnn_net *net, struct layer *proto) {
                                net->layers[net->nl - 2]->type == CLCNN_LAYER_CONV2D
                            ? net->layers[net->nl - 2]
                            : NULL;
-  const clcnn_pool2d_params *pp = &l->pool;
   if (!st && l->type == CLCNN_LAYER_RELU && prev && prev->type == CLCNN_LAYER_CONV2D && !prev->fuse_relu) {
     l->fused = 1; /* relu(conv(x)) in the conv's own passes (the conv learns it below, on success) */
     l->yp = prev->yp;
-  } else if (!st && l->type == CLCNN_LAYER_MAXPOOL2D && conv && !conv->fpool && pp->kh == 2 && pp->kw == 2 &&
-             pp->stride_h == 2 && pp->stride_w == 2 && pp->pad_h == 0 && pp->pad_w == 0) {
+  } else if (!st && l->type == CLCNN_LAYER_MAXPOOL2D && conv && !conv->fpool && pool_is_2x2(&l->pool)) {
     /* maxpool2x2(relu(conv(x))) as the conv writes its output: the output and indices are this
      * layer's, its input gradient passes through to the conv */
     l->fused = 1;

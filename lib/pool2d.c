@@ -43,12 +43,7 @@ clcnn_status pool2d_setup(clcnn_ctx *ctx, struct layer *l, int max_batch) {
       INT_ARG((l)->pool.pad_h), INT_ARG((l)->pool.pad_w), INT_ARG((l)->out_h),                \
       INT_ARG((l)->out_w)
 
-/* A 2x2 window, stride 2, no padding: the kernels for it (a plain MaxPool2d(2)). */
-static int is_2x2(const struct layer *l) {
-  const clcnn_pool2d_params *p = &l->pool;
-  return p->kh == 2 && p->kw == 2 && p->stride_h == 2 && p->stride_w == 2 && p->pad_h == 0 && p->pad_w == 0;
-}
-
+/* The 2x2 kernels': rows of output, the input and output plane sizes. */
 #define POOL2X2_ARGS(l, n)                                                                          \
   INT_ARG((size_t)(n) * (l)->out_c * (l)->out_h), INT_ARG((l)->in_h), INT_ARG((l)->in_w), INT_ARG((l)->out_h), \
       INT_ARG((l)->out_w)
@@ -59,7 +54,7 @@ clcnn_status pool2d_forward(clcnn_ctx *ctx, struct layer *l, cbuf *x, int n) {
   clcnn_status st;
   switch (l->type) {
     case CLCNN_LAYER_MAXPOOL2D:
-      if (is_2x2(l)) {
+      if (pool_is_2x2(&l->pool)) {
         if ((st = clcnn__kernel(ctx, KP_POOL2D, "maxpool2x2_forward", &k)) ||
             (st = clcnn__args(ctx, k, "maxpool2x2_forward", MEM_ARG(&l->y), MEM_ARG(&l->idx), MEM_ARG(x),
                               POOL2X2_ARGS(l, n), (size_t)0)))
@@ -95,7 +90,7 @@ clcnn_status pool2d_backward(clcnn_ctx *ctx, struct layer *l, cbuf *x, cbuf *dy,
   (void)x;
   switch (l->type) {
     case CLCNN_LAYER_MAXPOOL2D:
-      if (is_2x2(l)) {
+      if (pool_is_2x2(&l->pool)) {
         if ((st = clcnn__kernel(ctx, KP_POOL2D, "maxpool2x2_backward", &k)) ||
             (st = clcnn__args(ctx, k, "maxpool2x2_backward", MEM_ARG(&l->dx), MEM_ARG(dy), MEM_ARG(&l->idx),
                               POOL2X2_ARGS(l, n), (size_t)0)))
