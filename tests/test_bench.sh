@@ -33,6 +33,11 @@ bad "--steps" "--steps 5x" -- "$bench" --steps 5x "$ex"
 bad "--batches" "--batches 16,abc" -- "$bench" --batches 16,abc "$ex"
 bad "--warmup" "--warmup -1" -- "$bench" --warmup -1 "$ex"
 bad "model files" "no model file" -- "$bench"
+# bench/run.sh refuses a bad ROUNDS before it runs anything
+for r in 0 x 3x -1; do
+  bad "ROUNDS must be a positive number" "bench/run.sh with ROUNDS=$r" -- env ROUNDS="$r" CLCNN_BENCH=/nonexistent \
+    sh "$abs_top_srcdir/bench/run.sh" "$ex"
+done
 "$bench" --batches 2 --steps 1 "$abs_top_srcdir/no-such-model.txt" > /dev/null 2>&1
 rc=$?
 if [ $rc -eq 1 ]; then ok "a missing model file: exit 1"; else notok "a missing model file: exit $rc"; fi
