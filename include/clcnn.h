@@ -440,6 +440,12 @@ typedef struct {
 CLCNN_API clcnn_status clcnn_net_memory_estimate(clcnn_net *net, int batch,
                                                  const clcnn_optim_params *optim,
                                                  clcnn_memory_estimate *out);
+/* The largest batch from 1 to max_batch whose estimate fits: total at most global_bytes and
+ * largest at most max_alloc_bytes (clcnn_ctx_device_memory's figures, or less); *batch = 0 when
+ * not even 1 does. A batch the net could not be built with does not fit. Allocates nothing. */
+CLCNN_API clcnn_status clcnn_net_largest_batch(clcnn_net *net, const clcnn_optim_params *optim,
+                                               uint64_t global_bytes, uint64_t max_alloc_bytes,
+                                               int max_batch, int *batch);
 
 /* ---- model files ----------------------------------------------------------------------
  * One layer per line, '#' starts a comment, the first layer line is "input C H W":

@@ -976,3 +976,27 @@ CLCNN_API clcnn_status clcnn_net_memory_estimate(clcnn_net *net, int batch, cons
   if (build_peak > m->total) m->total = build_peak;
   return CLCNN_SUCCESS;
 }
+
+CLCNN_API clcnn_status clcnn_net_largest_batch(clcnn_net *net, const clcnn_optim_params *optim,
+                                               uint64_t global_bytes, uint64_t max_alloc_bytes, int max_batch,
+                                               int *batch) {
+  NET_CHECK(net);
+  if (!batch) return FAIL(net->ctx, CLCNN_ERR_NULL_POINTER, "clcnn_net_largest_batch: batch is NULL");
+  *batch = 0;
+  if (max_batch <= 0)
+    return FAIL(net->ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_net_largest_batch: max_batch %d must be positive",
+                max_batch);
+  /* every buffer grows with the batch: search for the last batch that fits */
+  int lo = 0, hi = max_batch; /* lo fits (0: none yet), the answer is in lo..hi */
+  while (lo < hi) {
+    int mid = lo + (hi - lo + 1) / 2;
+    clcnn_memory_estimate e;
+    clcnn_status st = clcnn_net_memory_estimate(net, mid, optim, &e);
+    if (st && st != CLCNN_ERR_SHAPE) return st;
+    if (!st && e.total <= global_bytes && e.largest <= max_alloc_bytes) lo = mid;
+    else hi = mid - 1;
+  }
+  clcnn__clear_error(net->ctx); /* a batch too large to build is an answer, not a failure */
+  *batch = lo;
+  return CLCNN_SUCCESS;
+}
