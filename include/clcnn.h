@@ -124,6 +124,12 @@ CLCNN_API clcnn_status clcnn_ctx_memory(const clcnn_ctx *ctx, size_t *now, size_
                                         uint64_t *allocations);
 /* Start a new peak: the peak becomes the memory in use now. */
 CLCNN_API void clcnn_ctx_reset_peak(clcnn_ctx *ctx);
+/* The size of the largest buffer clcnn created on ctx so far, in bytes (0: none). */
+CLCNN_API size_t clcnn_ctx_largest_buffer(const clcnn_ctx *ctx);
+/* The device's memory (CL_DEVICE_GLOBAL_MEM_SIZE) and the largest buffer it can allocate
+ * (CL_DEVICE_MAX_MEM_ALLOC_SIZE), in bytes. Either pointer may be NULL. */
+CLCNN_API clcnn_status clcnn_ctx_device_memory(const clcnn_ctx *ctx, uint64_t *global_bytes,
+                                               uint64_t *max_alloc_bytes);
 /* Time the GEMM on C (m x n) = op(A) (m x k) op(B) (k x n), row-major, ta/tb non-zero for
  * transposed operands, as a training step runs it: after a warm-up, reps batches of products
  * queued back to back (up to 20, ~20 MFLOP a batch), each batch waited for; *seconds gets the
@@ -406,6 +412,40 @@ CLCNN_API const char *clcnn_optim_slot_name(const clcnn_optim *opt, int slot); /
 CLCNN_API clcnn_status clcnn_optim_state_read(clcnn_optim *opt, int param, int slot, void *host);
 CLCNN_API clcnn_status clcnn_optim_state_write(clcnn_optim *opt, int param, int slot,
                                                const void *host);
+
+/* ---- memory: will a net fit on the device ---------------------------------------------
+ * Device memory a net needs to train with batches of `batch` samples, computed without
+ * allocating them: what clcnn_ctx_memory() reports as the peak after a training step
+ * (clcnn_net_forward, clcnn_net_backward, clcnn_optim_step) of a net built with max_batch =
+ * batch, with the net's input-gradient setting, on a context that holds nothing else. Buffers
+ * are made when the net is built and, for the scratch, by the first step; the scratch of a
+ * context is shared by its nets and only grows. Drivers and CLBlast keep some memory of their
+ * own that is not in these figures. */
+typedef struct {
+  size_t parameters;  /* weights, biases and batchnorm's running statistics */
+  size_t gradients;   /* of the parameters */
+  size_t optimizer;   /* the optimizer's state: none for SGD without momentum, one tensor per
+                         parameter with momentum (or RMSprop), two for Adam and AdamW */
+  size_t activations; /* the input, each layer's output and input gradient, labels, losses */
+  size_t scratch;     /* im2col and its gradient, GEMM panels and split-K sums, pooling
+                         indices, dropout masks, batchnorm statistics */
+  size_t total;       /* the most in use at once: the sum of the above, or more while the net
+                         is built (its output gradient follows each new layer's output) */
+  size_t largest;     /* the largest single buffer (compare with CL_DEVICE_MAX_MEM_ALLOC_SIZE) */
+} clcnn_memory_estimate;
+/* optim: the optimizer the step uses (its kind and momentum count), NULL for none. A batch the
+ * net could not be built with (a buffer past the kernels' int indices) gives CLCNN_ERR_SHAPE;
+ * when the GEMM choice is "measure" and a product is not measured yet, the figure bounds both
+ * GEMMs and the measurement's operands. */
+CLCNN_API clcnn_status clcnn_net_memory_estimate(clcnn_net *net, int batch,
+                                                 const clcnn_optim_params *optim,
+                                                 clcnn_memory_estimate *out);
+/* The largest batch from 1 to max_batch whose estimate fits: total at most global_bytes and
+ * largest at most max_alloc_bytes (clcnn_ctx_device_memory's figures, or less); *batch = 0 when
+ * not even 1 does. A batch the net could not be built with does not fit. Allocates nothing. */
+CLCNN_API clcnn_status clcnn_net_largest_batch(clcnn_net *net, const clcnn_optim_params *optim,
+                                               uint64_t global_bytes, uint64_t max_alloc_bytes,
+                                               int max_batch, int *batch);
 
 /* ---- model files ----------------------------------------------------------------------
  * One layer per line, '#' starts a comment, the first layer line is "input C H W":

@@ -105,3 +105,8 @@ clcnn_status batchnorm_backward(clcnn_ctx *ctx, struct layer *l, cbuf *x, cbuf *
     return st;
   return CLCNN_SUCCESS;
 }
+
+void batchnorm_need(clcnn_ctx *ctx, const struct layer *l, int n, struct scratch_need *need) {
+  int chunk = bn_chunk(n, l->in_c);
+  clcnn__need(&need->part, 2 * ((size_t)(n + chunk - 1) / chunk * l->in_c) * ctx->esz);
+}

@@ -122,12 +122,25 @@ clcnn_status conv2d_forward(clcnn_ctx *ctx, struct layer *l, cbuf *x, int n) {
   return CLCNN_SUCCESS;
 }
 
+/* wgrad_narrow's chunks of N*P: 1024 wide, narrower until there are enough work-items. */
+static size_t narrow_chunk(size_t NP, size_t cgkk) {
+  size_t chunk = 1024, chunks = (NP + chunk - 1) / chunk;
+  while (chunks * cgkk < 256 && chunk > 64) chunk /= 2, chunks = (NP + chunk - 1) / chunk;
+  return chunk;
+}
+
+/* The bias gradient's chunks of N*P, so that every core has work. */
+static size_t bias_chunk(size_t NP, size_t oc) {
+  size_t chunk = 2048;
+  while ((NP + chunk - 1) / chunk * oc < 64 && chunk > 256) chunk /= 2;
+  return chunk;
+}
+
 /* dW[g] += dY[g] . col[g]^T for a conv with few output channels per group (CPU devices): dot
  * products of im2col rows with output-gradient rows over chunks of N*P, then a fixed-order sum
  * of the chunks (gemm_reduce). */
 static clcnn_status wgrad_narrow(clcnn_ctx *ctx, struct layer *l, size_t g, size_t NP, size_t cgkk, size_t ocg) {
-  size_t chunk = 1024, chunks = (NP + chunk - 1) / chunk, G = l->conv.groups;
-  while (chunks * cgkk < 256 && chunk > 64) chunk /= 2, chunks = (NP + chunk - 1) / chunk; /* enough work-items */
+  size_t chunk = narrow_chunk(NP, cgkk), chunks = (NP + chunk - 1) / chunk, G = l->conv.groups;
   cl_kernel k;
   clcnn_status st;
   cbuf *part = clcnn__scratch(ctx);
@@ -165,8 +178,7 @@ clcnn_status conv2d_backward(clcnn_ctx *ctx, struct layer *l, cbuf *x, cbuf *dy,
     return st;
   /* db += the sum of each row of t, in chunks of N*P so that every core has work */
   if (l->has_b) {
-    size_t oc = l->out_c, chunk = 2048, chunks;
-    while ((chunks = (NP + chunk - 1) / chunk) * oc < 64 && chunk > 256) chunk /= 2;
+    size_t oc = l->out_c, chunk = bias_chunk(NP, oc), chunks = (NP + chunk - 1) / chunk;
     cbuf *part = clcnn__scratch(ctx);
     if ((st = clcnn__reserve(ctx, part, chunks * oc * ctx->esz, "conv2d bias grad parts")) ||
         (st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_bias_grad", &k)) ||
@@ -208,4 +220,33 @@ clcnn_status conv2d_backward(clcnn_ctx *ctx, struct layer *l, cbuf *x, cbuf *dy,
     return st;
   (void)x;
   return CLCNN_SUCCESS;
+}
+
+void conv2d_need(clcnn_ctx *ctx, const struct layer *l, int n, int no_dx, struct scratch_need *need) {
+  const clcnn_conv2d_params *p = &l->conv;
+  size_t NP = (size_t)n * l->out_h * l->out_w, e = ctx->esz;
+  size_t cgkk = (size_t)l->in_c / p->groups * p->kh * p->kw, ocg = l->out_c / p->groups;
+  int packed = l->packed; /* 0: decided by the first forward, which may take either */
+  if (!packed) {
+    int own = clcnn__gemm_known(ctx, 0, 0, ocg, NP, cgkk);
+    packed = own < 0 ? 0 : own ? 1 : 2;
+  }
+  if (packed != 2) { /* im2col in panels, as in conv2d_forward and conv2d_backward */
+    clcnn__gemm_packed_b_need(ctx, ocg, NP, cgkk, need);
+    if (ocg >= 32 && cgkk >= 64) {
+      clcnn__gemm_wgrad_colp_need(ctx, cgkk, NP, ocg, need);
+    } else {
+      size_t chunk = narrow_chunk(NP, cgkk);
+      clcnn__need(&need->part, (NP + chunk - 1) / chunk * ocg * cgkk * e);
+    }
+  }
+  if (packed != 1) {
+    clcnn__gemm_need(ctx, 0, 0, ocg, NP, cgkk, need);
+    clcnn__gemm_need(ctx, 0, 1, ocg, cgkk, NP, need);
+  }
+  if (l->has_b) {
+    size_t chunk = bias_chunk(NP, l->out_c);
+    clcnn__need(&need->part, (NP + chunk - 1) / chunk * l->out_c * e);
+  }
+  if (!no_dx) clcnn__gemm_need(ctx, 1, 0, cgkk, NP, ocg, need);
 }

@@ -322,6 +322,20 @@ CLCNN_API void clcnn_ctx_reset_peak(clcnn_ctx *ctx) {
   if (ctx) ctx->mem_peak = ctx->mem_now;
 }
 
+CLCNN_API size_t clcnn_ctx_largest_buffer(const clcnn_ctx *ctx) { return ctx ? ctx->mem_largest : 0; }
+
+CLCNN_API clcnn_status clcnn_ctx_device_memory(const clcnn_ctx *ctx, uint64_t *global_bytes,
+                                               uint64_t *max_alloc_bytes) {
+  if (!ctx) return CLCNN_ERR_NULL_POINTER;
+  cl_ulong g = 0, m = 0;
+  cl_int e = clGetDeviceInfo(ctx->device, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof g, &g, NULL);
+  if (e == CL_SUCCESS) e = clGetDeviceInfo(ctx->device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof m, &m, NULL);
+  if (e != CL_SUCCESS) return CLFAIL((clcnn_ctx *)ctx, e, "clGetDeviceInfo", "device memory");
+  if (global_bytes) *global_bytes = g;
+  if (max_alloc_bytes) *max_alloc_bytes = m;
+  return CLCNN_SUCCESS;
+}
+
 CLCNN_API const char *clcnn_ctx_gemm_backend(const clcnn_ctx *ctx) {
   static const char *const names[] = {[GEMM_AUTO] = "auto", [GEMM_MEASURE] = "measure", [GEMM_OWN] = "clcnn",
                                       [GEMM_CLBLAST] = "clblast"};

@@ -19,6 +19,38 @@ clcnn_status clcnn__reserve(clcnn_ctx *ctx, cbuf *b, size_t bytes, const char *w
   return cbuf_alloc(ctx, b, bytes, what);
 }
 
+/* A split-K product of depth k asked for in `splits` chunks runs in chunks of ceil(k/splits)
+ * rows: this many of them. */
+static size_t splitk_parts(size_t k, size_t splits) {
+  size_t kc = (k + splits - 1) / splits;
+  return (k + kc - 1) / kc;
+}
+
+/* clcnn's GEMM on mp x np padded tiles of depth k: the chunks of K it splits into (1: none).
+ * Few tiles and a long K: split K so that both cores (or every compute unit) have work. */
+static size_t own_splits(size_t mp, size_t np, size_t k) {
+  size_t tiles = np / 64 * (mp / 4);
+  if (tiles >= 32 || k < 2048) return 1;
+  size_t splits = 64 / tiles;
+  if (splits > k / 512) splits = k / 512;
+  return splits < 2 ? 1 : splitk_parts(k, splits);
+}
+
+/* The weight gradient from im2col panels (clcnn__gemm_wgrad_colp): its chunks of K. */
+static size_t colp_splits(size_t mp, size_t np, size_t k) {
+  size_t tiles = np / 64 * (mp / 4), splits = k >= 2048 ? 64 / tiles : 1;
+  if (splits > k / 512) splits = k / 512;
+  if (splits < 1) splits = 1;
+  return splitk_parts(k, splits);
+}
+
+/* CLBlast's split-K (clblast_splitk): the parts it sums, 0 when the product is not split. */
+static size_t clblast_parts(size_t m, size_t n, size_t k) {
+  if (m * n > 16384 || k < 8192) return 0;
+  size_t S = k / 2048 < 64 ? k / 2048 : 64, kc = k / S;
+  return S + (k - S * kc > 0);
+}
+
 clcnn_status clcnn__reduce(clcnn_ctx *ctx, cbuf *c, size_t coff, size_t ldc, cbuf *part, size_t m, size_t n,
                            size_t splits, size_t mp, size_t np, double alpha, double beta, int ct) {
   cl_kernel k;
@@ -38,7 +70,7 @@ static clcnn_status splitk_reduce(clcnn_ctx *ctx, cbuf *bp, size_t m, size_t n, 
                                   size_t k, size_t kbs, size_t koff, size_t splits, cbuf *c, size_t coff,
                                   size_t ldc, double alpha, double beta, int ct) {
   size_t kc = (k + splits - 1) / splits;
-  splits = (k + kc - 1) / kc;
+  splits = splitk_parts(k, splits);
   cl_kernel kp;
   clcnn_status st;
   cbuf *r[2] = {&ctx->pack_a, bp};
@@ -86,14 +118,9 @@ static clcnn_status gemm_own(clcnn_ctx *ctx, const char *what, int ta, int tb, s
                         REAL_ARG(ctx, beta), INT_ARG(kbs), INT_ARG(koff), (size_t)0)))
     return st;
   cbuf *r[2] = {&ctx->pack_a, bp};
-  size_t tiles = np / 64 * (mp / 4);
-  if (tiles >= 32 || k < 2048)
-    return clcnn__run2(ctx, kp, "gemm_tile", np / 64, mp / 4, r, 2, &c, 1);
-  /* Few tiles and a long K: split K so that both cores (or every compute unit) have work, and
-   * add the parts in a fixed order (the result does not depend on timing). */
-  size_t splits = 64 / tiles;
-  if (splits > k / 512) splits = k / 512;
+  size_t splits = own_splits(mp, np, k);
   if (splits < 2) return clcnn__run2(ctx, kp, "gemm_tile", np / 64, mp / 4, r, 2, &c, 1);
+  /* the parts are added in a fixed order (the result does not depend on timing) */
   return splitk_reduce(ctx, bp, m, n, mp, np, k, kbs, koff, splits, c, coff, ldc, alpha, beta, 0);
 }
 
@@ -104,7 +131,7 @@ static clcnn_status clblast_splitk(clcnn_ctx *ctx, const char *what, int ta, int
                                    size_t n, size_t k, double alpha, cbuf *a, size_t aoff,
                                    size_t lda, cbuf *b, size_t boff, size_t ldb, double beta,
                                    cbuf *c, size_t coff, size_t ldc) {
-  size_t S = k / 2048 < 64 ? k / 2048 : 64, kc = k / S, rem = k - S * kc, parts = S + (rem > 0);
+  size_t S = k / 2048 < 64 ? k / 2048 : 64, kc = k / S, rem = k - S * kc, parts = clblast_parts(m, n, k);
   size_t as = ta ? kc * lda : kc, bs = tb ? kc : kc * ldb;
   CLBlastTranspose tA = ta ? CLBlastTransposeYes : CLBlastTransposeNo;
   CLBlastTranspose tB = tb ? CLBlastTransposeYes : CLBlastTransposeNo;
@@ -144,7 +171,7 @@ clcnn_status clcnn__gemm_clblast(clcnn_ctx *ctx, const char *what, int ta, int t
   CLBlastStatusCode s;
   CLBlastTranspose tA = ta ? CLBlastTransposeYes : CLBlastTransposeNo;
   CLBlastTranspose tB = tb ? CLBlastTransposeYes : CLBlastTransposeNo;
-  if (m * n <= 16384 && k >= 8192)
+  if (clblast_parts(m, n, k))
     return clblast_splitk(ctx, what, ta, tb, m, n, k, alpha, a, aoff, lda, b, boff, ldb, beta, c, coff, ldc);
   if (ctx->prec == CLCNN_DOUBLE)
     s = CLBlastDgemm(CLBlastLayoutRowMajor, tA, tB, m, n, k, alpha, a->mem, aoff, lda, b->mem,
@@ -185,16 +212,12 @@ clcnn_status clcnn__gemm_packed_b(clcnn_ctx *ctx, const char *what, int ta, size
 
 clcnn_status clcnn__gemm_wgrad_colp(clcnn_ctx *ctx, cbuf *colp, size_t ckk, size_t roff, size_t cgkk, size_t k,
                                     cbuf *dy, size_t dyoff, size_t ocg, cbuf *dw, size_t dwoff) {
-  size_t mp = (cgkk + 3) / 4 * 4, np = (ocg + 63) / 64 * 64, tiles = np / 64 * (mp / 4);
-  size_t splits = k >= 2048 ? 64 / tiles : 1;
-  if (splits > k / 512) splits = k / 512;
-  if (splits < 1) splits = 1;
+  size_t mp = (cgkk + 3) / 4 * 4, np = (ocg + 63) / 64 * 64, splits = colp_splits(mp, np, k);
   if (mp * k > INT_MAX || np * k > INT_MAX || dyoff > INT_MAX || dwoff > INT_MAX)
     return FAIL(ctx, CLCNN_ERR_SHAPE, "conv2d weight grad: %zu x %zu x %zu is too large", cgkk, ocg, k);
   cl_kernel kp;
   clcnn_status st;
   size_t kc = (k + splits - 1) / splits;
-  splits = (k + kc - 1) / kc;
   if ((st = clcnn__reserve(ctx, &ctx->pack_b, np * k * ctx->esz, "gemm packed B")) ||
       (st = clcnn__reserve(ctx, &ctx->part, splits * mp * np * ctx->esz, "gemm split-K parts")))
     return st;
@@ -217,3 +240,29 @@ clcnn_status clcnn__gemm_wgrad_colp(clcnn_ctx *ctx, cbuf *colp, size_t ckk, size
 }
 
 cbuf *clcnn__scratch(clcnn_ctx *ctx) { return &ctx->part; }
+
+/* ---- what the products above reserve, for clcnn_net_memory_estimate ---- */
+static void own_need(clcnn_ctx *ctx, size_t m, size_t n, size_t k, int b_packed, struct scratch_need *need) {
+  size_t mp = (m + 3) / 4 * 4, np = (n + 63) / 64 * 64, splits = own_splits(mp, np, k);
+  clcnn__need(&need->pack_a, mp * k * ctx->esz);
+  if (!b_packed) clcnn__need(&need->pack_b, np * k * ctx->esz);
+  if (splits >= 2) clcnn__need(&need->part, splits * mp * np * ctx->esz);
+}
+
+void clcnn__gemm_need(clcnn_ctx *ctx, int ta, int tb, size_t m, size_t n, size_t k, struct scratch_need *need) {
+  if (!m || !n || !k) return;
+  int own = clcnn__gemm_known(ctx, ta, tb, m, n, k);
+  if (own != 0) own_need(ctx, m, n, k, 0, need);
+  if (own != 1) clcnn__need(&need->part, clblast_parts(m, n, k) * m * n * ctx->esz);
+  if (own < 0) clcnn__need(&need->transient, (m * k + k * n + m * n) * ctx->esz); /* measured first */
+}
+
+void clcnn__gemm_packed_b_need(clcnn_ctx *ctx, size_t m, size_t n, size_t k, struct scratch_need *need) {
+  if (m && n && k) own_need(ctx, m, n, k, 1, need);
+}
+
+void clcnn__gemm_wgrad_colp_need(clcnn_ctx *ctx, size_t cgkk, size_t k, size_t ocg, struct scratch_need *need) {
+  size_t mp = (cgkk + 3) / 4 * 4, np = (ocg + 63) / 64 * 64;
+  clcnn__need(&need->pack_b, np * k * ctx->esz);
+  clcnn__need(&need->part, colp_splits(mp, np, k) * mp * np * ctx->esz);
+}

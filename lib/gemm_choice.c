@@ -392,22 +392,21 @@ CLCNN_API clcnn_status clcnn_ctx_time_gemm(clcnn_ctx *ctx, int ta, int tb, size_
   return st;
 }
 
-clcnn_status clcnn__gemm_pick(clcnn_ctx *ctx, int ta, int tb, size_t m, size_t n, size_t k, int *own) {
+int clcnn__gemm_known(clcnn_ctx *ctx, int ta, int tb, size_t m, size_t n, size_t k) {
   if (ctx->gemm_mode != GEMM_OWN) clcnn__gemm_choices_load(ctx); /* applies tuned CLBlast parameters */
-  if (ctx->gemm_mode == GEMM_OWN || ctx->gemm_mode == GEMM_CLBLAST) {
-    *own = ctx->gemm_mode == GEMM_OWN;
-    return CLCNN_SUCCESS;
-  }
+  if (ctx->gemm_mode == GEMM_OWN || ctx->gemm_mode == GEMM_CLBLAST) return ctx->gemm_mode == GEMM_OWN;
   unsigned char dbl = ctx->prec == CLCNN_DOUBLE;
   for (int i = 0; i < ctx->nchoices; i++) {
     const struct gemm_choice *c = &ctx->choices[i];
-    if (c->dbl == dbl && c->ta == !!ta && c->tb == !!tb && c->m == m && c->n == n && c->k == k) {
-      *own = c->own;
-      return CLCNN_SUCCESS;
-    }
+    if (c->dbl == dbl && c->ta == !!ta && c->tb == !!tb && c->m == m && c->n == n && c->k == k) return c->own;
   }
-  *own = ctx->gemm_own;
-  if (ctx->gemm_mode != GEMM_MEASURE) return CLCNN_SUCCESS;
+  return ctx->gemm_mode == GEMM_MEASURE ? -1 : ctx->gemm_own;
+}
+
+clcnn_status clcnn__gemm_pick(clcnn_ctx *ctx, int ta, int tb, size_t m, size_t n, size_t k, int *own) {
+  int known = clcnn__gemm_known(ctx, ta, tb, m, n, k);
+  *own = known >= 0 ? known : ctx->gemm_own;
+  if (known >= 0) return CLCNN_SUCCESS;
   struct gemm_choice c;
   clcnn_status st = measure(ctx, ta, tb, m, n, k, &c);
   if (st) { /* could not measure (out of device memory for the operands, say): the rule, unrecorded */

@@ -81,6 +81,7 @@ struct clcnn_ctx {
   evlist *sink; /* where enqueued events go for profiling, or NULL */
   int commands, host_waits;
   size_t mem_now, mem_peak; /* device bytes in clcnn's buffers */
+  size_t mem_largest;       /* the largest buffer created so far */
   uint64_t allocations;     /* buffers created so far */
   int gemm_own;        /* 1: clcnn's GEMM kernels, 0: CLBlast: the rule where nothing is measured */
   int gemm_mode;       /* GEMM_AUTO, GEMM_MEASURE, GEMM_OWN, GEMM_CLBLAST */
@@ -203,6 +204,25 @@ clcnn_status clcnn__gemm_packed_b(clcnn_ctx *ctx, const char *what, int ta, size
  * im2col streams as the GEMM's A (CPU devices). */
 clcnn_status clcnn__gemm_wgrad_colp(clcnn_ctx *ctx, cbuf *colp, size_t ckk, size_t roff, size_t cgkk, size_t k,
                                     cbuf *dy, size_t dyoff, size_t ocg, cbuf *dw, size_t dwoff);
+
+/* ---- memory estimates (clcnn_net_memory_estimate) ----
+ * The context's scratch buffers that a step grows, in bytes: each only grows, to the largest
+ * request (clcnn__reserve), so a step needs the maximum of each over its products. transient:
+ * the most allocated and freed again within the step (the operands of a GEMM measurement). */
+struct scratch_need {
+  size_t pack_a, pack_b, part, transient;
+};
+static inline void clcnn__need(size_t *have, size_t bytes) {
+  if (bytes > *have) *have = bytes;
+}
+/* Which GEMM clcnn__gemm_pick() takes for this product, without measuring: 1 clcnn's, 0
+ * CLBlast's, -1 not known until it is measured (GEMM_MEASURE, a shape not in the file). */
+int clcnn__gemm_known(clcnn_ctx *ctx, int ta, int tb, size_t m, size_t n, size_t k);
+/* What clcnn__gemm(), clcnn__gemm_packed_b() and clcnn__gemm_wgrad_colp() reserve when called
+ * with these sizes: added to need as maxima (both GEMMs' when the choice is not known). */
+void clcnn__gemm_need(clcnn_ctx *ctx, int ta, int tb, size_t m, size_t n, size_t k, struct scratch_need *need);
+void clcnn__gemm_packed_b_need(clcnn_ctx *ctx, size_t m, size_t n, size_t k, struct scratch_need *need);
+void clcnn__gemm_wgrad_colp_need(clcnn_ctx *ctx, size_t cgkk, size_t k, size_t ocg, struct scratch_need *need);
 
 /* ---- what other parts of the library see of a net (net.c) ---- */
 clcnn_ctx *clcnn__net_ctx(clcnn_net *net);

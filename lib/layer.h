@@ -58,6 +58,10 @@ clcnn_status pool2d_setup(clcnn_ctx *ctx, struct layer *l, int max_batch);
 clcnn_status batchnorm_setup(clcnn_ctx *ctx, struct layer *l, int max_batch);
 clcnn_status dropout_setup(clcnn_ctx *ctx, struct layer *l, int max_batch);
 
+/* The context's scratch a training step of n samples reserves (see struct scratch_need). */
+void conv2d_need(clcnn_ctx *ctx, const struct layer *l, int n, int no_dx, struct scratch_need *need);
+void batchnorm_need(clcnn_ctx *ctx, const struct layer *l, int n, struct scratch_need *need);
+
 /* x (n,C,H,W); weight (OC,C/G,KH,KW); bias (OC) or none; y (n,OC,OH,OW). */
 clcnn_status conv2d_forward(clcnn_ctx *ctx, struct layer *l, cbuf *x, int n);
 clcnn_status conv2d_backward(clcnn_ctx *ctx, struct layer *l, cbuf *x, cbuf *dy, int n);

@@ -865,3 +865,138 @@ CLCNN_API clcnn_status clcnn_net_step_stats(const clcnn_net *net, int *commands,
   *host_waits = net->ctx->host_waits;
   return CLCNN_SUCCESS;
 }
+
+/* ---- memory estimate: the buffers add_layer() and the layers' setups make for a batch, and
+ * the scratch the first training step reserves (the layers' *_need functions) ---- */
+static void est_add(clcnn_memory_estimate *m, size_t *part, size_t bytes, size_t esz) {
+  if (!bytes) bytes = esz; /* as cbuf_alloc */
+  *part += bytes;
+  if (bytes > m->largest) m->largest = bytes;
+}
+
+CLCNN_API clcnn_status clcnn_net_memory_estimate(clcnn_net *net, int batch, const clcnn_optim_params *optim,
+                                                 clcnn_memory_estimate *out) {
+  NET_CHECK(net);
+  clcnn_ctx *ctx = net->ctx;
+  static const char fn[] = "clcnn_net_memory_estimate";
+  if (!out) return FAIL(ctx, CLCNN_ERR_NULL_POINTER, "%s: out is NULL", fn);
+  memset(out, 0, sizeof *out);
+  if (batch <= 0) return FAIL(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: batch %d must be positive", fn, batch);
+  if (optim && (optim->kind < CLCNN_OPTIM_SGD || optim->kind > CLCNN_OPTIM_RMSPROP))
+    return FAIL(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: optimizer kind %d is not one of clcnn_optim_kind", fn,
+                (int)optim->kind);
+  size_t B = (size_t)batch, e = ctx->esz;
+  if (B * clcnn_net_input_size(net) > INT_MAX)
+    return FAIL(ctx, CLCNN_ERR_SHAPE, "%s: input %d x (%d,%d,%d) is too large", fn, batch, net->c, net->h, net->w);
+  int slots = 0; /* optimizer state tensors per parameter, as clcnn_optim_create makes them */
+  if (optim && optim->kind == CLCNN_OPTIM_SGD) slots = optim->momentum != 0;
+  else if (optim && optim->kind == CLCNN_OPTIM_RMSPROP) slots = 1 + (optim->momentum > 0);
+  else if (optim) slots = 2;
+  clcnn_memory_estimate *m = out;
+  est_add(m, &m->activations, B * clcnn_net_input_size(net) * e, e);
+  est_add(m, &m->activations, B * sizeof(cl_int), e); /* labels */
+  est_add(m, &m->activations, B * e, e);              /* losses */
+  est_add(m, &m->activations, e, e);                  /* loss */
+  est_add(m, &m->activations, B * e, e);              /* hits */
+  est_add(m, &m->activations, 3 * e, e);              /* training sums */
+  /* add_layer() replaces the output gradient buffer with one of each new layer's output size, so
+   * building passes through peaks of its own: the layers so far and the last one's buffer */
+  size_t so_far = m->activations, dout = 0, build_peak = so_far;
+  struct scratch_need need = {0};
+  for (int i = 0; i < net->nl; i++) {
+    const struct layer *l = net->layers[i];
+    size_t before = m->parameters + m->gradients + m->activations + m->scratch;
+    size_t y = B * layer_out_size(l) * e, dx = B * layer_in_size(l) * e;
+    int no_dx = i == 0 && !net->input_grad;
+    const cbuf *par[] = {&l->w, &l->b};
+    const cbuf *grad[] = {&l->dw, &l->db};
+    for (int j = 0; j < 2; j++) {
+      if (!par[j]->mem) continue;
+      est_add(m, &m->parameters, par[j]->bytes, e);
+      est_add(m, &m->gradients, grad[j]->bytes, e);
+      for (int s = 0; s < slots; s++) est_add(m, &m->optimizer, par[j]->bytes, e);
+    }
+    int outputs = 1; /* the layer's own output and input gradient */
+    switch (l->type) {
+      case CLCNN_LAYER_CONV2D: {
+        const clcnn_conv2d_params *p = &l->conv;
+        size_t ckk = (size_t)l->in_c * p->kh * p->kw, np = B * l->out_h * l->out_w;
+        if (ckk * np > INT_MAX || (size_t)l->out_c * np > INT_MAX)
+          return FAIL(ctx, CLCNN_ERR_SHAPE, "%s: batch %d: layer %d conv2d: %zu x %zu im2col buffer is too large",
+                      fn, batch, i, ckk, np);
+        est_add(m, &m->scratch, ckk * ((np + 63) / 64 * 64) * e, e); /* im2col */
+        est_add(m, &m->scratch, ckk * np * e, e);                    /* its gradient */
+        est_add(m, &m->scratch, l->out_c * np * e, e);               /* GEMM output */
+        conv2d_need(ctx, l, batch, no_dx, &need);
+        break;
+      }
+      case CLCNN_LAYER_LINEAR: {
+        size_t in = l->in_c, o = l->out_c;
+        if (o * B > INT_MAX)
+          return FAIL(ctx, CLCNN_ERR_SHAPE, "%s: batch %d: layer %d linear: %d x %d is too large", fn, batch, i,
+                      l->out_c, batch);
+        clcnn__gemm_need(ctx, 0, 1, B, o, in, &need);
+        clcnn__gemm_need(ctx, 1, 0, o, in, B, &need);
+        if (!no_dx) clcnn__gemm_need(ctx, 0, 0, B, in, o, &need);
+        break;
+      }
+      case CLCNN_LAYER_MAXPOOL2D:
+        est_add(m, &m->scratch, B * layer_out_size(l) * sizeof(cl_int), e); /* indices */
+        if (l->fused) est_add(m, &m->activations, y, e), outputs = 0;       /* no input gradient */
+        break;
+      case CLCNN_LAYER_FLATTEN: outputs = 0; break;
+      case CLCNN_LAYER_RELU: outputs = !l->fused; break;
+      case CLCNN_LAYER_BATCHNORM:
+        est_add(m, &m->scratch, l->mean.bytes, e);
+        est_add(m, &m->scratch, l->invstd.bytes, e);
+        est_add(m, &m->scratch, l->t.bytes, e);
+        est_add(m, &m->parameters, l->rmean.bytes, e);
+        est_add(m, &m->parameters, l->rvar.bytes, e);
+        batchnorm_need(ctx, l, batch, &need);
+        break;
+      case CLCNN_LAYER_DROPOUT: est_add(m, &m->scratch, dx, e); break; /* the mask */
+      default: break;
+    }
+    if (outputs) {
+      est_add(m, &m->activations, y, e);
+      est_add(m, &m->activations, dx, e);
+    }
+    size_t layer = m->parameters + m->gradients + m->activations + m->scratch - before;
+    if (so_far + dout + layer > build_peak) build_peak = so_far + dout + layer;
+    so_far += layer;
+    dout = y ? y : e;
+    if (dout > m->largest) m->largest = dout;
+    if (so_far + dout > build_peak) build_peak = so_far + dout;
+  }
+  if (net->nl) est_add(m, &m->activations, dout, e); /* the output gradient */
+  size_t ctxbufs[] = {need.pack_a, need.pack_b, need.part, need.transient};
+  for (int j = 0; j < 4; j++)
+    if (ctxbufs[j]) est_add(m, &m->scratch, ctxbufs[j], e);
+  m->total = m->parameters + m->gradients + m->optimizer + m->activations + m->scratch;
+  if (build_peak > m->total) m->total = build_peak;
+  return CLCNN_SUCCESS;
+}
+
+CLCNN_API clcnn_status clcnn_net_largest_batch(clcnn_net *net, const clcnn_optim_params *optim,
+                                               uint64_t global_bytes, uint64_t max_alloc_bytes, int max_batch,
+                                               int *batch) {
+  NET_CHECK(net);
+  if (!batch) return FAIL(net->ctx, CLCNN_ERR_NULL_POINTER, "clcnn_net_largest_batch: batch is NULL");
+  *batch = 0;
+  if (max_batch <= 0)
+    return FAIL(net->ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_net_largest_batch: max_batch %d must be positive",
+                max_batch);
+  /* every buffer grows with the batch: search for the last batch that fits */
+  int lo = 0, hi = max_batch; /* lo fits (0: none yet), the answer is in lo..hi */
+  while (lo < hi) {
+    int mid = lo + (hi - lo + 1) / 2;
+    clcnn_memory_estimate e;
+    clcnn_status st = clcnn_net_memory_estimate(net, mid, optim, &e);
+    if (st && st != CLCNN_ERR_SHAPE) return st;
+    if (!st && e.total <= global_bytes && e.largest <= max_alloc_bytes) lo = mid;
+    else hi = mid - 1;
+  }
+  clcnn__clear_error(net->ctx); /* a batch too large to build is an answer, not a failure */
+  *batch = lo;
+  return CLCNN_SUCCESS;
+}

@@ -23,6 +23,7 @@ clcnn_status cbuf_alloc(clcnn_ctx *ctx, cbuf *b, size_t bytes, const char *what)
   b->ctx = ctx;
   ctx->mem_now += bytes;
   if (ctx->mem_now > ctx->mem_peak) ctx->mem_peak = ctx->mem_now;
+  if (bytes > ctx->mem_largest) ctx->mem_largest = bytes;
   ctx->allocations++;
   return CLCNN_SUCCESS;
 }

@@ -9,6 +9,7 @@
  * 2 a usage error or a device index that does not exist. */
 #include <CL/cl.h>
 #include <CL/cl_ext.h>
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
@@ -779,6 +780,76 @@ out:
 
 enum precision_choice { PREC_AUTO, PREC_FLOAT, PREC_DOUBLE };
 
+/* --check --model FILE: the largest batch of that model that fits on each device, under the
+ * device's limits or --mem-limit and --alloc-limit (0: the device's). */
+static struct {
+  const char *path;
+  char *text;
+  uint64_t mem_limit, alloc_limit;
+} fit;
+
+/* A size in bytes: digits, then optionally K, M, G or T (KiB..TiB); 0 when it is none. */
+static uint64_t parse_size(const char *s) {
+  char *end;
+  errno = 0;
+  unsigned long long v = s[0] >= '0' && s[0] <= '9' ? strtoull(s, &end, 10) : 0;
+  int shift = 0;
+  if (v && !errno) {
+    const char *units = "KMGT", *u = *end ? strchr(units, end[0] & ~0x20) : NULL;
+    if (u && end[1] == 0) shift = 10 * (int)(u - units + 1);
+    else if (*end) v = 0;
+  }
+  if (!v || errno || (shift && v > (UINT64_MAX >> shift))) return 0;
+  return (uint64_t)v << shift;
+}
+
+/* Training as clcnn-train does it (float, no input gradient) with Adam, whose two state
+ * tensors per parameter are the most any optimizer keeps: the largest batch from 1 to 65536
+ * (clcnn-train's range) whose estimate fits, as a line "  FILE: ...". 0 when one fits. */
+static int fit_model(const char *index) {
+  char err[4096] = "", a[32], b[32], g[32], m[32];
+  printf("  %s: ", fit.path);
+  clcnn_ctx_options opt = {0};
+  opt.device = index;
+  opt.precision = CLCNN_FLOAT;
+  clcnn_ctx *ctx = NULL;
+  clcnn_net *net = NULL;
+  clcnn_status st = clcnn_ctx_create(&ctx, &opt, err, sizeof err);
+  if (st) {
+    printf("FAIL: clcnn_ctx_create: %s\n", err);
+    return 1;
+  }
+  uint64_t global = 0, maxalloc = 0;
+  int batch = 0;
+  clcnn_optim_params op;
+  clcnn_optim_defaults(CLCNN_OPTIM_ADAM, &op);
+  clcnn_memory_estimate e = {0};
+  st = clcnn_ctx_device_memory(ctx, &global, &maxalloc);
+  if (!st && (st = clcnn_net_from_text(ctx, fit.text, fit.path, 1, &net, err, sizeof err))) {
+    printf("FAIL: %s\n", err);
+    clcnn_ctx_destroy(ctx);
+    return 1;
+  }
+  if (fit.mem_limit && fit.mem_limit < global) global = fit.mem_limit;
+  if (fit.alloc_limit && fit.alloc_limit < maxalloc) maxalloc = fit.alloc_limit;
+  if (!st) clcnn_net_set_input_grad(net, 0);
+  if (!st) st = clcnn_net_largest_batch(net, &op, global, maxalloc, 65536, &batch);
+  if (!st) st = clcnn_net_memory_estimate(net, batch ? batch : 1, &op, &e);
+  if (st) {
+    printf("FAIL: %s\n", clcnn_ctx_last_error(ctx));
+  } else if (!batch) {
+    printf("does not fit: a batch of 1 needs %s and a buffer of %s; %s and %s available\n",
+           human_bytes(e.total, a, sizeof a), human_bytes(e.largest, b, sizeof b),
+           human_bytes(global, g, sizeof g), human_bytes(maxalloc, m, sizeof m));
+  } else {
+    printf("largest batch %d (%s of %s, largest buffer %s of %s)\n", batch, human_bytes(e.total, a, sizeof a),
+           human_bytes(global, g, sizeof g), human_bytes(e.largest, b, sizeof b), human_bytes(maxalloc, m, sizeof m));
+  }
+  clcnn_net_destroy(net);
+  clcnn_ctx_destroy(ctx);
+  return st || !batch;
+}
+
 /* Print the why: its first line after the verdict, the rest indented below. */
 static void print_why(const char *why) {
   const char *nl = strchr(why, '\n');
@@ -847,7 +918,7 @@ static int check_device(const struct plat *p, cl_uint pi, cl_uint di, enum preci
     return 1;
   }
   printf("  PASS (%s, max rel err %.1g)\n", prec, c.max_rel);
-  return 0;
+  return fit.path ? fit_model(index) : 0;
 }
 
 /* Run FN on every selected device; a platform whose devices could not be listed counts as a
@@ -996,13 +1067,19 @@ static int parse_shape(const char *s, size_t v[3]) {
 static void usage(FILE *f) {
   fprintf(f,
           "Usage: %s [-l | --json | --check | --prebuild | --tune] [-d P:D] [--precision PREC]\n"
-          "          [--tune-sets N] [--tune-shape MxNxK]\n"
+          "          [--tune-sets N] [--tune-shape MxNxK] [--model FILE [--mem-limit SIZE]\n"
+          "          [--alloc-limit SIZE]]\n"
           "List the OpenCL platforms and devices, and check that clcnn trains on them.\n"
           "\n"
           "  -l, --list             one line per platform and device, as clinfo -l\n"
           "      --json             the listing as JSON\n"
           "      --check            build every clcnn kernel and check gradients on each\n"
           "                         device; exit 0 only if every device passes\n"
+          "      --model=FILE       with --check: also print the largest batch of the model in\n"
+          "                         FILE that clcnn-train fits on each device (any optimizer)\n"
+          "      --mem-limit=SIZE   with --model: count at most SIZE bytes of device memory\n"
+          "                         (or with K, M, G, T: KiB..TiB)\n"
+          "      --alloc-limit=SIZE with --model: the same for the largest buffer\n"
           "      --prebuild         build every clcnn kernel program on each device, in\n"
           "                         float and (with fp64) double, filling the disk cache\n"
           "      --tune             tune CLBlast's GEMM kernel for each device (for devices\n"
@@ -1065,7 +1142,8 @@ static void no_platform_hint(void) {
 }
 
 int main(int argc, char **argv) {
-  enum { OPT_JSON = 256, OPT_CHECK, OPT_PREBUILD, OPT_VERSION, OPT_TUNE, OPT_TUNE_SETS, OPT_TUNE_SHAPE };
+  enum { OPT_JSON = 256, OPT_CHECK, OPT_PREBUILD, OPT_VERSION, OPT_TUNE, OPT_TUNE_SETS, OPT_TUNE_SHAPE, OPT_MODEL,
+         OPT_MEM_LIMIT, OPT_ALLOC_LIMIT };
   static const struct option longopts[] = {{"list", no_argument, NULL, 'l'},
                                            {"json", no_argument, NULL, OPT_JSON},
                                            {"check", no_argument, NULL, OPT_CHECK},
@@ -1073,13 +1151,16 @@ int main(int argc, char **argv) {
                                            {"tune", no_argument, NULL, OPT_TUNE},
                                            {"tune-sets", required_argument, NULL, OPT_TUNE_SETS},
                                            {"tune-shape", required_argument, NULL, OPT_TUNE_SHAPE},
+                                           {"model", required_argument, NULL, OPT_MODEL},
+                                           {"mem-limit", required_argument, NULL, OPT_MEM_LIMIT},
+                                           {"alloc-limit", required_argument, NULL, OPT_ALLOC_LIMIT},
                                            {"device", required_argument, NULL, 'd'},
                                            {"precision", required_argument, NULL, 'p'},
                                            {"help", no_argument, NULL, 'h'},
                                            {"version", no_argument, NULL, OPT_VERSION},
                                            {NULL, 0, NULL, 0}};
   enum { M_TEXT, M_LIST, M_JSON, M_CHECK, M_PREBUILD, M_TUNE } mode = M_TEXT;
-  int nmodes = 0, tune_opts = 0;
+  int nmodes = 0, tune_opts = 0, limit_opts = 0;
   struct sel sel = {-1, -1};
   const char *dev_arg = NULL;
   enum precision_choice pc = PREC_AUTO;
@@ -1125,6 +1206,16 @@ int main(int argc, char **argv) {
       tune_opts++;
       break;
     }
+    case OPT_MODEL:
+      fit.path = optarg;
+      break;
+    case OPT_MEM_LIMIT:
+    case OPT_ALLOC_LIMIT:
+      if (!(*(o == OPT_MEM_LIMIT ? &fit.mem_limit : &fit.alloc_limit) = parse_size(optarg)))
+        usage_error("%s: '%s' is not a size: a positive number of bytes, or one followed by K, M, G or T",
+                    o == OPT_MEM_LIMIT ? "--mem-limit" : "--alloc-limit", optarg);
+      limit_opts++;
+      break;
     case 'd':
       dev_arg = optarg;
       if (parse_index(optarg, &sel) != 0)
@@ -1161,6 +1252,35 @@ int main(int argc, char **argv) {
   if (optind < argc) usage_error("unexpected argument '%s'", argv[optind]);
   if (nmodes > 1) usage_error("choose one of -l, --json, --check, --prebuild and --tune");
   if (tune_opts && mode != M_TUNE) usage_error("--tune-sets and --tune-shape go with --tune");
+  if (fit.path && mode != M_CHECK) usage_error("--model goes with --check");
+  if (limit_opts && !fit.path) usage_error("--mem-limit and --alloc-limit go with --check --model FILE");
+  if (fit.path) { /* read it now: a missing file is a usage error, before any device is touched */
+    FILE *f = fopen(fit.path, "rb");
+    size_t n = 0, cap = 0, r;
+    char *t = NULL;
+    if (!f) {
+      fprintf(stderr, "%s: --model %s: %s\n", prog, fit.path, strerror(errno));
+      return 2;
+    }
+    do {
+      if (n + 4096 + 1 > cap) {
+        char *nt = realloc(t, cap = cap ? 2 * cap : 8192);
+        if (!nt) die_oom();
+        t = nt;
+      }
+      r = fread(t + n, 1, cap - n - 1, f);
+      n += r;
+    } while (r > 0);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+      fprintf(stderr, "%s: --model %s: read error\n", prog, fit.path);
+      free(t);
+      return 2;
+    }
+    t[n] = 0;
+    fit.text = t;
+  }
 
   struct cl_list l;
   char buf[128];
@@ -1226,6 +1346,7 @@ int main(int argc, char **argv) {
     break;
   }
   list_free(&l);
+  free(fit.text);
   if (fflush(stdout) != 0 || ferror(stdout)) {
     fprintf(stderr, "%s: error writing the output\n", prog);
     rc = 1;

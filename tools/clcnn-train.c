@@ -50,6 +50,7 @@ static double now(void) {
 struct opts {
   const char *model, *data, *init, *resume, *save, *device, *profile, *init_rule;
   long epochs, steps, batch, seed, step_size, log_every;
+  uint64_t mem_limit, alloc_limit; /* --mem-limit, --alloc-limit (0: the device's) */
   int optimizer; /* clcnn_optim_kind */
   double lr, momentum, weight_decay, gamma, dampening, beta1, beta2, eps, alpha;
   int have_lr, have_momentum, have_wd, have_beta1, have_beta2, have_eps, have_alpha;
@@ -88,6 +89,9 @@ static void usage(FILE *f) {
           "                        the first GPU, else the first device)\n"
           "  --profile FILE        per-layer kernel times as a Chrome trace, and a table of them\n"
           "  --eval                only evaluate the test set with the given weights\n"
+          "  --mem-limit SIZE      refuse a batch that needs more device memory than SIZE (bytes, or\n"
+          "                        with K, M, G or T: KiB..TiB; default: the device's global memory)\n"
+          "  --alloc-limit SIZE    the same for the largest buffer (default: the device's largest)\n"
           "  --log-every N         when not on a terminal, a progress line every N batches\n"
           "  -q, --quiet           no progress lines, only the epoch lines and the summary\n"
           "  -h, --help            this text;  --version  the version\n",
@@ -112,6 +116,22 @@ static double parse_double(const char *flag, const char *s, double lo, double hi
   return v;
 }
 
+/* A size in bytes: digits, then optionally K, M, G or T (KiB..TiB); at least 1. */
+static uint64_t parse_size(const char *flag, const char *s) {
+  char *end;
+  errno = 0;
+  unsigned long long v = s[0] >= '0' && s[0] <= '9' ? strtoull(s, &end, 10) : 0;
+  int shift = 0;
+  if (v && !errno) {
+    const char *units = "KMGT", *u = *end ? strchr(units, end[0] & ~0x20) : NULL;
+    if (u && end[1] == 0) shift = 10 * (int)(u - units + 1);
+    else if (*end) v = 0;
+  }
+  if (!v || errno || (shift && v > (UINT64_MAX >> shift)))
+    die(2, "%s: '%s' is not a size: a positive number of bytes, or one followed by K, M, G or T", flag, s);
+  return (uint64_t)v << shift;
+}
+
 static int parse_optimizer(const char *s) {
   if (!strcmp(s, "sgd")) return CLCNN_OPTIM_SGD;
   if (!strcmp(s, "adam")) return CLCNN_OPTIM_ADAM;
@@ -127,7 +147,7 @@ static const char *optimizer_name(int k) {
 enum {
   O_DATA = 256, O_EPOCHS, O_STEPS, O_BATCH, O_OPT, O_LR, O_MOM, O_NEST, O_WD, O_SCHED, O_SEED,
   O_NOSHUF, O_INIT, O_RESUME, O_SAVE, O_DEVICE, O_PROFILE, O_EVAL, O_STEPSIZE, O_GAMMA, O_DAMP,
-  O_BETAS, O_EPS, O_ALPHA, O_INITRULE, O_NORM, O_LOGEVERY, O_VERSION
+  O_BETAS, O_EPS, O_ALPHA, O_INITRULE, O_NORM, O_LOGEVERY, O_VERSION, O_MEMLIMIT, O_ALLOCLIMIT
 };
 
 static void parse_args(int argc, char **argv, struct opts *o) {
@@ -142,6 +162,7 @@ static void parse_args(int argc, char **argv, struct opts *o) {
       {"betas", 1, 0, O_BETAS},       {"eps", 1, 0, O_EPS},           {"alpha", 1, 0, O_ALPHA},
       {"init-rule", 1, 0, O_INITRULE}, {"normalize", 0, 0, O_NORM},   {"log-every", 1, 0, O_LOGEVERY},
       {"quiet", 0, 0, 'q'},           {"help", 0, 0, 'h'},            {"version", 0, 0, O_VERSION},
+      {"mem-limit", 1, 0, O_MEMLIMIT}, {"alloc-limit", 1, 0, O_ALLOCLIMIT},
       {0, 0, 0, 0}};
   memset(o, 0, sizeof *o);
   o->data = DEFAULT_DATA;
@@ -198,6 +219,8 @@ static void parse_args(int argc, char **argv, struct opts *o) {
       case O_PROFILE: o->profile = optarg; break;
       case O_EVAL: o->eval_only = 1; break;
       case O_LOGEVERY: o->log_every = parse_long("--log-every", optarg, 1, 1000000000); break;
+      case O_MEMLIMIT: o->mem_limit = parse_size("--mem-limit", optarg); break;
+      case O_ALLOCLIMIT: o->alloc_limit = parse_size("--alloc-limit", optarg); break;
       case 'q': o->quiet = 1; break;
       case 'h': usage(stdout); exit(0);
       case O_VERSION: printf("clcnn-train %s\n", clcnn_version()); exit(0);
@@ -633,6 +656,56 @@ static double lr_at(const struct opts *o, double base, long epoch, long total_ep
   return base * (1 + cos(M_PI * (double)epoch / (double)total_epochs)) / 2;
 }
 
+/* "1.5 GiB" */
+static const char *fmt_bytes(uint64_t b, char *buf, size_t size) {
+  static const char *const unit[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+  double v = (double)b;
+  int u = 0;
+  while (v >= 1024 && u < 4) v /= 1024, u++;
+  snprintf(buf, size, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
+  return buf;
+}
+
+/* Will it fit: build the net for one sample, estimate a training step at --batch, and refuse
+ * a batch that needs more than the device's memory or a buffer larger than it allocates
+ * (or --mem-limit, --alloc-limit) before allocating it. */
+static void check_fit(clcnn_ctx *ctx, const char *model_text, const struct opts *o) {
+  char err[2048], a[32], b[32];
+  clcnn_net *net = NULL;
+  if (clcnn_net_from_text(ctx, model_text, o->model, 1, &net, err, sizeof err)) die(1, "%s", err);
+  clcnn_net_set_input_grad(net, 0);
+  clcnn_optim_params op;
+  clcnn_optim_defaults((clcnn_optim_kind)o->optimizer, &op);
+  op.momentum = o->momentum;
+  const clcnn_optim_params *opp = o->eval_only ? NULL : &op;
+  clcnn_memory_estimate e;
+  uint64_t global = 0, maxalloc = 0;
+  clcnn_status st = clcnn_ctx_device_memory(ctx, &global, &maxalloc);
+  if (!st) st = clcnn_net_memory_estimate(net, (int)o->batch, opp, &e);
+  if (st) die(1, "--batch %ld: %s", o->batch, clcnn_ctx_last_error(ctx));
+  const char *gwhy = "the device's global memory", *awhy = "the largest buffer the device allocates";
+  if (o->mem_limit && o->mem_limit < global) global = o->mem_limit, gwhy = "--mem-limit";
+  if (o->alloc_limit && o->alloc_limit < maxalloc) maxalloc = o->alloc_limit, awhy = "--alloc-limit";
+  int fits = 0;
+  if (e.total > global || e.largest > maxalloc)
+    st = clcnn_net_largest_batch(net, opp, global, maxalloc, (int)o->batch, &fits);
+  clcnn_net_destroy(net);
+  if (st) die(1, "--batch %ld: %s", o->batch, clcnn_ctx_last_error(ctx));
+  char hint[96] = "";
+  if (fits) snprintf(hint, sizeof hint, "; the largest batch that fits is %d", fits);
+  else snprintf(hint, sizeof hint, "; not even a batch of 1 fits");
+  if (e.total > global)
+    die(1, "--batch %ld does not fit on %s: a training step needs an estimated %s (%zu bytes) of device memory, "
+           "more than %s of %s (%" PRIu64 " bytes)%s",
+        o->batch, clcnn_ctx_device_name(ctx), fmt_bytes(e.total, a, sizeof a), e.total, gwhy,
+        fmt_bytes(global, b, sizeof b), global, hint);
+  if (e.largest > maxalloc)
+    die(1, "--batch %ld does not fit on %s: its largest buffer is an estimated %s (%zu bytes), more than %s, "
+           "%s (%" PRIu64 " bytes)%s",
+        o->batch, clcnn_ctx_device_name(ctx), fmt_bytes(e.largest, a, sizeof a), e.largest, awhy,
+        fmt_bytes(maxalloc, b, sizeof b), maxalloc, hint);
+}
+
 static void fmt_time(double s, char *buf, size_t size) {
   if (s < 0 || !isfinite(s)) s = 0;
   long t = (long)(s + 0.5);
@@ -654,6 +727,7 @@ int main(int argc, char **argv) {
 
   /* the model */
   char *model_text = read_text(o.model);
+  check_fit(ctx, model_text, &o);
   clcnn_net *net = NULL;
   st = clcnn_net_from_text(ctx, model_text, o.model, (int)o.batch, &net, err, sizeof err);
   if (st) die(1, "%s", err);
