@@ -16,8 +16,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +35,7 @@
 
 #define ST_MAX_DIMS 8
 #define ST_MAX_HEADER ((uint64_t)100000000) /* 100 MB, the safetensors crate's limit */
-#define ST_MAX_DEPTH 64                     /* JSON nesting */
+#define ST_MAX_DEPTH 64                     /* JSON nesting (jansson allows 2048) */
 #define ST_NAME_MAX ((int)sizeof(((clcnn_st_tensor *)0)->name)) /* 128, with the NUL */
 
 struct clcnn_safetensors {
@@ -131,63 +131,6 @@ static int utf8_valid(const char *s, size_t n) {
   return 1;
 }
 
-/* ---- a growing string ---- */
-
-typedef struct {
-  char *p;
-  size_t n, cap;
-  int oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t len) {
-  if (b->oom) return;
-  if (len > SIZE_MAX / 2 - b->n) {
-    b->oom = 1;
-    return;
-  }
-  if (b->n + len + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->n + len + 1) cap *= 2;
-    char *q = realloc(b->p, cap);
-    if (!q) {
-      b->oom = 1;
-      return;
-    }
-    b->p = q;
-    b->cap = cap;
-  }
-  if (len) memcpy(b->p + b->n, s, len);
-  b->n += len;
-  b->p[b->n] = 0;
-}
-
-static void sb_str(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
-
-static void sb_u64(sbuf *b, uint64_t v) {
-  char t[24];
-  sb_put(b, t, (size_t)snprintf(t, sizeof t, "%" PRIu64, v));
-}
-
-/* S as a JSON string: quotes and backslashes escaped, control characters as \u00xx. */
-static void sb_json_str(sbuf *b, const char *s) {
-  const char *run = s;
-  sb_put(b, "\"", 1);
-  for (; *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c != '"' && c != '\\' && c >= 0x20) continue;
-    sb_put(b, run, (size_t)(s - run));
-    char e[8];
-    if (c < 0x20)
-      snprintf(e, sizeof e, "\\u%04x", c);
-    else
-      e[0] = '\\', e[1] = (char)c, e[2] = 0;
-    sb_str(b, e);
-    run = s + 1;
-  }
-  sb_put(b, run, (size_t)(s - run));
-  sb_put(b, "\"", 1);
-}
-
 /* ---- writing ---- */
 
 static int write_all(int fd, const void *p, size_t n) {
@@ -245,10 +188,11 @@ static int cmp_name_ptr(const void *a, const void *b) {
   return strcmp((*(const clcnn_st_tensor *const *)a)->name, (*(const clcnn_st_tensor *const *)b)->name);
 }
 
-/* Check the tensors and metadata; build the header (padded) into h. */
+/* Check the tensors and metadata; the header, padded with spaces, into *h (malloc'd, *hlen
+ * bytes). */
 static clcnn_status build_header(const char *path, const clcnn_st_tensor *t, int n,
-                                 const char *const *meta, int nmeta, sbuf *h, char *err,
-                                 size_t es) {
+                                 const char *const *meta, int nmeta, char **h, size_t *hlen,
+                                 char *err, size_t es) {
   char q[256], sh[256];
   for (int i = 0; i < nmeta; i++) {
     const char *k = meta[2 * i], *v = meta[2 * i + 1];
@@ -334,17 +278,18 @@ static clcnn_status build_header(const char *path, const clcnn_st_tensor *t, int
     free(s);
   }
 
-  /* {"__metadata__":{"k":"v"},"name":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]}} */
-  sb_put(h, "{", 1);
-  if (nmeta > 0) {
-    sb_str(h, "\"__metadata__\":{");
-    for (int i = 0; i < nmeta; i++) {
-      if (i) sb_put(h, ",", 1);
-      sb_json_str(h, meta[2 * i]);
-      sb_put(h, ":", 1);
-      sb_json_str(h, meta[2 * i + 1]);
-    }
-    sb_put(h, "}", 1);
+  if (total > (uint64_t)INT64_MAX) /* jansson's integers are int64 */
+    return fail(err, es, CLCNN_ERR_INVALID_ARGUMENT, "%s: the tensors hold too many bytes", path);
+
+  /* {"__metadata__":{"k":"v"},"name":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]}},
+   * compact, keys in insertion order (jansson keeps it). */
+  json_t *root = json_object();
+  int oom = !root;
+  if (nmeta > 0 && !oom) {
+    json_t *m = json_object();
+    oom = json_object_set_new(root, "__metadata__", m) != 0;
+    for (int i = 0; i < nmeta && !oom; i++)
+      oom = json_object_set_new(m, meta[2 * i], json_string(meta[2 * i + 1])) != 0;
   }
   /* Data order: 8-byte dtypes first, then 4-byte ones, each group in the caller's order, so
    * that every tensor is aligned to its element size (as the safetensors crate does it). The
@@ -352,27 +297,37 @@ static clcnn_status build_header(const char *path, const clcnn_st_tensor *t, int
   uint64_t off8 = 0, off4 = 0;
   for (int i = 0; i < n; i++)
     if (dtype_size[t[i].dtype] == 8) off4 += t[i].bytes;
-  for (int i = 0; i < n; i++) {
+  for (int i = 0; i < n && !oom; i++) {
     uint64_t *off = dtype_size[t[i].dtype] == 8 ? &off8 : &off4;
-    if (i || nmeta > 0) sb_put(h, ",", 1);
-    sb_json_str(h, t[i].name);
-    sb_str(h, ":{\"dtype\":\"");
-    sb_str(h, dtype_name[t[i].dtype]);
-    sb_str(h, "\",\"shape\":[");
-    for (int d = 0; d < t[i].ndim; d++) {
-      if (d) sb_put(h, ",", 1);
-      sb_u64(h, (uint64_t)t[i].dims[d]);
+    json_t *e = json_object(), *shape = json_array(), *offs = json_array();
+    if (!e || !shape || !offs) {
+      json_decref(e);
+      json_decref(shape);
+      json_decref(offs);
+      oom = 1;
+      break;
     }
-    sb_str(h, "],\"data_offsets\":[");
-    sb_u64(h, *off);
-    sb_put(h, ",", 1);
+    /* the _new setters take the reference even when they fail: nothing leaks */
+    oom = json_object_set_new(e, "dtype", json_string(dtype_name[t[i].dtype])) |
+          json_object_set_new(e, "shape", shape) | json_object_set_new(e, "data_offsets", offs) |
+          json_object_set_new(root, t[i].name, e);
+    for (int d = 0; d < t[i].ndim && !oom; d++) oom = json_array_append_new(shape, json_integer(t[i].dims[d]));
+    oom = oom || json_array_append_new(offs, json_integer((json_int_t)*off)) ||
+          json_array_append_new(offs, json_integer((json_int_t)(*off + t[i].bytes)));
     *off += t[i].bytes;
-    sb_u64(h, *off);
-    sb_str(h, "]}");
   }
-  sb_put(h, "}", 1);
-  while (!h->oom && (8 + h->n) % 8 != 0) sb_put(h, " ", 1);
-  if (h->oom) return fail(err, es, CLCNN_ERR_OUT_OF_MEMORY, "%s: out of memory for the header", path);
+  char *js = oom ? NULL : json_dumps(root, JSON_COMPACT);
+  json_decref(root);
+  size_t len = js ? strlen(js) : 0;
+  size_t padded = (8 + len + 7) / 8 * 8 - 8;
+  if (js) *h = realloc(js, padded + 1);
+  if (!js || !*h) {
+    free(js);
+    return fail(err, es, CLCNN_ERR_OUT_OF_MEMORY, "%s: out of memory for the header", path);
+  }
+  memset(*h + len, ' ', padded - len);
+  (*h)[padded] = 0;
+  *hlen = padded;
   return CLCNN_SUCCESS;
 }
 
@@ -392,17 +347,15 @@ CLCNN_API clcnn_status clcnn_safetensors_write(const char *path, const clcnn_st_
     return fail(err, err_size, CLCNN_ERR_NULL_POINTER,
                 "%s: the metadata array is NULL for %d pairs", path, nmeta);
 
-  sbuf h = {0};
-  clcnn_status st = build_header(path, t, n, meta, nmeta, &h, err, err_size);
-  if (st) {
-    free(h.p);
-    return st;
-  }
+  char *h = NULL;
+  size_t hlen = 0;
+  clcnn_status st = build_header(path, t, n, meta, nmeta, &h, &hlen, err, err_size);
+  if (st) return st;
 
   size_t tlen = strlen(path) + 64;
   char *tmp = malloc(tlen);
   if (!tmp) {
-    free(h.p);
+    free(h);
     return fail(err, err_size, CLCNN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
   }
   snprintf(tmp, tlen, "%s.tmp.%ld.XXXXXX", path, (long)getpid());
@@ -413,17 +366,17 @@ CLCNN_API clcnn_status clcnn_safetensors_write(const char *path, const clcnn_st_
     fail(err, err_size, CLCNN_ERR_INVALID_ARGUMENT, "%s: cannot create the temporary file %s: %s",
          path, tmp, strerror(e));
     free(tmp);
-    free(h.p);
+    free(h);
     return CLCNN_ERR_INVALID_ARGUMENT;
   }
   (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
   (void)fchmod(fd, mode); /* mkstemp makes 0600; filesystems without modes may refuse */
 
   unsigned char len8[8];
-  uint64_t hn = h.n;
+  uint64_t hn = hlen;
   for (int i = 0; i < 8; i++) len8[i] = (unsigned char)(hn >> (8 * i));
   const char *what = "write";
-  int bad = write_all(fd, len8, 8) || write_all(fd, h.p, h.n);
+  int bad = write_all(fd, len8, 8) || write_all(fd, h, hlen);
   for (size_t esz = 8; esz >= 4; esz -= 4) /* the order build_header gave the offsets */
     for (int i = 0; i < n && !bad; i++)
       if (dtype_size[t[i].dtype] == esz) bad = write_all(fd, t[i].data, t[i].bytes);
@@ -442,359 +395,57 @@ CLCNN_API clcnn_status clcnn_safetensors_write(const char *path, const clcnn_st_
   if (bad) unlink(tmp);
   else sync_dir(path);
   free(tmp);
-  free(h.p);
+  free(h);
   return bad ? CLCNN_ERR_INVALID_ARGUMENT : CLCNN_SUCCESS;
 }
 
-/* ---- a strict JSON parser (RFC 8259), into a tree ---- */
+/* ---- the parsed header (jansson) ---- */
 
-enum { J_NULL, J_BOOL, J_INT, J_FLOAT, J_STR, J_ARR, J_OBJ };
-static const char *const jtype_name[] = {"null", "a boolean", "an integer",
-                                         "a number with a fraction or exponent", "a string",
-                                         "an array", "an object"};
-
-typedef struct jmem jmem;
-typedef struct jval {
-  int type;
-  int big;        /* J_INT: outside int64 */
-  int64_t i;      /* J_INT */
-  char *s;        /* J_STR: decoded, NUL-terminated, may hold NULs; owned */
-  size_t len;     /* J_STR: bytes */
-  struct jval *items; /* J_ARR */
-  jmem *mem;      /* J_OBJ, in file order */
-  size_t n;       /* J_ARR, J_OBJ */
-} jval;
-struct jmem {
-  char *key; /* decoded, owned */
-  size_t klen;
-  jval v;
-};
-
-static void jfree(jval *v) {
-  if (v->type == J_STR) free(v->s);
-  if (v->type == J_ARR) {
-    for (size_t i = 0; i < v->n; i++) jfree(&v->items[i]);
-    free(v->items);
+static const char *jtype_name(const json_t *v) {
+  switch (json_typeof(v)) {
+  case JSON_OBJECT: return "an object";
+  case JSON_ARRAY: return "an array";
+  case JSON_STRING: return "a string";
+  case JSON_INTEGER: return "an integer";
+  case JSON_REAL: return "a number with a fraction or exponent";
+  case JSON_TRUE:
+  case JSON_FALSE: return "a boolean";
+  default: return "null";
   }
-  if (v->type == J_OBJ) {
-    for (size_t i = 0; i < v->n; i++) {
-      free(v->mem[i].key);
-      jfree(&v->mem[i].v);
+}
+
+/* How deeply v nests (a scalar is 0). jansson itself stops at 2048 levels. */
+static int jdepth(const json_t *v) {
+  int d = 0;
+  if (json_is_object(v)) {
+    const char *k;
+    json_t *x;
+    json_object_foreach((json_t *)v, k, x) {
+      int dx = jdepth(x);
+      if (dx > d) d = dx;
     }
-    free(v->mem);
+    return d + 1;
   }
-  memset(v, 0, sizeof *v);
-}
-
-typedef struct {
-  const unsigned char *p;
-  size_t n, i;
-  int depth, oom;
-  char msg[256];
-  size_t at;
-} jparser;
-
-static int jerr(jparser *ps, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int jerr(jparser *ps, const char *fmt, ...) {
-  if (!ps->msg[0]) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(ps->msg, sizeof ps->msg, fmt, ap);
-    va_end(ap);
-    ps->at = ps->i;
-  }
-  return -1;
-}
-
-static int jeof(jparser *ps) { return jerr(ps, "unexpected end of the header (truncated JSON?)"); }
-
-static void jws(jparser *ps) {
-  while (ps->i < ps->n && (ps->p[ps->i] == ' ' || ps->p[ps->i] == '\t' || ps->p[ps->i] == '\n' ||
-                           ps->p[ps->i] == '\r'))
-    ps->i++;
-}
-
-static int junexpected(jparser *ps, const char *expected) {
-  if (ps->i >= ps->n) return jeof(ps);
-  unsigned char c = ps->p[ps->i];
-  if (c >= 0x20 && c < 0x7f)
-    return jerr(ps, "expected %s, found '%c'", expected, c);
-  return jerr(ps, "expected %s, found the byte 0x%02x", expected, c);
-}
-
-static int hex4(jparser *ps, unsigned *u) {
-  *u = 0;
-  for (int k = 0; k < 4; k++, ps->i++) {
-    if (ps->i >= ps->n) return jeof(ps);
-    unsigned char c = ps->p[ps->i];
-    unsigned d = c >= '0' && c <= '9' ? c - '0'
-               : c >= 'a' && c <= 'f' ? c - 'a' + 10
-               : c >= 'A' && c <= 'F' ? c - 'A' + 10 : 16;
-    if (d == 16) return jerr(ps, "\\u needs four hex digits");
-    *u = *u << 4 | d;
+  if (json_is_array(v)) {
+    size_t i;
+    json_t *x;
+    json_array_foreach(v, i, x) {
+      int dx = jdepth(x);
+      if (dx > d) d = dx;
+    }
+    return d + 1;
   }
   return 0;
 }
 
-static void put_utf8(sbuf *b, uint32_t cp) {
-  char u[4];
-  size_t l;
-  if (cp < 0x80) u[0] = (char)cp, l = 1;
-  else if (cp < 0x800) u[0] = (char)(0xc0 | cp >> 6), u[1] = (char)(0x80 | (cp & 0x3f)), l = 2;
-  else if (cp < 0x10000)
-    u[0] = (char)(0xe0 | cp >> 12), u[1] = (char)(0x80 | (cp >> 6 & 0x3f)),
-    u[2] = (char)(0x80 | (cp & 0x3f)), l = 3;
-  else
-    u[0] = (char)(0xf0 | cp >> 18), u[1] = (char)(0x80 | (cp >> 12 & 0x3f)),
-    u[2] = (char)(0x80 | (cp >> 6 & 0x3f)), u[3] = (char)(0x80 | (cp & 0x3f)), l = 4;
-  sb_put(b, u, l);
-}
-
-/* At '"': the decoded string into *s, *len. */
-static int jstring(jparser *ps, char **s, size_t *len) {
-  sbuf b = {0};
-  sb_put(&b, "", 0);
-  ps->i++;
-  for (;;) {
-    size_t run = ps->i;
-    while (ps->i < ps->n && ps->p[ps->i] >= 0x20 && ps->p[ps->i] < 0x80 && ps->p[ps->i] != '"' &&
-           ps->p[ps->i] != '\\')
-      ps->i++;
-    sb_put(&b, (const char *)ps->p + run, ps->i - run);
-    if (ps->i >= ps->n) {
-      free(b.p);
-      return jerr(ps, "unexpected end of the header inside a string (truncated JSON?)");
-    }
-    unsigned char c = ps->p[ps->i];
-    if (c == '"') {
-      ps->i++;
-      break;
-    }
-    if (c < 0x20) {
-      free(b.p);
-      return jerr(ps, "control character 0x%02x in a string (it must be escaped)", c);
-    }
-    if (c >= 0x80) {
-      size_t l = utf8_seq(ps->p + ps->i, ps->n - ps->i);
-      if (!l) {
-        free(b.p);
-        return jerr(ps, "invalid UTF-8 in a string");
-      }
-      sb_put(&b, (const char *)ps->p + ps->i, l);
-      ps->i += l;
-      continue;
-    }
-    /* a backslash */
-    if (++ps->i >= ps->n) {
-      free(b.p);
-      return jeof(ps);
-    }
-    c = ps->p[ps->i];
-    const char *simple = strchr("\"\\/bfnrt", c);
-    if (c && simple) {
-      static const char out[] = "\"\\/\b\f\n\r\t";
-      sb_put(&b, &out[simple - "\"\\/bfnrt"], 1);
-      ps->i++;
-      continue;
-    }
-    if (c != 'u') {
-      free(b.p);
-      return jerr(ps, c >= 0x20 && c < 0x7f ? "invalid escape \\%c in a string"
-                                             : "invalid escape \\(0x%02x) in a string", c);
-    }
-    ps->i++;
-    unsigned u, lo;
-    if (hex4(ps, &u)) {
-      free(b.p);
-      return -1;
-    }
-    uint32_t cp = u;
-    if (u >= 0xdc00 && u <= 0xdfff) {
-      ps->i -= 6;
-      free(b.p);
-      return jerr(ps, "lone low surrogate \\u%04x in a string", u);
-    }
-    if (u >= 0xd800 && u <= 0xdbff) {
-      if (ps->i + 1 >= ps->n || ps->p[ps->i] != '\\' || ps->p[ps->i + 1] != 'u') {
-        ps->i -= 6;
-        free(b.p);
-        return jerr(ps, "lone high surrogate \\u%04x in a string", u);
-      }
-      ps->i += 2;
-      if (hex4(ps, &lo)) {
-        free(b.p);
-        return -1;
-      }
-      if (lo < 0xdc00 || lo > 0xdfff) {
-        ps->i -= 12;
-        free(b.p);
-        return jerr(ps, "high surrogate \\u%04x followed by \\u%04x, not a low surrogate", u, lo);
-      }
-      cp = 0x10000 + ((u - 0xd800) << 10) + (lo - 0xdc00);
-    }
-    put_utf8(&b, cp);
-  }
-  if (b.oom) {
-    free(b.p);
-    ps->oom = 1;
-    return jerr(ps, "out of memory");
-  }
-  *s = b.p;
-  *len = b.n;
-  return 0;
-}
-
-static int jnumber(jparser *ps, jval *v) {
-  int neg = 0, frac = 0, big = 0;
-  uint64_t mag = 0;
-  if (ps->p[ps->i] == '-') neg = 1, ps->i++;
-  const uint64_t lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-  if (ps->i >= ps->n) return jeof(ps);
-  if (ps->p[ps->i] == '0') {
-    ps->i++;
-    if (ps->i < ps->n && ps->p[ps->i] >= '0' && ps->p[ps->i] <= '9')
-      return jerr(ps, "a number with a leading zero");
-  } else if (ps->p[ps->i] >= '1' && ps->p[ps->i] <= '9') {
-    while (ps->i < ps->n && ps->p[ps->i] >= '0' && ps->p[ps->i] <= '9') {
-      unsigned d = ps->p[ps->i++] - '0';
-      if (big || mag > (lim - d) / 10) big = 1;
-      else mag = mag * 10 + d;
-    }
-  } else {
-    return junexpected(ps, "a digit");
-  }
-  if (ps->i < ps->n && ps->p[ps->i] == '.') {
-    ps->i++;
-    if (ps->i >= ps->n || ps->p[ps->i] < '0' || ps->p[ps->i] > '9') return junexpected(ps, "a digit");
-    while (ps->i < ps->n && ps->p[ps->i] >= '0' && ps->p[ps->i] <= '9') ps->i++;
-    frac = 1;
-  }
-  if (ps->i < ps->n && (ps->p[ps->i] == 'e' || ps->p[ps->i] == 'E')) {
-    ps->i++;
-    if (ps->i < ps->n && (ps->p[ps->i] == '+' || ps->p[ps->i] == '-')) ps->i++;
-    if (ps->i >= ps->n || ps->p[ps->i] < '0' || ps->p[ps->i] > '9') return junexpected(ps, "a digit");
-    while (ps->i < ps->n && ps->p[ps->i] >= '0' && ps->p[ps->i] <= '9') ps->i++;
-    frac = 1;
-  }
-  v->type = frac ? J_FLOAT : J_INT;
-  v->big = big;
-  v->i = neg ? (mag == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)mag) : (int64_t)mag;
-  return 0;
-}
-
-static int jvalue(jparser *ps, jval *v);
-
-static int cmp_mem(const void *a, const void *b) {
-  const jmem *x = *(const jmem *const *)a, *y = *(const jmem *const *)b;
-  size_t l = x->klen < y->klen ? x->klen : y->klen;
-  int c = memcmp(x->key, y->key, l);
-  return c ? c : (x->klen > y->klen) - (x->klen < y->klen);
-}
-
-static int jcontainer(jparser *ps, jval *v, int obj) {
-  size_t cap = 0;
-  char close = obj ? '}' : ']';
-  v->type = obj ? J_OBJ : J_ARR;
-  if (++ps->depth > ST_MAX_DEPTH) return jerr(ps, "nesting deeper than %d levels", ST_MAX_DEPTH);
-  ps->i++;
-  jws(ps);
-  if (ps->i < ps->n && ps->p[ps->i] == close) {
-    ps->i++;
-    ps->depth--;
-    return 0;
-  }
-  for (;;) {
-    jmem m = {0};
-    jws(ps);
-    if (obj) {
-      if (ps->i >= ps->n || ps->p[ps->i] != '"') return junexpected(ps, "a string key");
-      if (jstring(ps, &m.key, &m.klen)) return -1;
-      jws(ps);
-      if (ps->i >= ps->n || ps->p[ps->i] != ':') {
-        free(m.key);
-        return junexpected(ps, "':' after a key");
-      }
-      ps->i++;
-    }
-    if (jvalue(ps, &m.v)) {
-      free(m.key);
-      jfree(&m.v);
-      return -1;
-    }
-    if (v->n == cap) {
-      size_t nc = cap ? cap * 2 : 8;
-      void *q = obj ? realloc(v->mem, nc * sizeof *v->mem) : realloc(v->items, nc * sizeof *v->items);
-      if (!q) {
-        free(m.key);
-        jfree(&m.v);
-        ps->oom = 1;
-        return jerr(ps, "out of memory");
-      }
-      if (obj) v->mem = q;
-      else v->items = q;
-      cap = nc;
-    }
-    if (obj) v->mem[v->n++] = m;
-    else v->items[v->n++] = m.v;
-    jws(ps);
-    if (ps->i < ps->n && ps->p[ps->i] == ',') {
-      ps->i++;
-      continue;
-    }
-    if (ps->i < ps->n && ps->p[ps->i] == close) {
-      ps->i++;
-      break;
-    }
-    return junexpected(ps, obj ? "',' or '}'" : "',' or ']'");
-  }
-  ps->depth--;
-  if (obj && v->n > 1) { /* duplicate keys: sort pointers, compare neighbours */
-    const jmem **s = malloc(v->n * sizeof *s);
-    if (!s) {
-      ps->oom = 1;
-      return jerr(ps, "out of memory");
-    }
-    for (size_t k = 0; k < v->n; k++) s[k] = &v->mem[k];
-    qsort(s, v->n, sizeof *s, cmp_mem);
-    for (size_t k = 1; k < v->n; k++)
-      if (cmp_mem(&s[k - 1], &s[k]) == 0) {
-        char q[256];
-        ps->i--; /* at the closing brace */
-        jerr(ps, "duplicate key '%s' in an object", PRINTABLE(q, s[k]->key, s[k]->klen));
-        free(s);
-        return -1;
-      }
-    free(s);
-  }
-  return 0;
-}
-
-static int jliteral(jparser *ps, const char *word) {
-  size_t l = strlen(word);
-  for (size_t k = 0; k < l; k++) {
-    if (ps->i + k >= ps->n) return jeof(ps);
-    if (ps->p[ps->i + k] != (unsigned char)word[k]) return junexpected(ps, "a JSON value");
-  }
-  ps->i += l;
-  return 0;
-}
-
-static int jvalue(jparser *ps, jval *v) {
-  jws(ps);
-  if (ps->i >= ps->n) return jeof(ps);
-  unsigned char c = ps->p[ps->i];
+/* What jansson's error code means, before its own text. */
+static const char *jerror_lead(enum json_error_code c) {
   switch (c) {
-  case '{': return jcontainer(ps, v, 1);
-  case '[': return jcontainer(ps, v, 0);
-  case '"':
-    v->type = J_STR;
-    return jstring(ps, &v->s, &v->len);
-  case 't': v->type = J_BOOL; return jliteral(ps, "true");
-  case 'f': v->type = J_BOOL; return jliteral(ps, "false");
-  case 'n': v->type = J_NULL; return jliteral(ps, "null");
-  default:
-    if (c == '-' || (c >= '0' && c <= '9')) return jnumber(ps, v);
-    return junexpected(ps, "a JSON value");
+  case json_error_premature_end_of_input: return "unexpected end of the header (truncated JSON?): ";
+  case json_error_end_of_input_expected: return "trailing characters after the JSON value: ";
+  case json_error_invalid_utf8: return "invalid UTF-8: ";
+  case json_error_numeric_overflow: return "a number beyond int64 or double: ";
+  default: return "";
   }
 }
 
@@ -865,16 +516,6 @@ CLCNN_API void clcnn_safetensors_close(clcnn_safetensors *f) {
   free(f);
 }
 
-static int jmem_is(const jmem *m, const char *key) {
-  return m->klen == strlen(key) && memcmp(m->key, key, m->klen) == 0;
-}
-
-static const jval *jget(const jval *obj, const char *key) {
-  for (size_t k = 0; k < obj->n; k++)
-    if (jmem_is(&obj->mem[k], key)) return &obj->mem[k].v;
-  return NULL;
-}
-
 typedef struct {
   uint64_t begin, end;
   int idx;
@@ -886,42 +527,42 @@ static int cmp_span(const void *a, const void *b) {
   return (x->end > y->end) - (x->end < y->end);
 }
 
-/* The tensor described by m (value already known to be an object) into *t, its offsets
- * into *sp. data_size: bytes after the header. */
-static clcnn_status tensor_entry(const char *path, const jmem *m, uint64_t data_size,
+/* The tensor KEY: V into *t, its offsets into *sp. data_size: bytes after the header. (jansson
+ * refuses a NUL in a key, so KEY is a C string.) */
+static clcnn_status tensor_entry(const char *path, const char *key, const json_t *v, uint64_t data_size,
                                  clcnn_st_tensor *t, span *sp, char *err, size_t es) {
   char q[256], sh[256];
-  const char *nm = PRINTABLE(q, m->key, m->klen);
-  if (m->klen == 0)
+  size_t klen = strlen(key);
+  const char *nm = PRINTABLE(q, key, klen);
+  if (klen == 0)
     return fail(err, es, CLCNN_ERR_INVALID_ARGUMENT, "%s: a tensor has an empty name", path);
-  if (memchr(m->key, 0, m->klen))
-    return fail(err, es, CLCNN_ERR_INVALID_ARGUMENT, "%s: tensor '%s': the name holds a NUL character", path, nm);
-  if (m->klen >= (size_t)ST_NAME_MAX)
+  if (klen >= (size_t)ST_NAME_MAX)
     return fail(err, es, CLCNN_ERR_INVALID_ARGUMENT,
                 "%s: tensor '%s': the name is %zu bytes long, clcnn keeps at most %d", path, nm,
-                m->klen, ST_NAME_MAX - 1);
-  memcpy(t->name, m->key, m->klen);
-  t->name[m->klen] = 0;
-  if (m->v.type != J_OBJ)
+                klen, ST_NAME_MAX - 1);
+  memcpy(t->name, key, klen + 1);
+  if (!json_is_object(v))
     return fail(err, es, CLCNN_ERR_INVALID_ARGUMENT, "%s: tensor '%s': the entry is %s, not an object",
-                path, nm, jtype_name[m->v.type]);
+                path, nm, jtype_name(v));
 
-  const jval *dt = jget(&m->v, "dtype"), *shape = jget(&m->v, "shape"),
-             *off = jget(&m->v, "data_offsets");
+  const json_t *dt = json_object_get(v, "dtype"), *shape = json_object_get(v, "shape"),
+               *off = json_object_get(v, "data_offsets");
   if (!dt || !shape || !off)
     return fail(err, es, CLCNN_ERR_INVALID_ARGUMENT, "%s: tensor '%s': the entry has no \"%s\"", path,
                 nm, !dt ? "dtype" : !shape ? "shape" : "data_offsets");
-  if (dt->type != J_STR)
+  if (!json_is_string(dt))
     return fail(err, es, CLCNN_ERR_INVALID_ARGUMENT, "%s: tensor '%s': dtype is %s, not a string",
-                path, nm, jtype_name[dt->type]);
+                path, nm, jtype_name(dt));
+  const char *ds = json_string_value(dt);
+  size_t dlen = json_string_length(dt); /* may hold a NUL: compare all of it */
   int d = -1;
   for (int k = 0; k < 3; k++)
-    if (dt->len == strlen(dtype_name[k]) && memcmp(dt->s, dtype_name[k], dt->len) == 0) d = k;
+    if (dlen == strlen(dtype_name[k]) && memcmp(ds, dtype_name[k], dlen) == 0) d = k;
   if (d < 0) {
     char qd[256];
-    const char *dn = PRINTABLE(qd, dt->s, dt->len);
+    const char *dn = PRINTABLE(qd, ds, dlen);
     for (size_t k = 0; k < sizeof dtype_other / sizeof *dtype_other; k++)
-      if (dt->len == strlen(dtype_other[k]) && memcmp(dt->s, dtype_other[k], dt->len) == 0)
+      if (dlen == strlen(dtype_other[k]) && memcmp(ds, dtype_other[k], dlen) == 0)
         return fail(err, es, CLCNN_ERR_INVALID_ARGUMENT,
                     "%s: tensor '%s': dtype %s is not supported (clcnn reads F32, F64 and I64)",
                     path, nm, dn);
@@ -929,27 +570,28 @@ static clcnn_status tensor_entry(const char *path, const jmem *m, uint64_t data_
   }
   t->dtype = (clcnn_st_dtype)d;
 
-  if (shape->type != J_ARR)
+  if (!json_is_array(shape))
     return fail(err, es, CLCNN_ERR_INVALID_ARGUMENT, "%s: tensor '%s': shape is %s, not an array",
-                path, nm, jtype_name[shape->type]);
-  if (shape->n > ST_MAX_DIMS)
+                path, nm, jtype_name(shape));
+  size_t nd = json_array_size(shape);
+  if (nd > ST_MAX_DIMS)
     return fail(err, es, CLCNN_ERR_INVALID_ARGUMENT,
                 "%s: tensor '%s': shape has %zu dimensions, clcnn keeps at most %d", path, nm,
-                shape->n, ST_MAX_DIMS);
-  t->ndim = (int)shape->n;
+                nd, ST_MAX_DIMS);
+  t->ndim = (int)nd;
   uint64_t count = 1;
   int big = 0, zero = 0;
-  for (size_t k = 0; k < shape->n; k++) {
-    const jval *x = &shape->items[k];
-    if (x->type != J_INT || x->big || x->i < 0)
+  for (size_t k = 0; k < nd; k++) {
+    const json_t *x = json_array_get(shape, k);
+    json_int_t xi = json_integer_value(x); /* jansson's integers are int64 */
+    if (!json_is_integer(x) || xi < 0)
       return fail(err, es, CLCNN_ERR_INVALID_ARGUMENT,
                   "%s: tensor '%s': shape dimension %zu is not a non-negative integer (it is %s)",
-                  path, nm, k,
-                  x->type == J_INT ? (x->big ? "beyond int64" : "negative") : jtype_name[x->type]);
-    t->dims[k] = x->i;
-    if (x->i == 0) zero = 1;
-    else if (count > UINT64_MAX / (uint64_t)x->i) big = 1;
-    else count *= (uint64_t)x->i;
+                  path, nm, k, json_is_integer(x) ? "negative" : jtype_name(x));
+    t->dims[k] = xi;
+    if (xi == 0) zero = 1;
+    else if (count > UINT64_MAX / (uint64_t)xi) big = 1;
+    else count *= (uint64_t)xi;
   }
   if (zero) count = 0, big = 0;
   uint64_t esz = dtype_size[d];
@@ -959,13 +601,13 @@ static clcnn_status tensor_entry(const char *path, const jmem *m, uint64_t data_
                 nm, sh);
   uint64_t need = count * esz;
 
-  if (off->type != J_ARR || off->n != 2 || off->items[0].type != J_INT ||
-      off->items[1].type != J_INT || off->items[0].big || off->items[1].big ||
-      off->items[0].i < 0 || off->items[1].i < off->items[0].i)
+  const json_t *o0 = json_array_get(off, 0), *o1 = json_array_get(off, 1);
+  if (!json_is_array(off) || json_array_size(off) != 2 || !json_is_integer(o0) || !json_is_integer(o1) ||
+      json_integer_value(o0) < 0 || json_integer_value(o1) < json_integer_value(o0))
     return fail(err, es, CLCNN_ERR_INVALID_ARGUMENT,
                 "%s: tensor '%s': data_offsets must be [begin, end] with 0 <= begin <= end", path,
                 nm);
-  uint64_t b = (uint64_t)off->items[0].i, e = (uint64_t)off->items[1].i;
+  uint64_t b = (uint64_t)json_integer_value(o0), e = (uint64_t)json_integer_value(o1);
   if (e - b != need)
     return fail(err, es, CLCNN_ERR_INVALID_ARGUMENT,
                 "%s: tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64 "] hold %" PRIu64
@@ -983,44 +625,43 @@ static clcnn_status tensor_entry(const char *path, const jmem *m, uint64_t data_
 }
 
 /* Check the parsed header and fill f. */
-static clcnn_status from_header(const char *path, jval *top, clcnn_safetensors *f,
+static clcnn_status from_header(const char *path, const json_t *top, clcnn_safetensors *f,
                                 uint64_t data_size, span **spans_out, char *err, size_t es) {
   char q[256], q2[256];
-  if (top->type != J_OBJ)
+  if (!json_is_object(top))
     return fail(err, es, CLCNN_ERR_INVALID_ARGUMENT, "%s: the header is %s, not a JSON object",
-                path, jtype_name[top->type]);
-  size_t nt = 0;
-  const jval *meta = NULL;
-  for (size_t k = 0; k < top->n; k++) {
-    if (jmem_is(&top->mem[k], "__metadata__")) meta = &top->mem[k].v;
-    else nt++;
-  }
+                path, jtype_name(top));
+  if (jdepth(top) > ST_MAX_DEPTH)
+    return fail(err, es, CLCNN_ERR_INVALID_ARGUMENT, "%s: the header is refused: nesting deeper than %d levels",
+                path, ST_MAX_DEPTH);
+  const json_t *meta = json_object_get(top, "__metadata__");
+  size_t nt = json_object_size(top) - (meta != NULL);
   if (nt > INT_MAX / 2)
     return fail(err, es, CLCNN_ERR_INVALID_ARGUMENT, "%s: %zu tensors are too many", path, nt);
 
-  if (meta && meta->type != J_NULL) {
-    if (meta->type != J_OBJ)
+  if (meta && !json_is_null(meta)) {
+    if (!json_is_object(meta))
       return fail(err, es, CLCNN_ERR_INVALID_ARGUMENT, "%s: __metadata__ is %s, not an object",
-                  path, jtype_name[meta->type]);
-    f->meta_key = calloc(meta->n ? meta->n : 1, sizeof *f->meta_key);
-    f->meta_val = calloc(meta->n ? meta->n : 1, sizeof *f->meta_val);
+                  path, jtype_name(meta));
+    size_t nm = json_object_size(meta);
+    f->meta_key = calloc(nm ? nm : 1, sizeof *f->meta_key);
+    f->meta_val = calloc(nm ? nm : 1, sizeof *f->meta_val);
     if (!f->meta_key || !f->meta_val)
       return fail(err, es, CLCNN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
-    for (size_t k = 0; k < meta->n; k++) {
-      jmem *m = &meta->mem[k];
-      const char *key = PRINTABLE(q, m->key, m->klen);
-      if (m->v.type != J_STR)
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)meta, k, v) {
+      const char *key = PRINTABLE(q, k, strlen(k));
+      if (!json_is_string(v))
         return fail(err, es, CLCNN_ERR_INVALID_ARGUMENT,
-                    "%s: __metadata__ '%s' is %s, not a string", path, key, jtype_name[m->v.type]);
-      if (memchr(m->key, 0, m->klen) || memchr(m->v.s, 0, m->v.len))
+                    "%s: __metadata__ '%s' is %s, not a string", path, key, jtype_name(v));
+      if (memchr(json_string_value(v), 0, json_string_length(v)))
         return fail(err, es, CLCNN_ERR_INVALID_ARGUMENT,
                     "%s: __metadata__ '%s' holds a NUL character", path, key);
-      /* the strings move from the tree to f */
-      f->meta_key[f->nmeta] = m->key;
-      f->meta_val[f->nmeta++] = m->v.s;
-      m->key = NULL;
-      m->v.s = NULL;
-      m->v.type = J_NULL;
+      char *ck = strdup(k), *cv = strdup(json_string_value(v));
+      f->meta_key[f->nmeta] = ck; /* close() frees them, NULL or not */
+      f->meta_val[f->nmeta++] = cv;
+      if (!ck || !cv) return fail(err, es, CLCNN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
     }
   }
 
@@ -1028,10 +669,11 @@ static clcnn_status from_header(const char *path, jval *top, clcnn_safetensors *
   span *sp = calloc(nt ? nt : 1, sizeof *sp);
   *spans_out = sp;
   if (!f->t || !sp) return fail(err, es, CLCNN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
-  for (size_t k = 0; k < top->n; k++) {
-    const jmem *m = &top->mem[k];
-    if (jmem_is(m, "__metadata__")) continue;
-    clcnn_status st = tensor_entry(path, m, data_size, &f->t[f->n], &sp[f->n], err, es);
+  const char *k;
+  json_t *v;
+  json_object_foreach((json_t *)top, k, v) { /* in file order: jansson keeps it */
+    if (v == meta) continue;
+    clcnn_status st = tensor_entry(path, k, v, data_size, &f->t[f->n], &sp[f->n], err, es);
     if (st) return st;
     sp[f->n].idx = f->n;
     f->n++;
@@ -1104,32 +746,28 @@ CLCNN_API clcnn_status clcnn_safetensors_open(const char *path, clcnn_safetensor
                 path, hn, ST_MAX_HEADER);
   }
 
-  jparser ps = {.p = raw + 8, .n = (size_t)hn};
-  jval top = {0};
-  if (jvalue(&ps, &top) == 0) {
-    jws(&ps);
-    if (ps.i < ps.n) jerr(&ps, "trailing characters after the JSON value");
-  }
-  if (ps.msg[0]) {
-    jfree(&top);
+  json_error_t je;
+  json_t *top = json_loadb((const char *)raw + 8, (size_t)hn, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
+  if (!top) {
     free(raw);
-    if (ps.oom) return fail(err, err_size, CLCNN_ERR_OUT_OF_MEMORY, "%s: out of memory parsing the header", path);
+    if (json_error_code(&je) == json_error_out_of_memory)
+      return fail(err, err_size, CLCNN_ERR_OUT_OF_MEMORY, "%s: out of memory parsing the header", path);
     return fail(err, err_size, CLCNN_ERR_INVALID_ARGUMENT,
-                "%s: the header is not valid JSON: %s at byte %zu of the header", path, ps.msg,
-                ps.at);
+                "%s: the header is not valid JSON: %s%s at byte %d of the header", path,
+                jerror_lead(json_error_code(&je)), je.text, je.position);
   }
 
   clcnn_safetensors *f = calloc(1, sizeof *f);
   span *sp = NULL;
   if (!f) {
-    jfree(&top);
+    json_decref(top);
     free(raw);
     return fail(err, err_size, CLCNN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
   }
   f->raw = raw;
   size_t data_at = 8 + (size_t)hn, data_size = size - data_at;
-  st = from_header(path, &top, f, data_size, &sp, err, err_size);
-  jfree(&top);
+  st = from_header(path, top, f, data_size, &sp, err, err_size);
+  json_decref(top);
   if (!st && f->n > 0 && !(f->by_name = malloc((size_t)f->n * sizeof *f->by_name)))
     st = fail(err, err_size, CLCNN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
   if (st) {
