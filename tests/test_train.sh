@@ -1,7 +1,8 @@
 #!/bin/sh
 # tests/test_train.sh - clcnn-train end to end on Fashion-MNIST (Debian's dataset-fashion-mnist):
 # a short run whose loss falls and whose accuracy clears a floor, checkpoints that round-trip,
-# a resumed run equal bit for bit to an uninterrupted one, profiling, and every bad input.
+# a resumed run equal bit for bit to an uninterrupted one, profiling, every bad input, and
+# checkpoints written before the training state was read with jansson.
 # Environment (Makefile.am's AM_TESTS_ENVIRONMENT): abs_top_srcdir, abs_top_builddir, PYTHON3.
 n=0
 fail=0
@@ -138,5 +139,79 @@ bad 2 "nesterov" "--nesterov without momentum" -- "$train" "$ex/lenet5.txt" --op
 bad 1 "No such file" "a model file that does not exist" -- "$train" "$tmp/nosuch.txt"
 CLCNN_DEVICE=7:7 "$train" "$ex/lenet5.txt" $small --steps 1 > "$tmp/out" 2>&1
 rc=$?; if [ $rc -eq 1 ] && grep -q "7:7" "$tmp/out"; then ok "CLCNN_DEVICE=7:7: exit 1 naming it"; else notok "CLCNN_DEVICE=7:7 (exit $rc)"; fi
+
+# 6. The training state is JSON read with jansson, whose integers are int64; the dropout
+#    generator's state is u64. tests/checkpoint-v0 was written by clcnn-train before it used
+#    jansson (dropout_seed 11400714819323198486 as a bare integer); v0-step12 is what that code
+#    wrote when it resumed v0-step3 for 9 steps. Today's code must resume it exactly.
+v0="$abs_top_srcdir/tests/checkpoint-v0"
+tiny="$v0/tiny.txt $small --batch 64 -q --optimizer sgd --momentum 0.9"
+cat > "$tmp/st.py" <<'PY'
+import json, struct, sys
+def load(path):
+    raw = open(path, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    h = json.loads(raw[8:8 + n])
+    meta = h.pop("__metadata__")
+    data = {k: (v["dtype"], v["shape"], raw[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]]) for k, v in h.items()}
+    return meta, data, raw, n
+def save(path, meta, raw, n):
+    h = json.loads(raw[8:8 + n])
+    h["__metadata__"] = meta
+    b = json.dumps(h, separators=(",", ":")).encode()
+    b += b" " * (-(8 + len(b)) % 8)
+    open(path, "wb").write(struct.pack("<Q", len(b)) + b + raw[8 + n:])
+U64 = ("dropout_seed", "dropout_counter")
+cmd = sys.argv[1]
+if cmd == "same":  # same OLD NEW: equal tensors, optimizer state and training state (u64s as numbers)
+    ma, da, _, _ = load(sys.argv[2])
+    mb, db, _, _ = load(sys.argv[3])
+    ta, tb = json.loads(ma.pop("clcnn.train")), json.loads(mb.pop("clcnn.train"))
+    assert da == db, "the tensors differ"
+    assert ma == mb, "the metadata differ: %s" % sorted(k for k in ma if ma[k] != mb.get(k))
+    for k in U64:
+        ta[k], tb[k] = int(ta[k]), int(tb[k])
+    assert ta == tb, "the training states differ: %s / %s" % (ta, tb)
+elif cmd == "old":  # old FILE: the training state is the old format, a bare integer above 2^63
+    t = json.loads(load(sys.argv[2])[0]["clcnn.train"])
+    assert type(t["dropout_seed"]) is int and t["dropout_seed"] > 2**63, t
+elif cmd == "set":  # set IN OUT SEED COUNTER str|int: the u64s written as strings or bare integers
+    meta, _, raw, n = load(sys.argv[2])
+    t = json.loads(meta["clcnn.train"])
+    for k, v in zip(U64, sys.argv[4:6]):
+        t[k] = v if sys.argv[6] == "str" else int(v)
+    meta["clcnn.train"] = json.dumps(t, separators=(",", ":"))
+    save(sys.argv[3], meta, raw, n)
+elif cmd == "get":  # get FILE: the u64s as they are written
+    t = json.loads(load(sys.argv[2])[0]["clcnn.train"])
+    print(*(repr(t[k]) for k in U64))
+PY
+st() { "${PYTHON3:-python3}" "$tmp/st.py" "$@"; }
+"$train" $tiny --steps 9 --resume "$v0/v0-step3.safetensors" --save "$tmp/v0-12" > "$tmp/out" 2>&1
+check $? "a checkpoint written before jansson resumes"
+st old "$v0/v0-step3.safetensors" && st same "$v0/v0-step12.safetensors" "$tmp/v0-12" > "$tmp/out" 2>&1
+check $? "it gives exactly what the old code gave (tensors, optimizer state, training state)"
+[ "$(st get "$tmp/v0-12")" = "'11400714819323198486' '12'" ]
+check $? "the new checkpoint writes the u64s as decimal strings"
+# every u64: 2^64-1 and 2^63 as bare integers (an old file) and as strings (a new one); two
+# steps later the counter is what it was plus two, and the seed is unchanged
+m=18446744073709551615 m2=18446744073709551613 h=9223372036854775808 h2=9223372036854775810
+for form in int str; do
+  st set "$tmp/v0-12" "$tmp/u-$form" $m $m2 $form && "$train" $tiny --steps 2 --resume "$tmp/u-$form" --save "$tmp/u-$form-2" > "$tmp/out" 2>&1 &&
+    [ "$(st get "$tmp/u-$form-2")" = "'$m' '$m'" ]
+  check $? "dropout seed and counter 2^64-1 (as a JSON $form) round-trip through --resume and --save"
+  st set "$tmp/v0-12" "$tmp/h-$form" $h $h $form && "$train" $tiny --steps 2 --resume "$tmp/h-$form" --save "$tmp/h-$form-2" > "$tmp/out" 2>&1 &&
+    [ "$(st get "$tmp/h-$form-2")" = "'$h' '$h2'" ]
+  check $? "dropout seed and counter 2^63 (as a JSON $form) round-trip through --resume and --save"
+done
+if ! cmp -s "$tmp/u-str-2" "$tmp/h-str-2" && cmp -s "$tmp/u-int-2" "$tmp/u-str-2"; then
+  ok "the seed drives the dropout masks: another seed, other weights; the same seed as integer or string, the same file"
+else notok "the seed drives the dropout masks (another seed, other weights; int = str)"; fi
+st set "$tmp/v0-12" "$tmp/bad-u64" 18446744073709551616 0 str
+bad 1 "'dropout_seed' is not a count from 0 to 2^64-1" "a dropout seed of 2^64" -- "$train" $tiny --steps 1 --resume "$tmp/bad-u64"
+st set "$tmp/v0-12" "$tmp/bad-u64" -1 0 int
+bad 1 "'dropout_seed' is not a count from 0 to 2^64-1 (-1)" "a negative dropout seed" -- "$train" $tiny --steps 1 --resume "$tmp/bad-u64"
+st set "$tmp/v0-12" "$tmp/bad-u64" -99999999999999999999 0 int
+bad 1 "the training state is not valid JSON: too big negative integer" "a bare integer below -2^63" -- "$train" $tiny --steps 1 --resume "$tmp/bad-u64"
 echo "1..$n"
 exit $fail

@@ -10,9 +10,11 @@
  * the training state lives in the safetensors metadata (strings), so that PyTorch's strict
  * load_state_dict() sees exactly the model's keys. */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -383,15 +385,25 @@ static void save_checkpoint(const char *path, clcnn_ctx *ctx, clcnn_net *net, cl
   if (opt) {
     uint64_t dseed, dcounter;
     clcnn_net_get_seed(net, &dseed, &dcounter);
+    /* The training state, a JSON object in a metadata string. The learning rates are hex
+     * floats and the dropout generator's u64s decimal strings, so that every value comes
+     * back exactly (jansson's integers are int64). */
+    char base_lr[40], lr[40], ds[24], dc[24];
+    snprintf(base_lr, sizeof base_lr, "%a", s->base_lr);
+    snprintf(lr, sizeof lr, "%a", clcnn_optim_lr(opt));
+    snprintf(ds, sizeof ds, "%" PRIu64, dseed);
+    snprintf(dc, sizeof dc, "%" PRIu64, dcounter);
+    json_t *ts = json_pack("{s:I, s:I, s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:I, s:i, s:i}",
+                           "epoch", (json_int_t)s->epoch, "batch", (json_int_t)s->batch, "step", (json_int_t)s->step,
+                           "optimizer", optimizer_name(o->optimizer), "precision", prec == CLCNN_DOUBLE ? "double" : "float",
+                           "base_lr", base_lr, "lr", lr, "optim_steps", (json_int_t)clcnn_optim_steps(opt),
+                           "seed", (json_int_t)o->seed, "dropout_seed", ds, "dropout_counter", dc,
+                           "batch_size", (json_int_t)o->batch, "shuffle", !o->no_shuffle, "normalize", o->normalize);
+    char *js = ts ? json_dumps(ts, JSON_COMPACT) : NULL;
+    json_decref(ts);
+    if (!js) die(1, "out of memory");
     sl_push(&meta, xstrdup("clcnn.train"));
-    sl_push(&meta, xprintf("{\"epoch\":%ld,\"batch\":%ld,\"step\":%ld,\"optimizer\":\"%s\",\"precision\":\"%s\","
-                           "\"base_lr\":\"%a\",\"lr\":\"%a\",\"optim_steps\":%" PRId64 ",\"seed\":%ld,"
-                           "\"dropout_seed\":%" PRIu64 ",\"dropout_counter\":%" PRIu64 ",\"batch_size\":%ld,"
-                           "\"shuffle\":%d,\"normalize\":%d}",
-                           s->epoch, s->batch, s->step, optimizer_name(o->optimizer),
-                           prec == CLCNN_DOUBLE ? "double" : "float", s->base_lr, clcnn_optim_lr(opt),
-                           clcnn_optim_steps(opt), o->seed, dseed, dcounter, o->batch, !o->no_shuffle,
-                           o->normalize));
+    sl_push(&meta, js);
   }
   char err[1024];
   clcnn_status st = clcnn_safetensors_write(path, t, np + nb, (const char *const *)meta.v, meta.n / 2, err, sizeof err);
@@ -483,34 +495,74 @@ static void load_weights(clcnn_safetensors *f, const char *path, clcnn_ctx *ctx,
   }
 }
 
-/* A number from the "clcnn.train" JSON object (flat, written by save_checkpoint). */
-static int json_field(const char *js, const char *key, char *out, size_t size) {
-  char pat[64];
-  snprintf(pat, sizeof pat, "\"%s\":", key);
-  const char *p = strstr(js, pat);
-  if (!p) return -1;
-  p += strlen(pat);
-  if (*p == '"') p++;
-  size_t i = 0;
-  while (*p && *p != ',' && *p != '}' && *p != '"' && i + 1 < size) out[i++] = *p++;
-  out[i] = 0;
-  return i ? 0 : -1;
+/* ---- the training state ("clcnn.train", written by save_checkpoint) ---- */
+
+/* The state parsed. Checkpoints written before clcnn used jansson hold dropout_seed (above
+ * 2^63 for --seed 1) as a bare JSON integer, which jansson refuses as a "too big integer"
+ * since its integers are int64, reporting the position just after the number. Such a number
+ * is put in quotes and the text parsed again, so that it reaches state_u64() as the decimal
+ * string that new checkpoints write, exactly. */
+static json_t *state_parse(const char *text, const char *path) {
+  char *js = xstrdup(text);
+  for (int tries = 0;; tries++) {
+    json_error_t je;
+    json_t *v = json_loads(js, JSON_REJECT_DUPLICATES, &je);
+    if (v && !json_is_object(v)) die(1, "%s: the training state is not a JSON object", path);
+    if (v) {
+      free(js);
+      return v;
+    }
+    size_t end = je.position > 0 && (size_t)je.position <= strlen(js) ? (size_t)je.position : 0, start = end;
+    while (start > 0 && isdigit((unsigned char)js[start - 1])) start--;
+    if (json_error_code(&je) != json_error_numeric_overflow || start == end || tries >= 8 ||
+        (start > 0 && strchr("+-.eE", js[start - 1])))
+      die(1, "%s: the training state is not valid JSON: %s at byte %d", path, je.text, je.position);
+    char *q = xprintf("%.*s\"%.*s\"%s", (int)start, js, (int)(end - start), js + start, js + end);
+    free(js);
+    js = q;
+  }
 }
 
-static double field_num(const char *js, const char *key, const char *path) {
-  char buf[64], *end;
-  if (json_field(js, key, buf, sizeof buf)) die(1, "%s: the training state has no '%s'", path, key);
-  double v = strtod(buf, &end);
-  if (*end || !isfinite(v)) die(1, "%s: the training state's '%s' is not a number ('%s')", path, key, buf);
+static const json_t *state_get(const json_t *ts, const char *key, const char *path) {
+  const json_t *v = json_object_get(ts, key);
+  if (!v) die(1, "%s: the training state has no '%s'", path, key);
   return v;
 }
-static uint64_t field_u64(const char *js, const char *key, const char *path) {
-  char buf[64], *end;
-  if (json_field(js, key, buf, sizeof buf)) die(1, "%s: the training state has no '%s'", path, key);
+
+/* die() saying that KEY's value is not WHAT. */
+static void state_bad(const json_t *v, const char *key, const char *what, const char *path) {
+  char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+  die(1, "%s: the training state's '%s' is not %s (%s)", path, key, what, text ? text : "?");
+}
+
+static long state_long(const json_t *ts, const char *key, const char *path) {
+  const json_t *v = state_get(ts, key, path);
+  if (!json_is_integer(v) || json_integer_value(v) < LONG_MIN || json_integer_value(v) > LONG_MAX)
+    state_bad(v, key, "an integer", path);
+  return (long)json_integer_value(v);
+}
+
+/* A finite number: a string strtod() reads whole (the hex floats written), or a JSON number. */
+static double state_double(const json_t *ts, const char *key, const char *path) {
+  const json_t *v = state_get(ts, key, path);
+  double x = json_number_value(v);
+  char *end = NULL;
+  if (json_is_string(v)) x = strtod(json_string_value(v), &end);
+  if ((!json_is_number(v) && !json_is_string(v)) || (end && (*end || end == json_string_value(v))) || !isfinite(x))
+    state_bad(v, key, "a number", path);
+  return x;
+}
+
+/* A u64: a string of decimal digits (what is written), or a non-negative JSON integer. */
+static uint64_t state_u64(const json_t *ts, const char *key, const char *path) {
+  const json_t *v = state_get(ts, key, path);
+  if (json_is_integer(v) && json_integer_value(v) >= 0) return (uint64_t)json_integer_value(v);
+  const char *str = json_string_value(v);
+  int ok = str && *str && strspn(str, "0123456789") == json_string_length(v);
   errno = 0;
-  unsigned long long v = strtoull(buf, &end, 10);
-  if (*end || errno || buf[0] == '-') die(1, "%s: the training state's '%s' is not a count ('%s')", path, key, buf);
-  return v;
+  unsigned long long x = ok ? strtoull(str, NULL, 10) : 0;
+  if (!ok || errno) state_bad(v, key, "a count from 0 to 2^64-1", path);
+  return x;
 }
 
 /* ---- profile ---- */
@@ -523,9 +575,9 @@ struct profile {
   int nl;
   double *sum[2]; /* per layer, ns */
   long steps;
-  FILE *trace;
+  FILE *trace;      /* PATH.tmp, opened at the start so that a bad path fails early */
+  json_t *events;   /* the Chrome trace's events, written at the end */
   uint64_t t0; /* device time of the first command, ns */
-  int first_event;
   struct kstat k[64];
   int nk;
 };
@@ -550,13 +602,12 @@ static void profile_step(struct profile *p, clcnn_net *net, clcnn_ctx *ctx) {
         if (kk == p->nk && p->nk < 64) p->k[p->nk++] = (struct kstat){cmds[c].name, 0, 0};
         if (kk < p->nk) p->k[kk].ns += dur, p->k[kk].count++;
         if (!p->t0) p->t0 = cmds[c].start_ns;
-        if (p->trace && p->steps < 500 && cmds[c].start_ns >= p->t0) {
-          fprintf(p->trace,
-                  "%s\n{\"name\":\"%s\",\"cat\":\"%s\",\"ph\":\"X\",\"ts\":%.3f,\"dur\":%.3f,\"pid\":1,"
-                  "\"tid\":%d,\"args\":{\"step\":%ld,\"layer\":%d,\"what\":\"%s\"}}",
-                  p->first_event ? "" : ",", cmds[c].name, d ? "backward" : "forward",
-                  (cmds[c].start_ns - p->t0) / 1000.0, dur / 1000.0, layer + 1, p->steps, layer, desc);
-          p->first_event = 0;
+        if (p->events && p->steps < 500 && cmds[c].start_ns >= p->t0) {
+          json_t *e = json_pack("{s:s, s:s, s:s, s:f, s:f, s:i, s:i, s:{s:I, s:i, s:s}}", "name", cmds[c].name,
+                                "cat", d ? "backward" : "forward", "ph", "X", "ts", (cmds[c].start_ns - p->t0) / 1000.0,
+                                "dur", dur / 1000.0, "pid", 1, "tid", layer + 1, "args", "step", (json_int_t)p->steps,
+                                "layer", layer, "what", desc);
+          if (!e || json_array_append_new(p->events, e)) die(1, "--profile: cannot add an event to the trace");
         }
       }
     }
@@ -769,15 +820,16 @@ int main(int argc, char **argv) {
   op.dampening = o.dampening;
   s.base_lr = op.lr;
   clcnn_safetensors *ck = NULL;
-  const char *train_json = NULL;
+  json_t *state = NULL; /* the training state, when resuming */
   const char *wfile = o.resume ? o.resume : o.init;
   if (wfile) {
     if ((st = clcnn_safetensors_open(wfile, &ck, err, sizeof err))) die(1, "%s", err);
     load_weights(ck, wfile, ctx, net);
-    train_json = clcnn_safetensors_meta(ck, "clcnn.train");
+    const char *train_json = clcnn_safetensors_meta(ck, "clcnn.train");
     if (o.resume && !train_json)
       die(1, "%s holds weights but no training state (it was not written by clcnn-train --save): use --init to "
              "start from its weights", o.resume);
+    if (o.resume) state = state_parse(train_json, o.resume);
   } else {
     clcnn_init rule = !strcmp(o.init_rule, "he") ? CLCNN_INIT_HE : !strcmp(o.init_rule, "xavier") ? CLCNN_INIT_XAVIER
                                                                                                   : CLCNN_INIT_DEFAULT;
@@ -792,33 +844,34 @@ int main(int argc, char **argv) {
   if (!o.eval_only) {
     if (o.resume) {
       /* the saved run's settings win over the defaults; flags given now must agree */
-      char name[32];
-      if (json_field(train_json, "optimizer", name, sizeof name) || strcmp(name, optimizer_name(o.optimizer)))
-        die(1, "%s was trained with --optimizer %s; resume it with the same optimizer", o.resume, name);
-      s.epoch = (long)field_num(train_json, "epoch", o.resume);
-      s.batch = (long)field_num(train_json, "batch", o.resume);
-      s.step = (long)field_num(train_json, "step", o.resume);
-      s.base_lr = field_num(train_json, "base_lr", o.resume);
+      const json_t *name = state_get(state, "optimizer", o.resume);
+      if (!json_is_string(name)) state_bad(name, "optimizer", "a string", o.resume);
+      if (strcmp(json_string_value(name), optimizer_name(o.optimizer)))
+        die(1, "%s was trained with --optimizer %s; resume it with the same optimizer", o.resume, json_string_value(name));
+      s.epoch = state_long(state, "epoch", o.resume);
+      s.batch = state_long(state, "batch", o.resume);
+      s.step = state_long(state, "step", o.resume);
+      s.base_lr = state_double(state, "base_lr", o.resume);
       if (!o.have_lr) op.lr = s.base_lr;
       else s.base_lr = op.lr;
-      if ((long)field_num(train_json, "batch_size", o.resume) != o.batch)
+      if (state_long(state, "batch_size", o.resume) != o.batch)
         die(1, "%s was trained with --batch %ld; resume it with the same batch size", o.resume,
-            (long)field_num(train_json, "batch_size", o.resume));
-      if ((long)field_num(train_json, "seed", o.resume) != o.seed && o.seed == 1)
-        o.seed = (long)field_num(train_json, "seed", o.resume);
+            state_long(state, "batch_size", o.resume));
+      if (state_long(state, "seed", o.resume) != o.seed && o.seed == 1) o.seed = state_long(state, "seed", o.resume);
       if (s.epoch < 0 || s.batch < 0 || s.batch > nbatches_epoch || s.step < 0)
         die(1, "%s: the training state's position (epoch %ld, batch %ld) does not fit this data set", o.resume, s.epoch,
             s.batch);
-      clcnn_net_set_seed(net, field_u64(train_json, "dropout_seed", o.resume),
-                         field_u64(train_json, "dropout_counter", o.resume));
+      clcnn_net_set_seed(net, state_u64(state, "dropout_seed", o.resume), state_u64(state, "dropout_counter", o.resume));
     }
     /* the schedule's length in epochs: --epochs, or what --steps reaches from here */
     if (o.steps) total_epochs = (s.step + o.steps + nbatches_epoch - 1) / (nbatches_epoch ? nbatches_epoch : 1);
     op.lr = lr_at(&o, s.base_lr, s.epoch, total_epochs);
     if ((st = clcnn_optim_create(net, &op, &opt))) die(1, "optimizer: %s", clcnn_ctx_last_error(ctx));
     if (o.resume) {
-      net_check(ctx, clcnn_optim_set_steps(opt, (int64_t)field_u64(train_json, "optim_steps", o.resume)), o.resume);
-      net_check(ctx, clcnn_optim_set_lr(opt, field_num(train_json, "lr", o.resume)), o.resume);
+      long optim_steps = state_long(state, "optim_steps", o.resume);
+      if (optim_steps < 0) die(1, "%s: the training state's 'optim_steps' is negative (%ld)", o.resume, optim_steps);
+      net_check(ctx, clcnn_optim_set_steps(opt, optim_steps), o.resume);
+      net_check(ctx, clcnn_optim_set_lr(opt, state_double(state, "lr", o.resume)), o.resume);
       size_t esz = clcnn_ctx_elem_size(ctx);
       for (int i = 0; i < clcnn_net_num_params(net); i++) {
         clcnn_param_info info;
@@ -838,6 +891,7 @@ int main(int argc, char **argv) {
     }
   }
   clcnn_safetensors_close(ck);
+  json_decref(state);
 
   size_t in = clcnn_net_input_size(net), esz = clcnn_ctx_elem_size(ctx);
   void *xbuf[2] = {malloc(o.batch * in * esz), malloc(o.batch * in * esz)};
@@ -894,8 +948,8 @@ int main(int argc, char **argv) {
     prof.trace = fopen(tmp, "w");
     if (!prof.trace) die(1, "--profile %s: %s", o.profile, strerror(errno));
     free(tmp);
-    fprintf(prof.trace, "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[");
-    prof.first_event = 1;
+    prof.events = json_array();
+    if (!prof.events) die(1, "out of memory");
   }
 
   int tty = isatty(STDOUT_FILENO);
@@ -968,6 +1022,7 @@ int main(int argc, char **argv) {
           if (o.profile) { /* no half-written trace is left */
             char *tmp = xprintf("%s.tmp", o.profile);
             fclose(prof.trace), unlink(tmp), free(tmp), free(prof.sum[0]), free(prof.sum[1]);
+            json_decref(prof.events);
           }
           FREE_ALL();
           return 1;
@@ -1021,8 +1076,11 @@ int main(int argc, char **argv) {
   print_confusion(&er, classes);
   if (o.save) printf("saved %s\n", o.save);
   if (o.profile) {
-    fprintf(prof.trace, "\n]}\n");
-    int bad = ferror(prof.trace);
+    /* times in microseconds; 15 significant digits keep the nanoseconds */
+    json_t *trace = json_pack("{s:s, s:o}", "displayTimeUnit", "ms", "traceEvents", prof.events);
+    int bad = !trace || json_dumpf(trace, prof.trace, JSON_COMPACT | JSON_REAL_PRECISION(15)) || fputc('\n', prof.trace) == EOF;
+    json_decref(trace);
+    bad |= ferror(prof.trace);
     bad |= fclose(prof.trace) != 0;
     char *tmp = xprintf("%s.tmp", o.profile);
     if (bad || rename(tmp, o.profile)) die(1, "--profile %s: %s", o.profile, strerror(errno));
