@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,6 +33,19 @@ static double now(void) {
 }
 
 static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+
+/* R (taken) as one line of JSON on stdout. */
+static void print_json_line(json_t *r) {
+  if (!r || json_dumpf(r, stdout, JSON_COMPACT | JSON_REAL_PRECISION(10)) || putchar('\n') == EOF)
+    die("--json: cannot write a record (out of memory, or a model name that is not UTF-8?)");
+  json_decref(r);
+}
+
+/* x rounded to a multiple of unit (the digits the text output shows); NaN (no measure) is null. */
+static json_t *json_measure(double x, double unit) {
+  return isfinite(x) ? json_real(round(x / unit) * unit) : json_null();
+}
+
 static void die(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
@@ -248,9 +262,10 @@ int main(int argc, char **argv) {
           peak -= mem0; /* this net's, its optimizer's and the GEMM scratch's */
           double med = median(t + warmup, steps);
           if (json)
-            printf("{\"model\":\"%s\",\"batch\":%d,\"step_s\":%.6f,\"images_per_s\":%.1f,\"peak_bytes\":%zu,"
-                   "\"allocations_after_first_step\":%llu}\n",
-                   name, n, med, n / med, peak, (unsigned long long)(allocs_end - allocs_after_first));
+            print_json_line(json_pack("{s:s, s:i, s:o, s:o, s:I, s:I}", "model", name, "batch", n, "step_s",
+                                      json_measure(med, 1e-6), "images_per_s", json_measure(n / med, 0.1),
+                                      "peak_bytes", (json_int_t)peak, "allocations_after_first_step",
+                                      (json_int_t)(allocs_end - allocs_after_first)));
           else
             printf("\n%s, batch %d: %.2f ms/step, %.0f images/s (median of %d steps), peak device memory %.1f MiB,"
                    " %llu buffers created after the first step\n",
@@ -303,9 +318,10 @@ int main(int argc, char **argv) {
           ob = time_openblas(&g[i], 7);
 #endif
           if (json)
-            printf("{\"model\":\"%s\",\"batch\":%d,\"gemm\":[%zu,%zu,%zu,%d,%d],\"clcnn_gflops\":%.2f,"
-                   "\"openblas_gflops\":%.2f}\n",
-                   name, n, g[i].m, g[i].n, g[i].k, g[i].ta, g[i].tb, fl / sec / 1e9, fl / ob / 1e9);
+            print_json_line(json_pack("{s:s, s:i, s:[I,I,I,i,i], s:o, s:o}", "model", name, "batch", n, "gemm",
+                                      (json_int_t)g[i].m, (json_int_t)g[i].n, (json_int_t)g[i].k, g[i].ta, g[i].tb,
+                                      "clcnn_gflops", json_measure(fl / sec / 1e9, 0.01), "openblas_gflops",
+                                      json_measure(fl / ob / 1e9, 0.01)));
           else
             printf("    %6zu x %6zu x %6zu %c%c  clcnn %7.1f GFLOP/s  OpenBLAS %7.1f GFLOP/s  ratio %.2f\n", g[i].m,
                    g[i].n, g[i].k, g[i].ta ? 'T' : 'N', g[i].tb ? 'T' : 'N', fl / sec / 1e9, fl / ob / 1e9,

@@ -11,6 +11,7 @@
 #include <CL/cl_ext.h>
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -465,115 +466,100 @@ static size_t utf8_len(const unsigned char *s) {
   return n;
 }
 
-/* A JSON string; bytes that are not UTF-8 become U+FFFD. */
-static void json_str(const char *str) {
-  const unsigned char *s = (const unsigned char *)str;
-  putchar('"');
-  while (*s) {
-    unsigned char c = *s;
-    if (c == '"' || c == '\\') {
-      printf("\\%c", c);
-      s++;
-    } else if (c == '\n') {
-      fputs("\\n", stdout);
-      s++;
-    } else if (c == '\t') {
-      fputs("\\t", stdout);
-      s++;
-    } else if (c == '\r') {
-      fputs("\\r", stdout);
-      s++;
-    } else if (c < 0x20 || c == 0x7f) {
-      printf("\\u%04x", c);
-      s++;
-    } else {
-      size_t n = utf8_len(s);
-      if (n == 0) {
-        fputs("\\ufffd", stdout);
-        s++;
-      } else {
-        fwrite(s, 1, n, stdout);
-        s += n;
-      }
-    }
+/* STR as a JSON string; bytes that are not UTF-8 become U+FFFD (jansson takes only UTF-8). */
+static json_t *json_text(const char *str) {
+  size_t n = strlen(str);
+  char *clean = malloc(3 * n + 1), *o = clean;
+  if (!clean) return NULL;
+  for (const unsigned char *s = (const unsigned char *)str; *s;) {
+    size_t k = utf8_len(s);
+    if (k == 0) memcpy(o, "\xef\xbf\xbd", 3), o += 3, s++;
+    else memcpy(o, s, k), o += k, s += k;
   }
-  putchar('"');
+  json_t *j = json_stringn(clean, (size_t)(o - clean));
+  free(clean);
+  return j;
 }
 
-static void json_value(const struct row *r, const struct value *v) {
+static json_t *json_value(const struct row *r, const struct value *v) {
   char buf[128];
-  if (v->err != CL_SUCCESS) {
-    fputs("null", stdout);
-    return;
-  }
+  if (v->err != CL_SUCCESS) return json_null();
   switch (r->kind) {
-  case K_STRING:
-    json_str(v->str);
-    break;
+  case K_STRING: return json_text(v->str);
   case K_UINT:
   case K_ULONG:
   case K_SIZE:
-  case K_BYTES:
-    printf("%llu", (unsigned long long)v->u);
-    break;
-  case K_TYPE:
-    json_str(type_name(v->u, buf, sizeof buf));
-    break;
-  case K_EXT:
-    fputs(v->u ? "true" : "false", stdout);
-    break;
+  case K_BYTES: /* jansson's integers are int64: a larger count (none is real) becomes a double */
+    return v->u <= INT64_MAX ? json_integer((json_int_t)v->u) : json_real((double)v->u);
+  case K_TYPE: return json_text(type_name(v->u, buf, sizeof buf));
+  case K_EXT: return json_boolean(v->u);
   }
+  return json_null();
+}
+
+/* obj[key] = v; v is taken (freed when it cannot be set, also when obj is NULL) and *oom set
+ * when anything failed. */
+static void json_put(json_t *obj, const char *key, json_t *v, int *oom) {
+  if (json_object_set_new(obj, key, v)) *oom = 1;
+}
+
+/* {"platforms": PLATFORMS} on stdout, two spaces a level; PLATFORMS is taken. */
+static int print_platforms(json_t *platforms, int oom) {
+  json_t *root = json_object();
+  json_put(root, "platforms", platforms, &oom);
+  int bad = oom || json_dumpf(root, stdout, JSON_INDENT(2)) != 0;
+  if (!bad) putchar('\n');
+  else fprintf(stderr, "%s: cannot %s the JSON\n", prog, oom ? "build (out of memory)" : "write");
+  json_decref(root);
+  return bad;
 }
 
 static int print_json(const struct cl_list *l, const struct sel *s) {
-  int rc = 0, first_p = 1;
+  int rc = 0, oom = 0;
   char buf[128];
-  printf("{\n  \"platforms\": [");
-  for (cl_uint pi = 0; pi < l->np; pi++) {
+  json_t *plats = json_array();
+  for (cl_uint pi = 0; pi < l->np && plats && !oom; pi++) {
     const struct plat *p = &l->p[pi];
     if (!selected(s, pi, (cl_uint)-1)) continue;
-    printf("%s\n    {\n      \"index\": %u", first_p ? "" : ",", (unsigned)pi);
-    first_p = 0;
+    json_t *jp = json_object();
+    if (json_array_append_new(plats, jp)) { /* frees jp */
+      oom = 1;
+      break;
+    }
+    json_put(jp, "index", json_integer(pi), &oom);
     static const cl_platform_info pparams[] = {CL_PLATFORM_NAME, CL_PLATFORM_VENDOR,
                                                CL_PLATFORM_VERSION, CL_PLATFORM_PROFILE};
     static const char *pkeys[] = {"name", "vendor", "version", "profile"};
     for (size_t i = 0; i < sizeof pparams / sizeof pparams[0]; i++) {
       char *v = NULL;
       cl_int err = info_string(1, p->id, pparams[i], &v);
-      printf(",\n      \"%s\": ", pkeys[i]);
-      if (err == CL_SUCCESS)
-        json_str(v);
-      else
-        fputs("null", stdout);
+      json_put(jp, pkeys[i], err == CL_SUCCESS ? json_text(v) : json_null(), &oom);
       free(v);
     }
     if (p->err != CL_SUCCESS) {
-      printf(",\n      \"error\": ");
-      json_str(cl_err(p->err, buf, sizeof buf));
+      json_put(jp, "error", json_text(cl_err(p->err, buf, sizeof buf)), &oom);
       rc = 1;
     }
-    printf(",\n      \"devices\": [");
-    int first_d = 1;
-    for (cl_uint di = 0; di < p->ndev; di++) {
+    json_t *devs = json_array();
+    json_put(jp, "devices", devs, &oom);
+    for (cl_uint di = 0; di < p->ndev && !oom; di++) {
       if (!selected(s, pi, di)) continue;
-      printf("%s\n        {\n          \"index\": \"%u:%u\"", first_d ? "" : ",", (unsigned)pi,
-             (unsigned)di);
-      first_d = 0;
+      json_t *jd = json_object();
+      if (json_array_append_new(devs, jd)) {
+        oom = 1;
+        break;
+      }
+      snprintf(buf, sizeof buf, "%u:%u", (unsigned)pi, (unsigned)di);
+      json_put(jd, "index", json_string(buf), &oom);
       for (size_t i = 0; i < N_ROWS; i++) {
         struct value v;
         query(p->dev[di], &device_rows[i], &v);
-        printf(",\n          ");
-        json_str(device_rows[i].key);
-        fputs(": ", stdout);
-        json_value(&device_rows[i], &v);
+        json_put(jd, device_rows[i].key, json_value(&device_rows[i], &v), &oom);
         free(v.str);
       }
-      printf("\n        }");
     }
-    printf("%s]\n    }", first_d ? "" : "\n      ");
   }
-  printf("%s]\n}\n", first_p ? "" : "\n  ");
-  return rc;
+  return print_platforms(plats, oom || !plats) ? 1 : rc;
 }
 
 /* ---- --check: build every kernel and check gradients through the public API ------------ */
@@ -1287,12 +1273,12 @@ int main(int argc, char **argv) {
   cl_int err = list_load(&l);
   if (err != CL_SUCCESS) {
     fprintf(stderr, "%s: clGetPlatformIDs: %s\n", prog, cl_err(err, buf, sizeof buf));
-    if (mode == M_JSON) printf("{\n  \"platforms\": []\n}\n");
+    if (mode == M_JSON) print_platforms(json_array(), 0);
     return 1;
   }
   if (l.np == 0) {
     if (mode == M_JSON) {
-      printf("{\n  \"platforms\": []\n}\n");
+      print_platforms(json_array(), 0);
       fprintf(stderr, "%s: 0 platforms\n", prog);
     } else if (mode == M_CHECK || mode == M_PREBUILD || mode == M_TUNE) {
       fprintf(stderr, "%s: 0 platforms: nothing to %s\n", prog,
