@@ -1064,7 +1064,19 @@ static void no_platform_hint(void) {
           prog);
 }
 
-int main(int argc, char **argv) {
+/* The options, parsed without exiting (the fuzz harness tests/fuzz/cmdline.c calls this):
+ * ARGS_OK, ARGS_HELP, ARGS_VERSION, or ARGS_USAGE with the reason in msg. */
+enum { ARGS_OK, ARGS_HELP, ARGS_VERSION, ARGS_USAGE };
+enum mode { M_TEXT, M_LIST, M_JSON, M_CHECK, M_PREBUILD, M_TUNE };
+struct args {
+  enum mode mode;
+  struct sel sel;
+  const char *dev_arg;
+  enum precision_choice pc;
+};
+#define USAGE_ERROR(...) return (snprintf(msg, msize, __VA_ARGS__), ARGS_USAGE)
+
+static int parse_args(int argc, char **argv, struct args *a, char *msg, size_t msize) {
   enum { OPT_JSON = 256, OPT_CHECK, OPT_PREBUILD, OPT_VERSION, OPT_TUNE, OPT_TUNE_SETS, OPT_TUNE_SHAPE };
   static const struct option longopts[] = {{"list", no_argument, NULL, 'l'},
                                            {"json", no_argument, NULL, OPT_JSON},
@@ -1078,7 +1090,7 @@ int main(int argc, char **argv) {
                                            {"help", no_argument, NULL, 'h'},
                                            {"version", no_argument, NULL, OPT_VERSION},
                                            {NULL, 0, NULL, 0}};
-  enum { M_TEXT, M_LIST, M_JSON, M_CHECK, M_PREBUILD, M_TUNE } mode = M_TEXT;
+  enum mode mode = M_TEXT;
   int nmodes = 0, tune_opts = 0;
   struct sel sel = {-1, -1};
   const char *dev_arg = NULL;
@@ -1086,6 +1098,7 @@ int main(int argc, char **argv) {
   int o;
 
   opterr = 0; /* our own messages */
+  optind = 0; /* a fresh scan, also when called again */
   while ((o = getopt_long(argc, argv, ":ld:p:h", longopts, NULL)) != -1) {
     switch (o) {
     case 'l':
@@ -1112,7 +1125,7 @@ int main(int argc, char **argv) {
       char *end;
       long v = strtol(optarg, &end, 10);
       if (end == optarg || *end || v < 1 || v > 1000)
-        usage_error("--tune-sets: '%s' is not a number from 1 to 1000", optarg);
+        USAGE_ERROR("--tune-sets: '%s' is not a number from 1 to 1000", optarg);
       tune.sets = (int)v;
       tune_opts++;
       break;
@@ -1120,7 +1133,7 @@ int main(int argc, char **argv) {
     case OPT_TUNE_SHAPE: {
       size_t v[3];
       if (parse_shape(optarg, v) != 0)
-        usage_error("--tune-shape: '%s' is not MxNxK with each from 1 to 999999", optarg);
+        USAGE_ERROR("--tune-shape: '%s' is not MxNxK with each from 1 to 999999", optarg);
       tune.m = v[0], tune.n = v[1], tune.k = v[2];
       tune_opts++;
       break;
@@ -1128,7 +1141,7 @@ int main(int argc, char **argv) {
     case 'd':
       dev_arg = optarg;
       if (parse_index(optarg, &sel) != 0)
-        usage_error("-d: '%s' is not a device index of the form P:D (e.g. 0:0, see -l)", optarg);
+        USAGE_ERROR("-d: '%s' is not a device index of the form P:D (e.g. 0:0, see -l)", optarg);
       break;
     case 'p':
       if (!strcmp(optarg, "float"))
@@ -1138,29 +1151,50 @@ int main(int argc, char **argv) {
       else if (!strcmp(optarg, "auto"))
         pc = PREC_AUTO;
       else
-        usage_error("--precision: '%s' is not float, double or auto", optarg);
+        USAGE_ERROR("--precision: '%s' is not float, double or auto", optarg);
       break;
     case 'h':
-      usage(stdout);
-      return 0;
+      return ARGS_HELP;
     case OPT_VERSION:
-      printf("%s (clcnn) %s\n", prog, clcnn_version());
-      return 0;
+      return ARGS_VERSION;
     case ':':
-      usage_error("option '%s' needs an argument", argv[optind - 1]);
+      USAGE_ERROR("option '%s' needs an argument", argv[optind - 1]);
       break;
     default:
       if (optopt >= 256 || (optopt && strchr("lh", optopt)))
-        usage_error("option '%s' takes no argument", argv[optind - 1]);
+        USAGE_ERROR("option '%s' takes no argument", argv[optind - 1]);
       else if (optopt)
-        usage_error("unknown option '-%c'", optopt);
+        USAGE_ERROR("unknown option '-%c'", optopt);
       else
-        usage_error("unknown option '%s'", argv[optind - 1]);
+        USAGE_ERROR("unknown option '%s'", argv[optind - 1]);
     }
   }
-  if (optind < argc) usage_error("unexpected argument '%s'", argv[optind]);
-  if (nmodes > 1) usage_error("choose one of -l, --json, --check, --prebuild and --tune");
-  if (tune_opts && mode != M_TUNE) usage_error("--tune-sets and --tune-shape go with --tune");
+  if (optind < argc) USAGE_ERROR("unexpected argument '%s'", argv[optind]);
+  if (nmodes > 1) USAGE_ERROR("choose one of -l, --json, --check, --prebuild and --tune");
+  if (tune_opts && mode != M_TUNE) USAGE_ERROR("--tune-sets and --tune-shape go with --tune");
+  *a = (struct args){mode, sel, dev_arg, pc};
+  return ARGS_OK;
+}
+
+int main(int argc, char **argv) {
+  struct args a;
+  char msg[1024];
+  switch (parse_args(argc, argv, &a, msg, sizeof msg)) {
+  case ARGS_OK:
+    break;
+  case ARGS_HELP:
+    usage(stdout);
+    return 0;
+  case ARGS_VERSION:
+    printf("%s (clcnn) %s\n", prog, clcnn_version());
+    return 0;
+  default:
+    usage_error("%s", msg);
+  }
+  enum mode mode = a.mode;
+  struct sel sel = a.sel;
+  const char *dev_arg = a.dev_arg;
+  enum precision_choice pc = a.pc;
 
   struct cl_list l;
   char buf[128];
