@@ -301,7 +301,7 @@ static void idx_tests(void) {
   write_idx(path_of(bad, "big-images"), 0, 0x803, 3, big, pix, 4);
   st = load_idx(path_of(bad, "big-images"), path_of(bad, "train-labels-idx1-ubyte"), &ds);
   tap_ok(refused(st, CLCNN_ERR_INVALID_ARGUMENT, ds, "absurd|2097152 x 32 x 32"), "2^31 pixels, one too many: %s", err);
-  /* Found by tests/fuzz/idx.c: a 20-byte file whose header claims 2^31-1 pixels (allowed) made
+  /* Found by tests/fuzz/fuzz_idx.c: a 20-byte file whose header claims 2^31-1 pixels (allowed) made
    * the loader take 8 GB before finding it short. It is refused as truncated, and the pixels
    * are stored as they arrive: with the address space capped at 1 GB more than the process
    * has (in a child; not under AddressSanitizer, which maps terabytes), the reason is still

@@ -42,7 +42,7 @@ static void die(const char *fmt, ...) {
   exit(1);
 }
 
-/* Option parsing returns instead of exiting (the fuzz harness tests/fuzz/cmdline.c calls it):
+/* Option parsing returns instead of exiting (the fuzz harness tests/fuzz/fuzz_cmdline.c calls it):
  * ARGS_OK, ARGS_HELP, or ARGS_USAGE with the reason in msg ("" when getopt said it). */
 enum { ARGS_OK, ARGS_HELP, ARGS_USAGE };
 

@@ -1064,7 +1064,7 @@ static void no_platform_hint(void) {
           prog);
 }
 
-/* The options, parsed without exiting (the fuzz harness tests/fuzz/cmdline.c calls this):
+/* The options, parsed without exiting (the fuzz harness tests/fuzz/fuzz_cmdline.c calls this):
  * ARGS_OK, ARGS_HELP, ARGS_VERSION, or ARGS_USAGE with the reason in msg. */
 enum { ARGS_OK, ARGS_HELP, ARGS_VERSION, ARGS_USAGE };
 enum mode { M_TEXT, M_LIST, M_JSON, M_CHECK, M_PREBUILD, M_TUNE };

@@ -94,7 +94,7 @@ static void usage(FILE *f) {
           prog, DEFAULT_DATA);
 }
 
-/* Option parsing returns instead of exiting (the fuzz harness tests/fuzz/cmdline.c calls it):
+/* Option parsing returns instead of exiting (the fuzz harness tests/fuzz/fuzz_cmdline.c calls it):
  * ARGS_OK, ARGS_HELP, ARGS_VERSION, or ARGS_USAGE with the reason in msg. */
 enum { ARGS_OK, ARGS_HELP, ARGS_VERSION, ARGS_USAGE };
 #define USAGE_ERROR(...) return (snprintf(msg, msize, __VA_ARGS__), ARGS_USAGE)

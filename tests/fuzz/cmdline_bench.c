@@ -1,4 +1,4 @@
-/* tests/fuzz/cmdline_bench.c - clcnn-bench's option parsing, for cmdline.c: the tool's source with
+/* tests/fuzz/cmdline_bench.c - clcnn-bench's option parsing, for fuzz_cmdline.c: the tool's source with
  * its main renamed, and a wrapper that returns parse_args's verdict. */
 #define main clcnn_bench_main
 #include "../../tools/clcnn-bench.c"

@@ -1,4 +1,4 @@
-/* tests/fuzz/safetensors.c - safetensors headers and files (lib/safetensors.c) through the
+/* tests/fuzz/fuzz_safetensors.c - safetensors headers and files (lib/safetensors.c) through the
  * public clcnn_safetensors_open API, so it holds whatever parses the JSON header. A file that
  * opens must keep its promises: every tensor's data lies inside the file and has the size
  * its dtype and shape give, and each is found by its name. */

@@ -1,4 +1,4 @@
-/* tests/fuzz/cmdline.c - the tools' command lines: the option parsing of clcnn-train,
+/* tests/fuzz/fuzz_cmdline.c - the tools' command lines: the option parsing of clcnn-train,
  * clcnn-devices and clcnn-bench, which returns a verdict instead of exiting. The input: the
  * first byte picks the tool (mod 3), the rest is its arguments, separated by NUL bytes. A
  * usage error must come with a reason (clcnn-bench's getopt errors excepted: getopt prints

@@ -1,4 +1,4 @@
-/* tests/fuzz/cache.c - the program cache's entries (lib/ctx.c): the checks an entry passes
+/* tests/fuzz/fuzz_cache.c - the program cache's entries (lib/ctx.c): the checks an entry passes
  * before its binary goes to the driver. The input is an entry file, checked against the key
  * "0123456789abcdef0123456789abcdef"; when its first byte is odd the harness writes the
  * right length and checksum into it first, so that the later checks are reached too. An

@@ -1,4 +1,4 @@
-/* tests/fuzz/cifar.c - CIFAR-10 binary batches (lib/data.c) through clcnn_dataset_load on a
+/* tests/fuzz/fuzz_cifar.c - CIFAR-10 binary batches (lib/data.c) through clcnn_dataset_load on a
  * directory whose test_batch.bin is the input. */
 #include "fuzz.h"
 

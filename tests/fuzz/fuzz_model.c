@@ -1,4 +1,4 @@
-/* tests/fuzz/model.c - model files (lib/model.c) through clcnn_net_from_file, on one context
+/* tests/fuzz/fuzz_model.c - model files (lib/model.c) through clcnn_net_from_file, on one context
  * made once. Every input either builds a net of at least one layer with no error text, or is
  * refused with "FILE:LINE:COL: ..." (or "FILE: ...") and no net. */
 #include "internal.h"

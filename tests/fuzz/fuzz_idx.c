@@ -1,4 +1,4 @@
-/* tests/fuzz/idx.c - IDX images and labels (lib/data.c, plain or gzip) through
+/* tests/fuzz/fuzz_idx.c - IDX images and labels (lib/data.c, plain or gzip) through
  * clcnn_dataset_load_idx. The input: a flags byte (bit 0: gzip the images file, bit 1: gzip
  * the labels file), the images file's length (u32, little-endian, cut to what is left), the
  * images file, then the labels file. A raw input may itself be gzip (the seeds hold some), so

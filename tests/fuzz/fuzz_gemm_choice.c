@@ -1,4 +1,4 @@
-/* tests/fuzz/gemm_choice.c - the GEMM choice file (lib/gemm_choice.c): its text parsed into a
+/* tests/fuzz/fuzz_gemm_choice.c - the GEMM choice file (lib/gemm_choice.c): its text parsed into a
  * context made once, for the device key "0123456789abcdef0123456789abcdef" (the seeds hold it,
  * so the fuzzer reaches the lines after the header). The loader refuses text with a NUL byte
  * before parsing, so the text stops at the first one here. */
