@@ -3,7 +3,8 @@
 # $FUZZ_TIME seconds over a copy of its seed corpus SRCDIR/tests/fuzz/HARNESS (new inputs go
 # to fuzz-work/HARNESS/corpus in the build directory, never into the source tree). Fails when
 # any harness finds a crash, a leak, a timeout (10 s) or runs out of memory; the input that
-# did it is kept as fuzz-work/HARNESS/crash-* (or leak-*, timeout-*, oom-*).
+# did it is kept as fuzz-work/HARNESS/crash-* (or leak-*, timeout-*, oom-*). FUZZ_RESUME=1
+# keeps the corpus an earlier run grew there and starts from it (plus the seeds).
 srcdir=$1
 shift
 time=${FUZZ_TIME:-30}
@@ -13,7 +14,11 @@ mkdir -p "$work/cache"
 failed=0
 for h in "$@"; do
   d=$work/$h
-  rm -rf "$d"
+  if [ -n "${FUZZ_RESUME:-}" ] && [ -d "$d/corpus" ]; then
+    rm -f "$d/log" "$d"/crash-* "$d"/leak-* "$d"/timeout-* "$d"/oom-* "$d"/slow-unit-*
+  else
+    rm -rf "$d"
+  fi
   mkdir -p "$d/corpus"
   cp "$srcdir/tests/fuzz/$h"/* "$d/corpus/"
   start=$(date +%s)
