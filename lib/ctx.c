@@ -616,6 +616,18 @@ static int slurp(const char *path, unsigned char **buf, size_t *size) {
   return 0;
 }
 
+const char *clcnn__cache_entry_check(const unsigned char *buf, size_t size, const char *key) {
+  if (size < CACHE_HEADER) return "shorter than the header";
+  if (memcmp(buf, CACHE_MAGIC, 8)) return "not a clcnn program binary (bad magic)";
+  if (get_u32(buf + 8) != CACHE_FORMAT) return "another format version";
+  if (memcmp(buf + 16, key, 32)) return "its key is not its name's";
+  if (get_u64(buf + 48) != size - CACHE_HEADER) return "truncated or padded (length differs)";
+  if (get_u64(buf + 48) == 0) return "empty binary";
+  if (fnv1a64(buf + CACHE_HEADER, size - CACHE_HEADER) != get_u64(buf + 56))
+    return "corrupt (checksum differs)";
+  return NULL;
+}
+
 /* The program of the cache entry PATH (for KEY), built with OPTS; NULL when there is no entry
  * or it is unusable (then it is removed). */
 static cl_program cache_load(clcnn_ctx *ctx, const char *file, const char *path, const char *key,
@@ -632,15 +644,7 @@ static cl_program cache_load(clcnn_ctx *ctx, const char *file, const char *path,
     }
     return NULL;
   }
-  const char *why = NULL;
-  if (size < CACHE_HEADER) why = "shorter than the header";
-  else if (memcmp(buf, CACHE_MAGIC, 8)) why = "not a clcnn program binary (bad magic)";
-  else if (get_u32(buf + 8) != CACHE_FORMAT) why = "another format version";
-  else if (memcmp(buf + 16, key, 32)) why = "its key is not its name's";
-  else if (get_u64(buf + 48) != size - CACHE_HEADER) why = "truncated or padded (length differs)";
-  else if (get_u64(buf + 48) == 0) why = "empty binary";
-  else if (fnv1a64(buf + CACHE_HEADER, size - CACHE_HEADER) != get_u64(buf + 56))
-    why = "corrupt (checksum differs)";
+  const char *why = clcnn__cache_entry_check(buf, size, key);
   if (why) {
     free(buf);
     cache_reject(file, path, debug, why);

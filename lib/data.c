@@ -176,13 +176,10 @@ static clcnn_status idx_images(const char *name, clcnn_dataset *ds, char *used, 
                 d[2]);
   }
   size_t total = (size_t)d[0] * (size_t)plane;
-  float *x = malloc(total * sizeof *x);
-  if (!x) {
-    gzclose(f);
-    return fail(err, err_size, CLCNN_ERR_OUT_OF_MEMORY,
-                "%s: cannot allocate %zu bytes for %u images of %ux%u", used, total * sizeof *x,
-                d[0], d[1], d[2]);
-  }
+  /* the header's sizes are a claim: x grows as the pixels arrive, so a short file that
+   * claims 2^31 pixels is refused as truncated without first taking 8 GB */
+  float *x = NULL;
+  size_t cap = 0;
   float scale[256];
   make_scale(scale);
   unsigned char buf[CHUNK];
@@ -190,6 +187,20 @@ static clcnn_status idx_images(const char *name, clcnn_dataset *ds, char *used, 
   while (done < total) {
     size_t want = total - done < CHUNK ? total - done : CHUNK;
     size_t got = read_full(f, buf, want);
+    if (done + got > cap) {
+      size_t ncap = cap < total / 2 ? (cap * 2 > done + got ? cap * 2 : done + got) : total;
+      if (ncap < (size_t)CHUNK * 16 && total >= (size_t)CHUNK * 16) ncap = (size_t)CHUNK * 16;
+      if (ncap > total) ncap = total;
+      float *nx = realloc(x, ncap * sizeof *x);
+      if (!nx) {
+        free(x);
+        gzclose(f);
+        return fail(err, err_size, CLCNN_ERR_OUT_OF_MEMORY,
+                    "%s: cannot allocate %zu bytes for %u images of %ux%u", used,
+                    ncap * sizeof *x, d[0], d[1], d[2]);
+      }
+      x = nx, cap = ncap;
+    }
     for (size_t i = 0; i < got; i++) x[done + i] = scale[buf[i]];
     done += got;
     if (got < want) {
@@ -225,24 +236,42 @@ static clcnn_status idx_labels(const char *name, clcnn_dataset *ds, uint32_t *n_
     return fail(err, err_size, CLCNN_ERR_INVALID_ARGUMENT,
                 "%s: absurd label count %u: more than 2^31-1", lused, n);
   }
-  unsigned char *raw = malloc(n);
-  int32_t *y = malloc((size_t)n * sizeof *y);
-  if (!raw || !y) {
-    free(raw);
-    free(y);
-    gzclose(f);
-    return fail(err, err_size, CLCNN_ERR_OUT_OF_MEMORY, "%s: cannot allocate %u labels", lused,
-                n);
+  /* the count is a claim: the labels are read in pieces, and only those that arrive are
+   * stored, so a short file that claims 2^31 labels takes no 10 GB */
+  unsigned char *raw = NULL;
+  size_t got = 0, cap = 0;
+  while (got < n) {
+    size_t want = n - got < CHUNK ? n - got : CHUNK;
+    if (got + want > cap) {
+      size_t ncap = cap * 2 > got + want ? cap * 2 : got + want;
+      if (ncap > n) ncap = n;
+      unsigned char *nr = realloc(raw, ncap);
+      if (!nr) {
+        free(raw);
+        gzclose(f);
+        return fail(err, err_size, CLCNN_ERR_OUT_OF_MEMORY, "%s: cannot allocate %u labels",
+                    lused, n);
+      }
+      raw = nr, cap = ncap;
+    }
+    size_t r = read_full(f, raw + got, want);
+    got += r;
+    if (r < want) break;
   }
-  size_t got = read_full(f, raw, n);
   if (got < n) {
     fail(err, err_size, CLCNN_ERR_INVALID_ARGUMENT,
          "%s: truncated: expected %u bytes of labels, file ends after %zu%s", lused, n, got,
          zmsg(f, zb, sizeof zb));
     free(raw);
-    free(y);
     gzclose(f);
     return CLCNN_ERR_INVALID_ARGUMENT;
+  }
+  int32_t *y = malloc((size_t)n * sizeof *y);
+  if (!y) {
+    free(raw);
+    gzclose(f);
+    return fail(err, err_size, CLCNN_ERR_OUT_OF_MEMORY, "%s: cannot allocate %u labels", lused,
+                n);
   }
   gzclose(f);
   int maxl = 0;

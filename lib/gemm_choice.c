@@ -136,9 +136,8 @@ static int digits_only(const char *l, int first, int last) {
   return 1;
 }
 
-/* Parse the file's text S into the context; 0, or -1 with the line and why in WHY. On failure
- * the context keeps no record of it. */
-static int parse(clcnn_ctx *ctx, char *s, const char *key, char *why, size_t wsize) {
+/* Parse the file's text S into the context (internal.h). */
+int clcnn__gemm_choices_parse(clcnn_ctx *ctx, char *s, const char *key, char *why, size_t wsize) {
   int line = 0, ok = 1;
   size_t xg[2][NXP];
   double xf[2] = {0, 0};
@@ -227,7 +226,7 @@ void clcnn__gemm_choices_load(clcnn_ctx *ctx) {
     return;
   }
   s[n] = 0;
-  if (parse(ctx, s, key, why, sizeof why)) {
+  if (clcnn__gemm_choices_parse(ctx, s, key, why, sizeof why)) {
     if (debug) fprintf(stderr, "clcnn: GEMM choices ignored: %s: %s\n", path, why);
   } else {
     if (debug) fprintf(stderr, "clcnn: GEMM choices: %d shapes%s from %s\n", ctx->nchoices,

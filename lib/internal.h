@@ -82,6 +82,8 @@ struct clcnn_ctx {
   int commands, host_waits;
   size_t mem_now, mem_peak; /* device bytes in clcnn's buffers */
   size_t mem_largest;       /* the largest buffer created so far */
+  size_t mem_cap;           /* refuse buffers beyond this many bytes in all (0: no cap); set by
+                               the fuzz harnesses, which parse model files of any size */
   uint64_t allocations;     /* buffers created so far */
   int gemm_own;        /* 1: clcnn's GEMM kernels, 0: CLBlast: the rule where nothing is measured */
   int gemm_mode;       /* GEMM_AUTO, GEMM_MEASURE, GEMM_OWN, GEMM_CLBLAST */
@@ -178,6 +180,9 @@ cbuf *clcnn__scratch(clcnn_ctx *ctx);
 clcnn_status clcnn__gemm_pick(clcnn_ctx *ctx, int ta, int tb, size_t m, size_t n, size_t k, int *own);
 /* Read the device's GEMM file (tuned CLBlast parameters, measured shapes) and apply it. */
 void clcnn__gemm_choices_load(clcnn_ctx *ctx);
+/* The GEMM choice file's text S (NUL-ended; changed in place) into the context, for the device
+ * KEY; 0, or -1 with the line and why in WHY, and then the context keeps no record of it. */
+int clcnn__gemm_choices_parse(clcnn_ctx *ctx, char *s, const char *key, char *why, size_t wsize);
 /* The two GEMMs themselves (lib/gemm.c). */
 clcnn_status clcnn__gemm_own(clcnn_ctx *ctx, const char *what, int ta, int tb, size_t m, size_t n, size_t k,
                              double alpha, cbuf *a, size_t aoff, size_t lda, cbuf *b, size_t boff, size_t ldb,
@@ -190,6 +195,9 @@ clcnn_status clcnn__gemm_clblast(clcnn_ctx *ctx, const char *what, int ta, int t
 const char *clcnn__cache_dir(clcnn_ctx *ctx);
 const char *clcnn__write_atomic(const char *dir, const char *path, const void *buf, size_t len);
 void clcnn__device_key(clcnn_ctx *ctx, char key[33]);
+/* Why the program cache entry BUF (SIZE bytes) cannot be the entry for KEY (32 hex digits):
+ * a static string, or NULL when its header and checksum are right. */
+const char *clcnn__cache_entry_check(const unsigned char *buf, size_t size, const char *key);
 
 /* c[coff + i*ldc + j] (ct: c[coff + j*ldc + i]) = alpha * the sum over s < splits, in order, of
  * part[s][i][j] (parts mp x np) + beta * c, for i < m, j < n: the fixed-order sum of partial

@@ -12,6 +12,10 @@
 clcnn_status cbuf_alloc(clcnn_ctx *ctx, cbuf *b, size_t bytes, const char *what) {
   memset(b, 0, sizeof *b);
   if (!bytes) bytes = ctx->esz; /* OpenCL refuses empty buffers */
+  if (ctx->mem_cap && (bytes > ctx->mem_cap || ctx->mem_now > ctx->mem_cap - bytes))
+    return clcnn__fail(ctx, __FILE__, __LINE__, CL_MEM_OBJECT_ALLOCATION_FAILURE,
+                       "clCreateBuffer(%s, %zu bytes): over the context's cap of %zu bytes "
+                       "(%zu in use)", what, bytes, ctx->mem_cap, ctx->mem_now);
   cl_int e;
   b->mem = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, bytes, NULL, &e);
   if (e != CL_SUCCESS) {

@@ -9,12 +9,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "clcnn.h"
 #include "tap.h"
+
+#ifdef __SANITIZE_ADDRESS__ /* gcc */
+#define UNDER_ASAN 1
+#elif defined(__has_feature) /* clang */
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
 
 #define FASHION_DIR "/usr/share/datasets/fashion-mnist"
 
@@ -291,6 +301,41 @@ static void idx_tests(void) {
   write_idx(path_of(bad, "big-images"), 0, 0x803, 3, big, pix, 4);
   st = load_idx(path_of(bad, "big-images"), path_of(bad, "train-labels-idx1-ubyte"), &ds);
   tap_ok(refused(st, CLCNN_ERR_INVALID_ARGUMENT, ds, "absurd|2097152 x 32 x 32"), "2^31 pixels, one too many: %s", err);
+  /* Found by tests/fuzz/fuzz_idx.c: a 20-byte file whose header claims 2^31-1 pixels (allowed) made
+   * the loader take 8 GB before finding it short. It is refused as truncated, and the pixels
+   * are stored as they arrive: with the address space capped at 1 GB more than the process
+   * has (in a child; not under AddressSanitizer, which maps terabytes), the reason is still
+   * "truncated", not "cannot allocate". Likewise for 2^31-1 labels. */
+  uint32_t claim[3] = {32767, 32767, 2}, lclaim[1] = {0x7fffffffu};
+  write_idx(path_of(bad, "claims-8gb"), 0, 0x803, 3, claim, pix, 4);
+  write_idx(path_of(bad, "claims-labels"), 0, 0x801, 1, lclaim, lab, n);
+  for (int which = 0; which < 2; which++) {
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+#ifndef UNDER_ASAN
+      long pages = 0;
+      FILE *sm = fopen("/proc/self/statm", "r");
+      if (!sm || fscanf(sm, "%ld", &pages) != 1) _exit(3);
+      fclose(sm);
+      struct rlimit rl = {.rlim_cur = (rlim_t)pages * sysconf(_SC_PAGESIZE) + (1ul << 30)};
+      rl.rlim_max = rl.rlim_cur;
+      if (setrlimit(RLIMIT_AS, &rl)) _exit(3);
+#endif
+      clcnn_dataset *cds;
+      clcnn_status cst = which ? load_idx(path_of(plain, "train-images-idx3-ubyte"), path_of(bad, "claims-labels"), &cds)
+                               : load_idx(path_of(bad, "claims-8gb"), path_of(bad, "train-labels-idx1-ubyte"), &cds);
+      int ok = which ? refused(cst, CLCNN_ERR_INVALID_ARGUMENT, cds, "claims-labels|truncated|expected 2147483647 bytes of labels|file ends after 3")
+                     : refused(cst, CLCNN_ERR_INVALID_ARGUMENT, cds, "claims-8gb|truncated|file ends after 4");
+      if (!ok) fprintf(stderr, "child: %s\n", err);
+      fflush(stdout);
+      _exit(ok ? 0 : 1);
+    }
+    int wst = 0;
+    tap_ok(pid > 0 && waitpid(pid, &wst, 0) == pid && WIFEXITED(wst) && WEXITSTATUS(wst) == 0,
+           "a header that claims 2^31-1 %s in a short file: refused as truncated, with 1 GB of address space",
+           which ? "labels" : "pixels");
+  }
   write_file(path_of(bad, "short-header"), 0, "\0\0\x08\x03\0\0", 6);
   st = load_idx(path_of(bad, "short-header"), path_of(bad, "train-labels-idx1-ubyte"), &ds);
   tap_ok(refused(st, CLCNN_ERR_INVALID_ARGUMENT, ds, "short-header|truncated IDX header|ends after 6"), "a truncated header: %s", err);

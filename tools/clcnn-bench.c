@@ -56,16 +56,22 @@ static void die(const char *fmt, ...) {
   exit(1);
 }
 
-/* A whole decimal integer in [lo, hi], else a usage error (exit 2). */
-static int parse_int(const char *flag, const char *s, long lo, long hi) {
+/* Option parsing returns instead of exiting (the fuzz harness tests/fuzz/fuzz_cmdline.c calls it):
+ * ARGS_OK, ARGS_HELP, or ARGS_USAGE with the reason in msg ("" when getopt said it). */
+enum { ARGS_OK, ARGS_HELP, ARGS_USAGE };
+
+/* A whole decimal integer in [lo, hi] into *out, else ARGS_USAGE. */
+static int parse_int(const char *flag, const char *s, long lo, long hi, int *out, char *msg,
+                     size_t msize) {
   char *end;
   errno = 0;
   long v = strtol(s, &end, 10);
   if (errno || end == s || *end || v < lo || v > hi) {
-    fprintf(stderr, "clcnn-bench: %s: '%s' is not an integer in %ld..%ld\n", flag, s, lo, hi);
-    exit(2);
+    snprintf(msg, msize, "%s: '%s' is not an integer in %ld..%ld", flag, s, lo, hi);
+    return ARGS_USAGE;
   }
-  return (int)v;
+  *out = (int)v;
+  return ARGS_OK;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -162,34 +168,59 @@ static double time_openblas(const struct gemm_shape *s, int reps) {
 }
 #endif
 
-int main(int argc, char **argv) {
-  t_start = now();
-  const char *device = NULL, *batches = "16,64,256";
-  int steps = 20, warmup = 3, do_gemm = 0, first_step = 0, json = 0, threads = 0;
+struct args {
+  const char *device, *batches;
+  int steps, warmup, do_gemm, first_step, json, threads;
+};
+
+static int parse_args(int argc, char **argv, struct args *a, char *msg, size_t msize) {
   static const struct option lo[] = {{"device", 1, 0, 'd'}, {"batches", 1, 0, 'b'}, {"steps", 1, 0, 's'},
                                      {"warmup", 1, 0, 'w'}, {"gemm", 0, 0, 'g'},    {"first-step", 0, 0, 'f'},
                                      {"json", 0, 0, 'j'},   {"threads", 1, 0, 't'}, {"help", 0, 0, 'h'},
                                      {0, 0, 0, 0}};
-  int c;
-  while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) switch (c) {
-      case 'd': device = optarg; break;
-      case 'b': batches = optarg; break;
-      case 's': steps = parse_int("--steps", optarg, 1, 10000); break;
-      case 'w': warmup = parse_int("--warmup", optarg, 0, 10000); break;
-      case 'g': do_gemm = 1; break;
-      case 'f': first_step = 1; break;
-      case 'j': json = 1; break;
-      case 't': threads = parse_int("--threads", optarg, 1, 1024); break;
-      case 'h':
-        printf("usage: clcnn-bench [--device SEL] [--batches 16,64,256] [--steps N] [--warmup N] [--gemm]\n"
-               "                   [--threads N] [--first-step] [--json] MODEL...\n");
-        return 0;
-      default: return 2;
+  *a = (struct args){.batches = "16,64,256", .steps = 20, .warmup = 3};
+  *msg = 0;
+  int c, r = ARGS_OK;
+  optind = 0; /* a fresh scan, also when called again */
+  while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+    switch (c) {
+      case 'd': a->device = optarg; break;
+      case 'b': a->batches = optarg; break;
+      case 's': r = parse_int("--steps", optarg, 1, 10000, &a->steps, msg, msize); break;
+      case 'w': r = parse_int("--warmup", optarg, 0, 10000, &a->warmup, msg, msize); break;
+      case 'g': a->do_gemm = 1; break;
+      case 'f': a->first_step = 1; break;
+      case 'j': a->json = 1; break;
+      case 't': r = parse_int("--threads", optarg, 1, 1024, &a->threads, msg, msize); break;
+      case 'h': return ARGS_HELP;
+      default: return ARGS_USAGE; /* getopt said why */
     }
+    if (r) return r;
+  }
   if (optind >= argc) {
-    fprintf(stderr, "clcnn-bench: give one or more model files (see --help)\n");
+    snprintf(msg, msize, "give one or more model files (see --help)");
+    return ARGS_USAGE;
+  }
+  return ARGS_OK;
+}
+
+int main(int argc, char **argv) {
+  t_start = now();
+  struct args a;
+  char msg[1024];
+  int r = parse_args(argc, argv, &a, msg, sizeof msg);
+  if (r == ARGS_HELP) {
+    printf("usage: clcnn-bench [--device SEL] [--batches 16,64,256] [--steps N] [--warmup N] [--gemm]\n"
+           "                   [--threads N] [--first-step] [--json] MODEL...\n");
+    return 0;
+  }
+  if (r) {
+    if (*msg) fprintf(stderr, "clcnn-bench: %s\n", msg);
     return 2;
   }
+  const char *device = a.device, *batches = a.batches;
+  int steps = a.steps, warmup = a.warmup, do_gemm = a.do_gemm, first_step = a.first_step, json = a.json,
+      threads = a.threads;
 #ifdef HAVE_OPENBLAS
   if (threads > 0) openblas_set_num_threads(threads);
 #endif
@@ -209,7 +240,11 @@ int main(int argc, char **argv) {
     char bl[256];
     snprintf(bl, sizeof bl, "%s", batches);
     for (char *tok = strtok(bl, ","); tok; tok = strtok(NULL, ",")) {
-      int n = parse_int("--batches", tok, 1, 65536);
+      int n;
+      if (parse_int("--batches", tok, 1, 65536, &n, msg, sizeof msg)) {
+        fprintf(stderr, "clcnn-bench: %s\n", msg);
+        return 2;
+      }
       for (int pass = 0; pass < (first_step ? 1 : 2); pass++) {
         clcnn_ctx *cx = pass ? pctx : ctx;
         clcnn_net *net = NULL;

@@ -1127,7 +1127,19 @@ static void no_platform_hint(void) {
           prog);
 }
 
-int main(int argc, char **argv) {
+/* The options, parsed without exiting (the fuzz harness tests/fuzz/fuzz_cmdline.c calls this):
+ * ARGS_OK, ARGS_HELP, ARGS_VERSION, or ARGS_USAGE with the reason in msg. */
+enum { ARGS_OK, ARGS_HELP, ARGS_VERSION, ARGS_USAGE };
+enum mode { M_TEXT, M_LIST, M_JSON, M_CHECK, M_PREBUILD, M_TUNE };
+struct args {
+  enum mode mode;
+  struct sel sel;
+  const char *dev_arg;
+  enum precision_choice pc;
+};
+#define USAGE_ERROR(...) return (snprintf(msg, msize, __VA_ARGS__), ARGS_USAGE)
+
+static int parse_args(int argc, char **argv, struct args *a, char *msg, size_t msize) {
   enum { OPT_JSON = 256, OPT_CHECK, OPT_PREBUILD, OPT_VERSION, OPT_TUNE, OPT_TUNE_SETS, OPT_TUNE_SHAPE, OPT_MODEL,
          OPT_MEM_LIMIT, OPT_ALLOC_LIMIT };
   static const struct option longopts[] = {{"list", no_argument, NULL, 'l'},
@@ -1145,7 +1157,7 @@ int main(int argc, char **argv) {
                                            {"help", no_argument, NULL, 'h'},
                                            {"version", no_argument, NULL, OPT_VERSION},
                                            {NULL, 0, NULL, 0}};
-  enum { M_TEXT, M_LIST, M_JSON, M_CHECK, M_PREBUILD, M_TUNE } mode = M_TEXT;
+  enum mode mode = M_TEXT;
   int nmodes = 0, tune_opts = 0, limit_opts = 0;
   struct sel sel = {-1, -1};
   const char *dev_arg = NULL;
@@ -1153,6 +1165,8 @@ int main(int argc, char **argv) {
   int o;
 
   opterr = 0; /* our own messages */
+  fit.path = NULL, fit.mem_limit = fit.alloc_limit = 0; /* a fresh scan also when called again */
+  optind = 0; /* a fresh scan, also when called again */
   while ((o = getopt_long(argc, argv, ":ld:p:h", longopts, NULL)) != -1) {
     switch (o) {
     case 'l':
@@ -1179,7 +1193,7 @@ int main(int argc, char **argv) {
       char *end;
       long v = strtol(optarg, &end, 10);
       if (end == optarg || *end || v < 1 || v > 1000)
-        usage_error("--tune-sets: '%s' is not a number from 1 to 1000", optarg);
+        USAGE_ERROR("--tune-sets: '%s' is not a number from 1 to 1000", optarg);
       tune.sets = (int)v;
       tune_opts++;
       break;
@@ -1187,7 +1201,7 @@ int main(int argc, char **argv) {
     case OPT_TUNE_SHAPE: {
       size_t v[3];
       if (parse_shape(optarg, v) != 0)
-        usage_error("--tune-shape: '%s' is not MxNxK with each from 1 to 999999", optarg);
+        USAGE_ERROR("--tune-shape: '%s' is not MxNxK with each from 1 to 999999", optarg);
       tune.m = v[0], tune.n = v[1], tune.k = v[2];
       tune_opts++;
       break;
@@ -1198,14 +1212,14 @@ int main(int argc, char **argv) {
     case OPT_MEM_LIMIT:
     case OPT_ALLOC_LIMIT:
       if (!(*(o == OPT_MEM_LIMIT ? &fit.mem_limit : &fit.alloc_limit) = parse_size(optarg)))
-        usage_error("%s: '%s' is not a size: a positive number of bytes, or one followed by K, M, G or T",
+        USAGE_ERROR("%s: '%s' is not a size: a positive number of bytes, or one followed by K, M, G or T",
                     o == OPT_MEM_LIMIT ? "--mem-limit" : "--alloc-limit", optarg);
       limit_opts++;
       break;
     case 'd':
       dev_arg = optarg;
       if (parse_index(optarg, &sel) != 0)
-        usage_error("-d: '%s' is not a device index of the form P:D (e.g. 0:0, see -l)", optarg);
+        USAGE_ERROR("-d: '%s' is not a device index of the form P:D (e.g. 0:0, see -l)", optarg);
       break;
     case 'p':
       if (!strcmp(optarg, "float"))
@@ -1215,31 +1229,52 @@ int main(int argc, char **argv) {
       else if (!strcmp(optarg, "auto"))
         pc = PREC_AUTO;
       else
-        usage_error("--precision: '%s' is not float, double or auto", optarg);
+        USAGE_ERROR("--precision: '%s' is not float, double or auto", optarg);
       break;
     case 'h':
-      usage(stdout);
-      return 0;
+      return ARGS_HELP;
     case OPT_VERSION:
-      printf("%s (clcnn) %s\n", prog, clcnn_version());
-      return 0;
+      return ARGS_VERSION;
     case ':':
-      usage_error("option '%s' needs an argument", argv[optind - 1]);
+      USAGE_ERROR("option '%s' needs an argument", argv[optind - 1]);
       break;
     default:
       if (optopt >= 256 || (optopt && strchr("lh", optopt)))
-        usage_error("option '%s' takes no argument", argv[optind - 1]);
+        USAGE_ERROR("option '%s' takes no argument", argv[optind - 1]);
       else if (optopt)
-        usage_error("unknown option '-%c'", optopt);
+        USAGE_ERROR("unknown option '-%c'", optopt);
       else
-        usage_error("unknown option '%s'", argv[optind - 1]);
+        USAGE_ERROR("unknown option '%s'", argv[optind - 1]);
     }
   }
-  if (optind < argc) usage_error("unexpected argument '%s'", argv[optind]);
-  if (nmodes > 1) usage_error("choose one of -l, --json, --check, --prebuild and --tune");
-  if (tune_opts && mode != M_TUNE) usage_error("--tune-sets and --tune-shape go with --tune");
-  if (fit.path && mode != M_CHECK) usage_error("--model goes with --check");
-  if (limit_opts && !fit.path) usage_error("--mem-limit and --alloc-limit go with --check --model FILE");
+  if (optind < argc) USAGE_ERROR("unexpected argument '%s'", argv[optind]);
+  if (nmodes > 1) USAGE_ERROR("choose one of -l, --json, --check, --prebuild and --tune");
+  if (tune_opts && mode != M_TUNE) USAGE_ERROR("--tune-sets and --tune-shape go with --tune");
+  if (fit.path && mode != M_CHECK) USAGE_ERROR("--model goes with --check");
+  if (limit_opts && !fit.path) USAGE_ERROR("--mem-limit and --alloc-limit go with --check --model FILE");
+  *a = (struct args){mode, sel, dev_arg, pc};
+  return ARGS_OK;
+}
+
+int main(int argc, char **argv) {
+  struct args a;
+  char msg[1024];
+  switch (parse_args(argc, argv, &a, msg, sizeof msg)) {
+  case ARGS_OK:
+    break;
+  case ARGS_HELP:
+    usage(stdout);
+    return 0;
+  case ARGS_VERSION:
+    printf("%s (clcnn) %s\n", prog, clcnn_version());
+    return 0;
+  default:
+    usage_error("%s", msg);
+  }
+  enum mode mode = a.mode;
+  struct sel sel = a.sel;
+  const char *dev_arg = a.dev_arg;
+  enum precision_choice pc = a.pc;
   if (fit.path) { /* read it now: a missing file is a usage error, before any device is touched */
     FILE *f = fopen(fit.path, "rb");
     size_t n = 0, cap = 0, r;

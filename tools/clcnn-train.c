@@ -100,26 +100,35 @@ static void usage(FILE *f) {
           prog, DEFAULT_DATA);
 }
 
-static long parse_long(const char *flag, const char *s, long lo, long hi) {
+/* Option parsing returns instead of exiting (the fuzz harness tests/fuzz/fuzz_cmdline.c calls it):
+ * ARGS_OK, ARGS_HELP, ARGS_VERSION, or ARGS_USAGE with the reason in msg. */
+enum { ARGS_OK, ARGS_HELP, ARGS_VERSION, ARGS_USAGE };
+#define USAGE_ERROR(...) return (snprintf(msg, msize, __VA_ARGS__), ARGS_USAGE)
+
+static int parse_long(const char *flag, const char *s, long lo, long hi, long *out, char *msg,
+                      size_t msize) {
   char *end;
   errno = 0;
   long v = strtol(s, &end, 10);
   if (errno || end == s || *end || v < lo || v > hi)
-    die(2, "%s: '%s' is not an integer in %ld..%ld", flag, s, lo, hi);
-  return v;
+    USAGE_ERROR("%s: '%s' is not an integer in %ld..%ld", flag, s, lo, hi);
+  *out = v;
+  return ARGS_OK;
 }
 
-static double parse_double(const char *flag, const char *s, double lo, double hi) {
+static int parse_double(const char *flag, const char *s, double lo, double hi, double *out,
+                        char *msg, size_t msize) {
   char *end;
   errno = 0;
   double v = strtod(s, &end);
   if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi)
-    die(2, "%s: '%s' is not a number in [%g, %g]", flag, s, lo, hi);
-  return v;
+    USAGE_ERROR("%s: '%s' is not a number in [%g, %g]", flag, s, lo, hi);
+  *out = v;
+  return ARGS_OK;
 }
 
 /* A size in bytes: digits, then optionally K, M, G or T (KiB..TiB); at least 1. */
-static uint64_t parse_size(const char *flag, const char *s) {
+static int parse_size(const char *flag, const char *s, uint64_t *out, char *msg, size_t msize) {
   char *end;
   errno = 0;
   unsigned long long v = s[0] >= '0' && s[0] <= '9' ? strtoull(s, &end, 10) : 0;
@@ -130,16 +139,18 @@ static uint64_t parse_size(const char *flag, const char *s) {
     else if (*end) v = 0;
   }
   if (!v || errno || (shift && v > (UINT64_MAX >> shift)))
-    die(2, "%s: '%s' is not a size: a positive number of bytes, or one followed by K, M, G or T", flag, s);
-  return (uint64_t)v << shift;
+    USAGE_ERROR("%s: '%s' is not a size: a positive number of bytes, or one followed by K, M, G or T", flag, s);
+  *out = (uint64_t)v << shift;
+  return ARGS_OK;
 }
 
-static int parse_optimizer(const char *s) {
-  if (!strcmp(s, "sgd")) return CLCNN_OPTIM_SGD;
-  if (!strcmp(s, "adam")) return CLCNN_OPTIM_ADAM;
-  if (!strcmp(s, "adamw")) return CLCNN_OPTIM_ADAMW;
-  if (!strcmp(s, "rmsprop")) return CLCNN_OPTIM_RMSPROP;
-  die(2, "--optimizer: '%s' is not one of sgd, adam, adamw, rmsprop", s);
+static int parse_optimizer(const char *s, int *out, char *msg, size_t msize) {
+  if (!strcmp(s, "sgd")) *out = CLCNN_OPTIM_SGD;
+  else if (!strcmp(s, "adam")) *out = CLCNN_OPTIM_ADAM;
+  else if (!strcmp(s, "adamw")) *out = CLCNN_OPTIM_ADAMW;
+  else if (!strcmp(s, "rmsprop")) *out = CLCNN_OPTIM_RMSPROP;
+  else USAGE_ERROR("--optimizer: '%s' is not one of sgd, adam, adamw, rmsprop", s);
+  return ARGS_OK;
 }
 static const char *optimizer_name(int k) {
   static const char *const n[] = {"sgd", "adam", "adamw", "rmsprop"};
@@ -152,7 +163,7 @@ enum {
   O_BETAS, O_EPS, O_ALPHA, O_INITRULE, O_NORM, O_LOGEVERY, O_VERSION, O_MEMLIMIT, O_ALLOCLIMIT
 };
 
-static void parse_args(int argc, char **argv, struct opts *o) {
+static int parse_args(int argc, char **argv, struct opts *o, char *msg, size_t msize) {
   static const struct option longopts[] = {
       {"data", 1, 0, O_DATA},         {"epochs", 1, 0, O_EPOCHS},     {"steps", 1, 0, O_STEPS},
       {"batch", 1, 0, O_BATCH},       {"optimizer", 1, 0, O_OPT},     {"lr", 1, 0, O_LR},
@@ -173,46 +184,47 @@ static void parse_args(int argc, char **argv, struct opts *o) {
   o->optimizer = CLCNN_OPTIM_ADAM;
   o->gamma = 0.1;
   o->init_rule = "default";
-  int have_epochs = 0, c;
+  int have_epochs = 0, c, r = ARGS_OK;
   opterr = 0;
+  optind = 0; /* a fresh scan, also when called again */
   while ((c = getopt_long(argc, argv, ":qh", longopts, NULL)) != -1) {
     const char *flag = optind > 1 ? argv[optind - 1] : "?";
     switch (c) {
       case O_DATA: o->data = optarg; break;
-      case O_EPOCHS: o->epochs = parse_long("--epochs", optarg, 1, 1000000), have_epochs = 1; break;
-      case O_STEPS: o->steps = parse_long("--steps", optarg, 1, 1000000000); break;
-      case O_BATCH: o->batch = parse_long("--batch", optarg, 1, 65536); break;
-      case O_OPT: o->optimizer = parse_optimizer(optarg); break;
-      case O_LR: o->lr = parse_double("--lr", optarg, 0, 1e6), o->have_lr = 1; break;
-      case O_MOM: o->momentum = parse_double("--momentum", optarg, 0, 1e6), o->have_momentum = 1; break;
+      case O_EPOCHS: r = parse_long("--epochs", optarg, 1, 1000000, &o->epochs, msg, msize), have_epochs = 1; break;
+      case O_STEPS: r = parse_long("--steps", optarg, 1, 1000000000, &o->steps, msg, msize); break;
+      case O_BATCH: r = parse_long("--batch", optarg, 1, 65536, &o->batch, msg, msize); break;
+      case O_OPT: r = parse_optimizer(optarg, &o->optimizer, msg, msize); break;
+      case O_LR: r = parse_double("--lr", optarg, 0, 1e6, &o->lr, msg, msize), o->have_lr = 1; break;
+      case O_MOM: r = parse_double("--momentum", optarg, 0, 1e6, &o->momentum, msg, msize), o->have_momentum = 1; break;
       case O_NEST: o->nesterov = 1; break;
-      case O_WD: o->weight_decay = parse_double("--weight-decay", optarg, 0, 1e6), o->have_wd = 1; break;
-      case O_DAMP: o->dampening = parse_double("--dampening", optarg, 0, 1); break;
+      case O_WD: r = parse_double("--weight-decay", optarg, 0, 1e6, &o->weight_decay, msg, msize), o->have_wd = 1; break;
+      case O_DAMP: r = parse_double("--dampening", optarg, 0, 1, &o->dampening, msg, msize); break;
       case O_SCHED:
         if (strcmp(optarg, "step") && strcmp(optarg, "cosine") && strcmp(optarg, "none"))
-          die(2, "--schedule: '%s' is not one of step, cosine, none", optarg);
+          USAGE_ERROR("--schedule: '%s' is not one of step, cosine, none", optarg);
         o->schedule = strcmp(optarg, "none") ? optarg : NULL;
         break;
-      case O_STEPSIZE: o->step_size = parse_long("--step-size", optarg, 1, 1000000); break;
-      case O_GAMMA: o->gamma = parse_double("--gamma", optarg, 0, 1e6); break;
+      case O_STEPSIZE: r = parse_long("--step-size", optarg, 1, 1000000, &o->step_size, msg, msize); break;
+      case O_GAMMA: r = parse_double("--gamma", optarg, 0, 1e6, &o->gamma, msg, msize); break;
       case O_BETAS: {
         char *comma = strchr(optarg, ',');
-        if (!comma) die(2, "--betas: '%s' is not B1,B2", optarg);
+        if (!comma) USAGE_ERROR("--betas: '%s' is not B1,B2", optarg);
         *comma = 0;
-        o->beta1 = parse_double("--betas", optarg, 0, 0.999999999999);
-        o->beta2 = parse_double("--betas", comma + 1, 0, 0.999999999999);
+        if (!(r = parse_double("--betas", optarg, 0, 0.999999999999, &o->beta1, msg, msize)))
+          r = parse_double("--betas", comma + 1, 0, 0.999999999999, &o->beta2, msg, msize);
         o->have_beta1 = o->have_beta2 = 1;
         break;
       }
-      case O_EPS: o->eps = parse_double("--eps", optarg, 0, 1), o->have_eps = 1; break;
-      case O_ALPHA: o->alpha = parse_double("--alpha", optarg, 0, 1), o->have_alpha = 1; break;
+      case O_EPS: r = parse_double("--eps", optarg, 0, 1, &o->eps, msg, msize), o->have_eps = 1; break;
+      case O_ALPHA: r = parse_double("--alpha", optarg, 0, 1, &o->alpha, msg, msize), o->have_alpha = 1; break;
       case O_INITRULE:
         if (strcmp(optarg, "default") && strcmp(optarg, "he") && strcmp(optarg, "xavier"))
-          die(2, "--init-rule: '%s' is not one of default, he, xavier", optarg);
+          USAGE_ERROR("--init-rule: '%s' is not one of default, he, xavier", optarg);
         o->init_rule = optarg;
         break;
       case O_NORM: o->normalize = 1; break;
-      case O_SEED: o->seed = parse_long("--seed", optarg, 0, LONG_MAX); break;
+      case O_SEED: r = parse_long("--seed", optarg, 0, LONG_MAX, &o->seed, msg, msize); break;
       case O_NOSHUF: o->no_shuffle = 1; break;
       case O_INIT: o->init = optarg; break;
       case O_RESUME: o->resume = optarg; break;
@@ -220,29 +232,31 @@ static void parse_args(int argc, char **argv, struct opts *o) {
       case O_DEVICE: o->device = optarg; break;
       case O_PROFILE: o->profile = optarg; break;
       case O_EVAL: o->eval_only = 1; break;
-      case O_LOGEVERY: o->log_every = parse_long("--log-every", optarg, 1, 1000000000); break;
-      case O_MEMLIMIT: o->mem_limit = parse_size("--mem-limit", optarg); break;
-      case O_ALLOCLIMIT: o->alloc_limit = parse_size("--alloc-limit", optarg); break;
+      case O_LOGEVERY: r = parse_long("--log-every", optarg, 1, 1000000000, &o->log_every, msg, msize); break;
+      case O_MEMLIMIT: r = parse_size("--mem-limit", optarg, &o->mem_limit, msg, msize); break;
+      case O_ALLOCLIMIT: r = parse_size("--alloc-limit", optarg, &o->alloc_limit, msg, msize); break;
       case 'q': o->quiet = 1; break;
-      case 'h': usage(stdout); exit(0);
-      case O_VERSION: printf("clcnn-train %s\n", clcnn_version()); exit(0);
-      case ':': die(2, "%s needs a value (see --help)", flag);
-      default: die(2, "unknown option '%s' (see --help)", flag);
+      case 'h': return ARGS_HELP;
+      case O_VERSION: return ARGS_VERSION;
+      case ':': USAGE_ERROR("%s needs a value (see --help)", flag);
+      default: USAGE_ERROR("unknown option '%s' (see --help)", flag);
     }
+    if (r) return r;
   }
   if (optind != argc - 1)
-    die(2, optind >= argc ? "no model file given (usage: clcnn-train MODEL [options]; see --help)"
+    USAGE_ERROR(optind >= argc ? "no model file given (usage: clcnn-train MODEL [options]; see --help)"
                           : "one model file expected, got '%s' and more (see --help)",
         argv[optind]);
   o->model = argv[optind];
-  if (o->steps && have_epochs) die(2, "--epochs and --steps exclude each other");
+  if (o->steps && have_epochs) USAGE_ERROR("--epochs and --steps exclude each other");
   if (!o->steps && !have_epochs) o->epochs = 5;
-  if (o->init && o->resume) die(2, "--init and --resume exclude each other");
+  if (o->init && o->resume) USAGE_ERROR("--init and --resume exclude each other");
   if (o->eval_only && (o->save || o->steps || have_epochs))
-    die(2, "--eval only evaluates: it takes no --save, --epochs or --steps");
-  if (o->eval_only && !o->init && !o->resume) die(2, "--eval needs weights: give --init FILE or --resume FILE");
-  if (o->nesterov && o->optimizer != CLCNN_OPTIM_SGD) die(2, "--nesterov is for --optimizer sgd");
-  if (o->nesterov && !(o->momentum > 0)) die(2, "--nesterov needs --momentum > 0");
+    USAGE_ERROR("--eval only evaluates: it takes no --save, --epochs or --steps");
+  if (o->eval_only && !o->init && !o->resume) USAGE_ERROR("--eval needs weights: give --init FILE or --resume FILE");
+  if (o->nesterov && o->optimizer != CLCNN_OPTIM_SGD) USAGE_ERROR("--nesterov is for --optimizer sgd");
+  if (o->nesterov && !(o->momentum > 0)) USAGE_ERROR("--nesterov needs --momentum > 0");
+  return ARGS_OK;
 }
 
 /* ---- base64, for the optimizer's state in the checkpoint's metadata ---- */
@@ -766,7 +780,13 @@ static void fmt_time(double s, char *buf, size_t size) {
 
 int main(int argc, char **argv) {
   struct opts o;
-  parse_args(argc, argv, &o);
+  char msg[1024];
+  switch (parse_args(argc, argv, &o, msg, sizeof msg)) {
+    case ARGS_OK: break;
+    case ARGS_HELP: usage(stdout); return 0;
+    case ARGS_VERSION: printf("clcnn-train %s\n", clcnn_version()); return 0;
+    default: die(2, "%s", msg);
+  }
   double t_start = now();
 
   /* the device */

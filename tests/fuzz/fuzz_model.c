@@ -1,0 +1,42 @@
+/* tests/fuzz/fuzz_model.c - model files (lib/model.c) through clcnn_net_from_file, on one context
+ * made once. Every input either builds a net of at least one layer with no error text, or is
+ * refused with "FILE:LINE:COL: ..." (or "FILE: ...") and no net. */
+#include "internal.h"
+#include "fuzz.h"
+
+static clcnn_ctx *ctx;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+  ctx = fuzz_ctx((size_t)64 << 20);
+  return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  const char *path = fuzz_file("model.txt", data, size);
+  clcnn_net *net = (clcnn_net *)1;
+  char err[2048];
+  int max_batch = 1 + (int)(size % 3);
+  clcnn_status st = clcnn_net_from_file(ctx, path, max_batch, &net, err, sizeof err);
+  if (st) {
+    FUZZ_CHECK(!net, "a refused model left a net");
+    FUZZ_CHECK(!strncmp(err, path, strlen(path)) && err[strlen(path)] == ':',
+               "the error does not start with the file name: '%s'", err);
+    FUZZ_CHECK(strlen(err) > strlen(path) + 2, "an empty reason: '%s'", err);
+    return 0;
+  }
+  FUZZ_CHECK(net && !err[0], "success with error text '%s'", err);
+  int nl = clcnn_net_num_layers(net);
+  FUZZ_CHECK(nl > 0, "a net of %d layers", nl);
+  char desc[256];
+  int dims[4];
+  for (int i = 0; i < nl; i++) {
+    FUZZ_CHECK(clcnn_net_layer_describe(net, i, desc, sizeof desc) != NULL, "layer %d", i);
+    FUZZ_CHECK(clcnn_net_layer_shape(net, i, dims) == CLCNN_SUCCESS, "layer %d", i);
+    FUZZ_CHECK(dims[0] > 0 && dims[1] > 0 && dims[2] > 0 && dims[3] > 0,
+               "layer %d of '%s' has output (%d,%d,%d,%d)", i, desc, dims[0], dims[1], dims[2],
+               dims[3]);
+  }
+  FUZZ_CHECK(clcnn_net_output_size(net) > 0, "no output");
+  clcnn_net_destroy(net);
+  return 0;
+}
