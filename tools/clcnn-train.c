@@ -42,6 +42,34 @@ static void die(int code, const char *fmt, ...) {
   exit(code);
 }
 
+/* ---- Ctrl-C: the first stops after the current step (with a checkpoint when --save was given),
+ * a second exits at once. The handler only sets a flag and writes to stderr, both safe in a
+ * signal handler; the training loop looks at the flag after each step. ---- */
+static volatile sig_atomic_t interrupted; /* the signal that asked to stop, or 0 */
+
+static void on_interrupt(int sig) {
+  static const char first[] = "\nclcnn-train: interrupted: stopping after this step (again to quit at once)\n",
+                    again[] = "\nclcnn-train: interrupted again: quitting now\n";
+  if (interrupted) {
+    ssize_t r = write(STDERR_FILENO, again, sizeof again - 1);
+    (void)r;
+    _exit(128 + sig);
+  }
+  interrupted = sig;
+  ssize_t r = write(STDERR_FILENO, first, sizeof first - 1);
+  (void)r;
+}
+
+static void catch_interrupts(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_interrupt;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART; /* a blocking read of the device carries on */
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+}
+
 static double now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -425,7 +453,11 @@ static void save_checkpoint(const char *path, clcnn_ctx *ctx, clcnn_net *net, cl
   free(bufs);
   free(t);
   sl_free(&meta);
-  if (st) die(1, "cannot save the checkpoint: %s", err);
+  /* the file is written beside PATH and renamed over it only when whole: a failed save (a full
+   * disk, a write error) leaves the previous checkpoint as it was */
+  if (st)
+    die(1, "cannot save the checkpoint: %s; %s", err,
+        access(path, F_OK) == 0 ? "the previous checkpoint there is kept unchanged" : "no checkpoint was written");
 }
 
 /* Load the weights (and buffers) of FILE into net; every name, shape and dtype must match, as
@@ -787,6 +819,9 @@ int main(int argc, char **argv) {
     case ARGS_VERSION: printf("clcnn-train %s\n", clcnn_version()); return 0;
     default: die(2, "%s", msg);
   }
+  /* over a file size limit (ulimit -f) a write fails with EFBIG and is reported, instead of
+   * the signal ending the process */
+  signal(SIGXFSZ, SIG_IGN);
   double t_start = now();
 
   /* the device */
@@ -976,10 +1011,11 @@ int main(int argc, char **argv) {
   long log_every = o.log_every ? o.log_every : (nbatches_epoch >= 10 ? nbatches_epoch / 10 : 1);
   long steps_left = o.steps ? o.steps : -1;
   double t_first_step = 0;
+  catch_interrupts();
   long images_total = 0;
   double train_time = 0;
   int stop = 0;
-  while (!stop && (o.steps ? steps_left > 0 : s.epoch < o.epochs)) {
+  while (!stop && !interrupted && (o.steps ? steps_left > 0 : s.epoch < o.epochs)) {
     /* this epoch's order depends only on (seed, epoch): a resumed run draws the same one */
     for (int i = 0; i < train->n; i++) order[i] = i;
     if (!o.no_shuffle) {
@@ -1065,7 +1101,7 @@ int main(int argc, char **argv) {
         }
         fflush(stdout);
       }
-      if (o.steps && --steps_left == 0) {
+      if ((o.steps && --steps_left == 0) || interrupted) {
         b++;
         break;
       }
@@ -1081,6 +1117,21 @@ int main(int argc, char **argv) {
     } else {
       stop = 1;
     }
+    if (interrupted) { /* no evaluation: the checkpoint, and out */
+      net_check(ctx, clcnn_net_finish(net), "last step");
+      fprintf(stderr, "%s: %s after step %ld (epoch %ld, batch %ld)%s%s\n", prog,
+              interrupted == SIGINT ? "interrupted" : "terminated", s.step, epoch_done ? s.epoch : s.epoch + 1,
+              epoch_done ? nbatches_epoch : s.batch, o.save ? ": saving " : "", o.save ? o.save : "");
+      if (o.save) save_checkpoint(o.save, ctx, net, opt, &s, &o, model_text);
+      if (o.save) fprintf(stderr, "%s: saved %s: --resume %s continues the run\n", prog, o.save, o.save);
+      if (o.profile) { /* no half-written trace is left */
+        char *tmp = xprintf("%s.tmp", o.profile);
+        fclose(prof.trace), unlink(tmp), free(tmp), free(prof.sum[0]), free(prof.sum[1]);
+      }
+      int code = 128 + interrupted;
+      FREE_ALL();
+      return code;
+    }
     double te = now();
     evaluate(ctx, net, test, (int)o.batch, classes, xbuf[0], &er);
     printf("epoch %ld%s: train loss %.4f acc %.2f%% | test loss %.4f acc %.2f%% | %.1f s, %.0f img/s (test %.1f s)\n",
@@ -1089,6 +1140,18 @@ int main(int argc, char **argv) {
            now() - te);
     fflush(stdout);
     if (o.save) save_checkpoint(o.save, ctx, net, opt, &s, &o, model_text);
+  }
+  if (interrupted) { /* between epochs: the last epoch's checkpoint is written already */
+    fprintf(stderr, "%s: %s after step %ld, at the end of epoch %ld%s%s\n", prog,
+            interrupted == SIGINT ? "interrupted" : "terminated", s.step, s.epoch, o.save ? ": saved " : "",
+            o.save ? o.save : "");
+    if (o.profile) {
+      char *tmp = xprintf("%s.tmp", o.profile);
+      fclose(prof.trace), unlink(tmp), free(tmp), free(prof.sum[0]), free(prof.sum[1]);
+    }
+    int code = 128 + interrupted;
+    FREE_ALL();
+    return code;
   }
   printf("done: %ld steps, %ld images in %.1f s of training (%.0f img/s); first step finished %.2f s after start\n",
          s.step, images_total, train_time, images_total / (train_time > 0 ? train_time : 1e-9), t_first_step);
