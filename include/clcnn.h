@@ -407,6 +407,29 @@ CLCNN_API clcnn_status clcnn_optim_state_read(clcnn_optim *opt, int param, int s
 CLCNN_API clcnn_status clcnn_optim_state_write(clcnn_optim *opt, int param, int slot,
                                                const void *host);
 
+/* ---- learning-rate schedules: torch.optim.lr_scheduler's, stepped once an epoch ---------- */
+typedef enum {
+  CLCNN_LR_CONSTANT = 0, /* base_lr in every epoch */
+  CLCNN_LR_STEP = 1,     /* StepLR: base_lr * gamma^floor(epoch / step_size) */
+  CLCNN_LR_COSINE = 2    /* CosineAnnealingLR: eta_min + (base_lr - eta_min) (1 + cos(pi epoch /
+                            t_max)) / 2; past t_max it rises again, as PyTorch's does */
+} clcnn_lr_kind;
+
+typedef struct {
+  clcnn_lr_kind kind;
+  int64_t step_size; /* StepLR: >= 1 */
+  double gamma;      /* StepLR: finite, >= 0 (PyTorch's default 0.1) */
+  int64_t t_max;     /* CosineAnnealingLR: >= 1 */
+  double eta_min;    /* CosineAnnealingLR: finite (PyTorch's default 0) */
+} clcnn_lr_schedule_params;
+
+/* *lr gets the learning rate of epoch EPOCH (0: the first), the value PyTorch's scheduler holds
+ * after EPOCH calls of scheduler.step() from base_lr. Refuses (CLCNN_ERR_INVALID_ARGUMENT, *lr
+ * untouched) a negative epoch, a base_lr that is negative or not finite, and the values the
+ * comments above exclude. */
+CLCNN_API clcnn_status clcnn_lr_schedule(const clcnn_lr_schedule_params *s, double base_lr,
+                                         int64_t epoch, double *lr);
+
 /* ---- model files ----------------------------------------------------------------------
  * One layer per line, '#' starts a comment, the first layer line is "input C H W":
  *   conv OUT kernel=K [stride=S] [pad=P] [dilation=D] [groups=G] [bias=0|1]
