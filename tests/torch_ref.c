@@ -314,6 +314,7 @@ static const struct poolcase {
     {2, 8, 8, 3, 3, 3, 3, 1, 1, 0, 1},  /* ... padded (the general backward) */
     {2, 7, 8, 2, 2, 2, 2, 1, 1, 0, 1},  /* 2x2 stride 2 padded: not the fast path */
     {2, 8, 9, 2, 3, 2, 3, 0, 1, 0, 1},  /* 2x3 stride 2x3, padded in w */
+    {2, 9, 10, 2, 3, 2, 3, 0, 0, 0, 1}, /* 2x3 stride 2x3: non-overlapping, a row and a column left */
     {3, 6, 8, 2, 2, 2, 2, 0, 0, 1, 0},  /* conv -> relu -> 2x2 pooling, fused */
     {3, 7, 9, 2, 2, 2, 2, 0, 0, 1, 0},  /* ... odd sizes */
 };
