@@ -317,9 +317,9 @@ CLCNN_API clcnn_status clcnn_net_backward_from(clcnn_net *net, const void *dout)
 CLCNN_API clcnn_status clcnn_net_loss(clcnn_net *net, double *loss);
 /* Running sums over every clcnn_net_backward() with labels since the net was made or since
  * clcnn_net_train_stats_reset(): of the samples' losses, of the samples whose first largest
- * output is their label, and of the samples, kept on the device so that a training loop can
- * show its loss and accuracy without a blocking read per step. This read blocks; any pointer
- * may be NULL. In float contexts the sums are floats (exact counts up to 2^24 samples). */
+ * output (torch.argmax's: a NaN counts as the largest) is their label, and of the samples, kept
+ * on the device so that a training loop can show its loss and accuracy without a blocking read
+ * per step. This read blocks; any pointer may be NULL. In float contexts the sums are floats (exact counts up to 2^24 samples). */
 CLCNN_API clcnn_status clcnn_net_train_stats(clcnn_net *net, double *loss_sum, double *correct, double *seen);
 /* Wait until the host memory given to the last clcnn_net_forward(), clcnn_net_backward() and
  * clcnn_net_backward_from() has been copied to the device, so that the caller may fill it

@@ -24,6 +24,7 @@ relay() {
     case $line in
       "PASS "*) ok "${line#PASS }" ;;
       "FAIL "*) notok "${line#FAIL }" ;;
+      "#"*) echo "$line" ;;
       *) echo "# $line" ;;
     esac
   done < "$1"
@@ -40,10 +41,12 @@ relay "$tmp/py.out"
 [ $rc -eq 0 ] || [ $fail -ne 0 ] || notok "torch_ref.py check exited with $rc"
 
 "$py" "$abs_top_srcdir/tests/torch_ref.py" mkeval "$tmp" > "$tmp/py.out" 2>&1 || { sed 's/^/# /' "$tmp/py.out"; echo "Bail out! mkeval"; exit 1; }
-"$abs_top_builddir/tools/clcnn-train" "$tmp/model.txt" --data "$tmp" --eval --init "$tmp/weights.safetensors" > "$tmp/eval" 2>&1 || sed 's/^/# /' "$tmp/eval"
-"$py" "$abs_top_srcdir/tests/torch_ref.py" checkeval "$tmp" "$tmp/eval" > "$tmp/py.out" 2>&1
-rc=$?
-relay "$tmp/py.out"
-[ $rc -eq 0 ] || [ $fail -ne 0 ] || notok "torch_ref.py checkeval exited with $rc"
+for w in weights.safetensors weights-nan.safetensors; do
+  "$abs_top_builddir/tools/clcnn-train" "$tmp/model.txt" --data "$tmp" --eval --init "$tmp/$w" > "$tmp/eval" 2>&1 || sed 's/^/# /' "$tmp/eval"
+  "$py" "$abs_top_srcdir/tests/torch_ref.py" checkeval "$tmp" "$w" "$tmp/eval" > "$tmp/py.out" 2>&1
+  rc=$?
+  relay "$tmp/py.out"
+  [ $rc -eq 0 ] || [ $fail -ne 0 ] || notok "torch_ref.py checkeval $w exited with $rc"
+done
 echo "1..$n"
 exit $fail

@@ -390,9 +390,8 @@ static void pool_run(clcnn_precision prec, const char *file) {
 }
 
 /* ---- argmax's ties in the loss kernel ------------------------------------------------- *
- * Net: (K,1,1) -> flatten -> linear K without bias, weight the identity, so the logits are the
- * input. For each sample and each label, one step alone: whether clcnn_net_train_stats() counted
- * it correct. */
+ * Net: (K,1,1) -> flatten, so the logits are the input. For each sample and each label, one
+ * step alone: whether clcnn_net_train_stats() counted it correct. */
 #define AM_K 6
 #define AM_S 24
 
@@ -402,19 +401,19 @@ static void argmax_run(clcnn_precision prec, const char *file) {
   clcnn_net *net = NULL;
   check(ctx, clcnn_net_create(ctx, 1, AM_K, 1, 1, &net), "net");
   check(ctx, clcnn_net_add_flatten(net), "flatten");
-  check(ctx, clcnn_net_add_linear(net, AM_K, 0), "linear");
-  void *wt = xmalloc(AM_K * AM_K * esz);
-  for (int i = 0; i < AM_K * AM_K; i++) set_real(ctx, wt, i, i / AM_K == i % AM_K);
-  check(ctx, clcnn_net_param_write(net, 0, wt), "weight");
-  free(wt);
   void *z = xmalloc(AM_S * AM_K * esz), *out = xmalloc(AM_K * esz);
   double hits[AM_S][AM_K];
   ref_rng r;
   ref_rng_seed(&r, 5);
   for (int s = 0; s < AM_S; s++) {
-    /* values in {-1, 0, 1, 2}, most samples with a tie for the largest; sample 0 all equal */
-    for (int j = 0; j < AM_K; j++)
-      set_real(ctx, z, (size_t)s * AM_K + j, s == 0 ? 0.5 : ref_rng_int(&r, 4) - 1);
+    /* values in {-1, 0, 1, 2}, most samples with a tie for the largest; sample 0 all equal;
+     * samples 1-3 with NaN (two in sample 1), samples 4-5 with tied infinities */
+    for (int j = 0; j < AM_K; j++) {
+      double v = s == 0 ? 0.5 : ref_rng_int(&r, 4) - 1;
+      if ((s == 1 && (j == 2 || j == 4)) || (s == 2 && j == 5) || (s == 3 && j == 0)) v = NAN;
+      if ((s == 4 && (j == 1 || j == 3)) || (s == 5 && j != 2)) v = s == 4 ? INFINITY : -INFINITY;
+      set_real(ctx, z, (size_t)s * AM_K + j, v);
+    }
     for (int j = 0; j < AM_K; j++) {
       int32_t label = j;
       double before, after;
@@ -426,7 +425,7 @@ static void argmax_run(clcnn_precision prec, const char *file) {
     }
     check(ctx, clcnn_net_read_output(net, out), "output");
     if (memcmp(out, (char *)z + (size_t)s * AM_K * esz, AM_K * esz))
-      die("argmax: the identity net's output is not its input");
+      die("argmax: the flatten net's output is not its input");
   }
   dump d = {0};
   int zd[2] = {AM_S, AM_K};

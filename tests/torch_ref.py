@@ -3,7 +3,8 @@
 
   torch_ref.py check DIR        recompute with torch what tests/torch_ref wrote to DIR and compare
   torch_ref.py mkeval DIR       write a test set of tied logits, a model and its weights to DIR
-  torch_ref.py checkeval DIR F  compare clcnn-train --eval's output F with torch.argmax on DIR
+  torch_ref.py checkeval DIR W F  compare clcnn-train --eval's output F for weights W with
+                                  torch.argmax's on DIR
 
 Prints one line per check, "PASS what" or "FAIL what", and "# ..." diagnostics; the shell script
 turns them into TAP. Every expected value is computed here by torch at test time."""
@@ -258,9 +259,11 @@ def check_argmax(path):
     prec = "double" if z.dtype == torch.float64 else "float"
     want = F.one_hot(z.argmax(1), z.shape[1]).double()
     ties = int((z == z.max(1, keepdim=True).values).sum(1).gt(1).sum())
-    result(ties >= 10 and torch.equal(hits, want),
+    nan = int(torch.isnan(z).any(1).sum())
+    result(ties >= 10 and nan >= 2 and torch.equal(hits, want),
            f"{prec}: the loss kernel counts a sample correct exactly when its label is torch.argmax "
-           f"(the first largest logit): {z.shape[0]} samples, {ties} with tied largest logits, every label")
+           f"(the first NaN, else the first largest logit): {z.shape[0]} samples, {ties} with tied largest "
+           f"logits, {nan} with NaN, every label")
 
 
 # ---- clcnn-train --eval's argmax ------------------------------------------------------------
@@ -285,12 +288,17 @@ def mkeval(d):
     with open(os.path.join(d, "model.txt"), "w") as f:
         f.write(f"input 1 1 {EVAL_K}\nflatten\nlinear {EVAL_K} bias=0\n")
     save_file({"1.weight": torch.eye(EVAL_K)}, os.path.join(d, "weights.safetensors"))
+    nan = torch.eye(EVAL_K)
+    nan[2, 1] = math.nan  # logit 2 is NaN in every sample (0 * NaN is NaN): argmax 2
+    save_file({"1.weight": nan}, os.path.join(d, "weights-nan.safetensors"))
 
 
-def checkeval(d, out):
+def checkeval(d, weights, out):
+    from safetensors.torch import load_file
+
     model = nn.Sequential(nn.Flatten(), nn.Linear(EVAL_K, EVAL_K, bias=False))
     with torch.no_grad():
-        model[1].weight.copy_(torch.eye(EVAL_K))
+        model[1].weight.copy_(load_file(os.path.join(d, weights))["1.weight"])
         raw = open(os.path.join(d, "t10k-images-idx3-ubyte"), "rb").read()[16:]
         x = torch.tensor(list(raw), dtype=torch.float32).div(255).reshape(EVAL_N, 1, 1, EVAL_K)
         labels = torch.tensor(list(open(os.path.join(d, "t10k-labels-idx1-ubyte"), "rb").read()[8:]))
@@ -305,15 +313,16 @@ def checkeval(d, out):
     rows = [r[1:] for r in rows if len(r) == EVAL_K + 1]
     got = torch.tensor(rows) if len(rows) == EVAL_K else None
     ties = int((logits == logits.max(1, keepdim=True).values).sum(1).gt(1).sum())
+    nan = int(torch.isnan(logits).any(1).sum())
     result(got is not None and torch.equal(got, want),
-           f"clcnn-train --eval: the confusion matrix is torch.argmax's on {EVAL_N} samples, {ties} with "
-           f"tied largest logits")
+           f"clcnn-train --eval {weights}: the confusion matrix is torch.argmax's on {EVAL_N} samples, "
+           f"{ties} with tied largest logits, {nan} with NaN")
     if got is not None and not torch.equal(got, want):
         diag(f"clcnn {got.tolist()}, torch {want.tolist()}")
     acc = re.search(r"accuracy ([0-9.]+)%", text)
     want_acc = 100 * float((pred == labels).double().mean())
     result(acc is not None and abs(float(acc.group(1)) - want_acc) <= 0.005 + 1e-9,
-           f"clcnn-train --eval: accuracy {acc.group(1) if acc else '?'}% as torch.argmax's {want_acc:.2f}%")
+           f"clcnn-train --eval {weights}: accuracy {acc.group(1) if acc else '?'}% as torch.argmax's {want_acc:.2f}%")
 
 
 if __name__ == "__main__":
@@ -330,7 +339,7 @@ if __name__ == "__main__":
     elif mode == "mkeval":
         mkeval(d)
     elif mode == "checkeval":
-        checkeval(d, sys.argv[3])
+        checkeval(d, sys.argv[3], sys.argv[4])
     else:
         sys.exit(f"unknown mode {mode}")
     sys.exit(1 if failed else 0)

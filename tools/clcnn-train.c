@@ -576,7 +576,7 @@ static void evaluate(clcnn_ctx *ctx, clcnn_net *net, const clcnn_dataset *ds, in
       size_t best = 0;
       double m = z[0], sum = 0;
       for (size_t j = 1; j < k; j++) {
-        if (z[j] > z[best]) best = j;
+        if (z[j] > z[best] || (isnan(z[j]) && !isnan(z[best]))) best = j; /* torch.argmax's rule */
         m = fmax(m, z[j]);
       }
       for (size_t j = 0; j < k; j++) sum += exp(z[j] - m);
