@@ -10,9 +10,9 @@ __kernel void softmax_xent_forward_backward(__global real *losses, __global real
   __global const real *z = logits + (size_t)i * k;
   __global real *dz = dlogits + (size_t)i * k;
   real m = z[0];
-  int best = 0; /* the prediction: the first largest logit */
+  int best = 0; /* the prediction, torch.argmax's: the first NaN, else the first largest logit */
   for (int j = 1; j < k; j++) {
-    if (z[j] > z[best]) best = j;
+    if (z[j] > z[best] || (isnan(z[j]) && !isnan(z[best]))) best = j;
     m = fmax(m, z[j]);
   }
   real s = 0;

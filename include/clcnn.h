@@ -323,9 +323,9 @@ CLCNN_API clcnn_status clcnn_net_backward_from(clcnn_net *net, const void *dout)
 CLCNN_API clcnn_status clcnn_net_loss(clcnn_net *net, double *loss);
 /* Running sums over every clcnn_net_backward() with labels since the net was made or since
  * clcnn_net_train_stats_reset(): of the samples' losses, of the samples whose first largest
- * output is their label, and of the samples, kept on the device so that a training loop can
- * show its loss and accuracy without a blocking read per step. This read blocks; any pointer
- * may be NULL. In float contexts the sums are floats (exact counts up to 2^24 samples). */
+ * output (torch.argmax's: a NaN counts as the largest) is their label, and of the samples, kept
+ * on the device so that a training loop can show its loss and accuracy without a blocking read
+ * per step. This read blocks; any pointer may be NULL. In float contexts the sums are floats (exact counts up to 2^24 samples). */
 CLCNN_API clcnn_status clcnn_net_train_stats(clcnn_net *net, double *loss_sum, double *correct, double *seen);
 /* Wait until the host memory given to the last clcnn_net_forward(), clcnn_net_backward() and
  * clcnn_net_backward_from() has been copied to the device, so that the caller may fill it
@@ -446,6 +446,29 @@ CLCNN_API clcnn_status clcnn_net_memory_estimate(clcnn_net *net, int batch,
 CLCNN_API clcnn_status clcnn_net_largest_batch(clcnn_net *net, const clcnn_optim_params *optim,
                                                uint64_t global_bytes, uint64_t max_alloc_bytes,
                                                int max_batch, int *batch);
+
+/* ---- learning-rate schedules: torch.optim.lr_scheduler's, stepped once an epoch ---------- */
+typedef enum {
+  CLCNN_LR_CONSTANT = 0, /* base_lr in every epoch */
+  CLCNN_LR_STEP = 1,     /* StepLR: base_lr * gamma^floor(epoch / step_size) */
+  CLCNN_LR_COSINE = 2    /* CosineAnnealingLR: eta_min + (base_lr - eta_min) (1 + cos(pi epoch /
+                            t_max)) / 2; past t_max it rises again, as PyTorch's does */
+} clcnn_lr_kind;
+
+typedef struct {
+  clcnn_lr_kind kind;
+  int64_t step_size; /* StepLR: >= 1 */
+  double gamma;      /* StepLR: finite, >= 0 (PyTorch's default 0.1) */
+  int64_t t_max;     /* CosineAnnealingLR: >= 1 */
+  double eta_min;    /* CosineAnnealingLR: finite (PyTorch's default 0) */
+} clcnn_lr_schedule_params;
+
+/* *lr gets the learning rate of epoch EPOCH (0: the first), the value PyTorch's scheduler holds
+ * after EPOCH calls of scheduler.step() from base_lr. Refuses (CLCNN_ERR_INVALID_ARGUMENT, *lr
+ * untouched) a negative epoch, a base_lr that is negative or not finite, and the values the
+ * comments above exclude. */
+CLCNN_API clcnn_status clcnn_lr_schedule(const clcnn_lr_schedule_params *s, double base_lr,
+                                         int64_t epoch, double *lr);
 
 /* ---- model files ----------------------------------------------------------------------
  * One layer per line, '#' starts a comment, the first layer line is "input C H W":

@@ -353,3 +353,31 @@ CLCNN_API clcnn_status clcnn_optim_state_write(clcnn_optim *opt, int param, int 
     return st;
   return clcnn__wait(opt->ctx, b);
 }
+
+/* ---- learning-rate schedules ----
+ * Closed forms of torch.optim.lr_scheduler's recursive updates: StepLR multiplies by gamma
+ * every step_size epochs; CosineAnnealingLR's recursion follows the cosine, also past t_max. */
+CLCNN_API clcnn_status clcnn_lr_schedule(const clcnn_lr_schedule_params *s, double base_lr,
+                                         int64_t epoch, double *lr) {
+  if (!s || !lr) return CLCNN_ERR_NULL_POINTER;
+  if (epoch < 0 || !(base_lr >= 0) || !isfinite(base_lr)) return CLCNN_ERR_INVALID_ARGUMENT;
+  switch (s->kind) {
+  case CLCNN_LR_CONSTANT:
+    *lr = base_lr;
+    return CLCNN_SUCCESS;
+  case CLCNN_LR_STEP:
+    if (s->step_size < 1 || !(s->gamma >= 0) || !isfinite(s->gamma))
+      return CLCNN_ERR_INVALID_ARGUMENT;
+    *lr = base_lr * pow(s->gamma, (double)(epoch / s->step_size));
+    return CLCNN_SUCCESS;
+  case CLCNN_LR_COSINE: {
+    if (s->t_max < 1 || !isfinite(s->eta_min)) return CLCNN_ERR_INVALID_ARGUMENT;
+    /* the phase reduced to one period, 2 t_max, so that a long run keeps its precision */
+    int64_t e = s->t_max <= INT64_MAX / 2 ? epoch % (2 * s->t_max) : epoch;
+    const double pi = 3.14159265358979323846;
+    *lr = s->eta_min + (base_lr - s->eta_min) * (1 + cos(pi * (double)e / (double)s->t_max)) / 2;
+    return CLCNN_SUCCESS;
+  }
+  }
+  return CLCNN_ERR_INVALID_ARGUMENT;
+}

@@ -585,6 +585,43 @@ static void test_float(fixture *fd, fixture *ff, const config *c, int nc) {
   }
 }
 
+/* clcnn_lr_schedule refuses what PyTorch's schedulers cannot mean, and leaves *lr alone then
+ * (its values are compared with torch.optim.lr_scheduler's in test_torch_ref.sh). */
+static void test_lr_schedule_refusals(void) {
+  const clcnn_lr_schedule_params step = {.kind = CLCNN_LR_STEP, .step_size = 2, .gamma = 0.5};
+  const clcnn_lr_schedule_params cosine = {.kind = CLCNN_LR_COSINE, .t_max = 4};
+  clcnn_lr_schedule_params bad_step = step, bad_gamma = step, bad_tmax = cosine, bad_eta = cosine;
+  clcnn_lr_schedule_params bad_kind = step;
+  bad_step.step_size = 0;
+  bad_gamma.gamma = NAN;
+  bad_tmax.t_max = 0;
+  bad_eta.eta_min = INFINITY;
+  bad_kind.kind = (clcnn_lr_kind)7;
+  double lr = 42;
+  int refused = clcnn_lr_schedule(&step, 0.1, -1, &lr) == CLCNN_ERR_INVALID_ARGUMENT &&
+                clcnn_lr_schedule(&step, -0.1, 0, &lr) == CLCNN_ERR_INVALID_ARGUMENT &&
+                clcnn_lr_schedule(&step, NAN, 0, &lr) == CLCNN_ERR_INVALID_ARGUMENT &&
+                clcnn_lr_schedule(&bad_step, 0.1, 3, &lr) == CLCNN_ERR_INVALID_ARGUMENT &&
+                clcnn_lr_schedule(&bad_gamma, 0.1, 3, &lr) == CLCNN_ERR_INVALID_ARGUMENT &&
+                clcnn_lr_schedule(&bad_tmax, 0.1, 3, &lr) == CLCNN_ERR_INVALID_ARGUMENT &&
+                clcnn_lr_schedule(&bad_eta, 0.1, 3, &lr) == CLCNN_ERR_INVALID_ARGUMENT &&
+                clcnn_lr_schedule(&bad_kind, 0.1, 3, &lr) == CLCNN_ERR_INVALID_ARGUMENT &&
+                clcnn_lr_schedule(NULL, 0.1, 3, &lr) == CLCNN_ERR_NULL_POINTER &&
+                clcnn_lr_schedule(&step, 0.1, 3, NULL) == CLCNN_ERR_NULL_POINTER;
+  tap_ok(refused && lr == 42,
+         "clcnn_lr_schedule refuses a negative epoch, a negative or NaN base rate, step_size 0, a NaN "
+         "gamma, t_max 0, an infinite eta_min, an unknown kind and NULL, and leaves the rate alone");
+  clcnn_lr_schedule_params constant = {.kind = CLCNN_LR_CONSTANT};
+  double a = 0, b = 0, c = 0;
+  int fine = !clcnn_lr_schedule(&constant, 0.25, 1000, &a) &&
+             !clcnn_lr_schedule(&step, 0.1, INT64_MAX, &b) &&
+             !clcnn_lr_schedule(&cosine, 0.1, INT64_MAX, &c);
+  /* INT64_MAX = 7 mod 2 t_max: the cosine's epoch 7 */
+  tap_ok(fine && a == 0.25 && b == 0 && fabs(c - 0.1 * (1 + cos(M_PI * 7 / 4)) / 2) < 1e-15,
+         "clcnn_lr_schedule: constant %g, StepLR and cosine at epoch 2^63-1 finite (%g, %g)", a, b,
+         c);
+}
+
 int main(void) {
   clcnn_ctx *ctx = make_ctx(CLCNN_DOUBLE);
   tap_diag("device: %s", clcnn_ctx_device_name(ctx));
@@ -606,6 +643,7 @@ int main(void) {
   test_first_step(&fx[1]);
   test_resume(&fx[1]);
   test_refusals(&fx[0]);
+  test_lr_schedule_refusals();
 
   clcnn_ctx *fctx = make_ctx(CLCNN_FLOAT);
   fixture ff;

@@ -696,7 +696,7 @@ static void evaluate(clcnn_ctx *ctx, clcnn_net *net, const clcnn_dataset *ds, in
       size_t best = 0;
       double m = z[0], sum = 0;
       for (size_t j = 1; j < k; j++) {
-        if (z[j] > z[best]) best = j;
+        if (z[j] > z[best] || (isnan(z[j]) && !isnan(z[best]))) best = j; /* torch.argmax's rule */
         m = fmax(m, z[j]);
       }
       for (size_t j = 0; j < k; j++) sum += exp(z[j] - m);
@@ -744,13 +744,21 @@ static char *read_text(const char *path) {
 }
 
 static double lr_at(const struct opts *o, double base, long epoch, long total_epochs) {
-  if (!o->schedule) return base;
-  if (!strcmp(o->schedule, "step")) {
-    long ss = o->step_size ? o->step_size : (total_epochs >= 3 ? total_epochs / 3 : 1);
-    return base * pow(o->gamma, (double)(epoch / ss));
+  clcnn_lr_schedule_params sp = {.kind = CLCNN_LR_CONSTANT};
+  if (o->schedule && !strcmp(o->schedule, "step")) {
+    sp.kind = CLCNN_LR_STEP;
+    sp.step_size = o->step_size ? o->step_size : (total_epochs >= 3 ? total_epochs / 3 : 1);
+    sp.gamma = o->gamma;
+  } else if (o->schedule) { /* CosineAnnealingLR(T_max = total epochs, eta_min = 0) */
+    sp.kind = CLCNN_LR_COSINE;
+    sp.t_max = total_epochs;
   }
-  /* CosineAnnealingLR(T_max = total epochs, eta_min = 0), closed form */
-  return base * (1 + cos(M_PI * (double)epoch / (double)total_epochs)) / 2;
+  double lr;
+  clcnn_status st = clcnn_lr_schedule(&sp, base, epoch, &lr);
+  if (st)
+    die(1, "--schedule %s: no learning rate for epoch %ld of %ld from %g (%s)", o->schedule, epoch,
+        total_epochs, base, clcnn_status_name(st));
+  return lr;
 }
 
 /* "1.5 GiB" */
