@@ -1094,6 +1094,95 @@ static void maxpool_nan(clcnn_ctx *ctx) {
   }
 }
 
+/* Ties: on data of a few small integers every window holds equal maxima, and the gradient goes
+ * to the first in scan order, as PyTorch's kernels and ref_maxpool2d decide: max pooling alone
+ * (the 2x2 kernels, the general ones, the non-overlapping backward) and after a conv and relu,
+ * where the fused kernel compares the relu's outputs (integer data: the conv's sums are exact). */
+static void maxpool_ties(void) {
+  static const struct {
+    int conv; /* 0: the pooling alone; 1: conv(3x3, pad 1, bias) -> relu -> it */
+    int n, c, h, w;
+    clcnn_pool2d_params pool;
+  } tcases[] = {
+      {0, 2, 2, 6, 7, {.kh = 2, .kw = 2}},
+      {0, 2, 2, 7, 8, {.kh = 3, .kw = 3, .stride_h = 1, .stride_w = 1}},
+      {0, 2, 2, 7, 8, {.kh = 3, .kw = 2}},
+      {1, 2, 2, 8, 7, {.kh = 2, .kw = 2}},
+  };
+  for (size_t t = 0; t < sizeof tcases / sizeof tcases[0]; t++) {
+    int n = tcases[t].n, c = tcases[t].c, h = tcases[t].h, w = tcases[t].w, oc = tcases[t].conv ? 3 : c;
+    const clcnn_pool2d_params *pp = &tcases[t].pool;
+    int kh = pp->kh, kw = pp->kw, sh = pp->stride_h ? pp->stride_h : kh, sw = pp->stride_w ? pp->stride_w : kw;
+    int qh = ref_out_dim(h, kh, sh, 0, 1), qw = ref_out_dim(w, kw, sw, 0, 1);
+    size_t nin = (size_t)n * c * h * w, ny = (size_t)n * oc * h * w, nout = (size_t)n * oc * qh * qw;
+    size_t nwt = (size_t)oc * c * 9;
+    double *x = dalloc(nin), *y0 = dalloc(ny), *r = dalloc(ny), *yr = dalloc(nout), *G = dalloc(nout);
+    double *y = dalloc(nout), *dx = dalloc(nin), *dxr = dalloc(nin), *dr = dalloc(ny), *wt = dalloc(nwt);
+    double *gw = dalloc(nwt), *gwr = dalloc(nwt), bias[3] = {0.5, -1, 1}, gb[3], gbr[3];
+    size_t *am = xcalloc(nout, sizeof *am);
+    for (size_t i = 0; i < nin; i++) x[i] = ref_rng_int(&rng, 3) - 1.0; /* -1, 0, 1 */
+    for (size_t i = 0; i < nwt; i++) wt[i] = ref_rng_int(&rng, 4) == 0; /* few terms: small sums, many ties */
+    for (size_t i = 0; i < nout; i++) G[i] = rndf(-1.0, 1.0);
+    if (tcases[t].conv) {
+      ref_conv2d(x, n, c, h, w, wt, bias, oc, 3, 3, 1, 1, 1, 1, 1, 1, 1, y0);
+      ref_activation(REF_RELU, 0, y0, ny, r);
+    } else {
+      memcpy(r, x, ny * sizeof *r);
+    }
+    ref_maxpool2d(r, n, oc, h, w, kh, kw, sh, sw, 0, 0, yr, am);
+    ref_maxpool2d_backward(G, am, nout, dr, ny);
+    if (tcases[t].conv) {
+      for (size_t i = 0; i < ny; i++)
+        if (!(y0[i] > 0)) dr[i] = 0;
+      ref_conv2d_backward(x, n, c, h, w, wt, oc, 3, 3, 1, 1, 1, 1, 1, 1, 1, dr, dxr, gwr, gbr);
+    } else {
+      memcpy(dxr, dr, nin * sizeof *dxr);
+    }
+    size_t ties = 0; /* windows whose maximum is not alone: the rule decides them */
+    for (size_t o = 0; o < nout; o++) {
+      size_t pl = o / ((size_t)qh * qw), oy = o / qw % qh, ox = o % qw, cnt = 0;
+      for (int a = 0; a < kh; a++)
+        for (int b = 0; b < kw; b++) cnt += r[(pl * h + oy * sh + a) * w + ox * sw + b] == yr[o];
+      ties += cnt > 1 && yr[o] != 0; /* a tie of zeros after a relu has no gradient to route */
+    }
+    char what[200];
+    snprintf(what, sizeof what, "%d x %dx%dx%d %smaxpool2d(k %dx%d, s %dx%d) on ties (%zu windows of %zu)", n, c,
+             h, w, tcases[t].conv ? "conv2d -> relu -> " : "", kh, kw, sh, sw, ties, nout);
+    clcnn_net *net = NULL;
+    clcnn_conv2d_params cp = {.out_channels = oc, .kh = 3, .kw = 3, .pad_h = 1, .pad_w = 1, .bias = 1};
+    CALL(ctx64, what, clcnn_net_create(ctx64, n, c, h, w, &net));
+    if (tcases[t].conv) {
+      CALL(ctx64, what, clcnn_net_add_conv2d(net, &cp));
+      CALL(ctx64, what, clcnn_net_add_relu(net));
+    }
+    CALL(ctx64, what, clcnn_net_add_maxpool2d(net, pp));
+    if (tcases[t].conv) {
+      CALL(ctx64, what, clcnn_net_param_write(net, 0, wt));
+      CALL(ctx64, what, clcnn_net_param_write(net, 1, bias));
+    }
+    CALL(ctx64, what, clcnn_net_forward(net, x, n));
+    CALL(ctx64, what, clcnn_net_read_output(net, y));
+    CALL(ctx64, what, clcnn_net_zero_grad(net));
+    CALL(ctx64, what, clcnn_net_backward_from(net, G));
+    CALL(ctx64, what, clcnn_net_read_input_grad(net, dx));
+    if (tcases[t].conv) {
+      CALL(ctx64, what, clcnn_net_grad_read(net, 0, gw));
+      CALL(ctx64, what, clcnn_net_grad_read(net, 1, gb));
+    }
+    {
+      double e1, e2, e3 = 0, e4 = 0;
+      int ok = ties > nout / 8 && close_f64(y, yr, nout, &e1) & close_f64(dx, dxr, nin, &e2);
+      if (tcases[t].conv) ok &= close_f64(gw, gwr, nwt, &e3) & close_f64(gb, gbr, 3, &e4);
+      tap_ok(ok, "%s: output and gradients vs the reference's first-maximum rule, max err %.3g, %.3g, %.3g, %.3g",
+             what, e1, e2, e3, e4);
+    }
+  done:
+    clcnn_net_destroy(net);
+    free(x), free(y0), free(r), free(yr), free(G), free(y), free(dx), free(dxr), free(dr), free(wt), free(gw);
+    free(gwr), free(am);
+  }
+}
+
 int main(void) {
   ref_rng_seed(&rng, 0xC1C22024u);
   /* clcnn's own GEMM (the CPU default, pinned so that a GEMM choice file cannot move a shape to
@@ -1108,6 +1197,7 @@ int main(void) {
   for (size_t i = 0; i < sizeof fcases / sizeof fcases[0]; i++) run_fused(&fcases[i]);
   for (size_t i = 0; i < sizeof xcases / sizeof xcases[0]; i++) run_xent(&xcases[i]);
   maxpool_nan(ctx64);
+  maxpool_ties();
   clcnn_ctx_destroy(ctx32);
   clcnn_ctx_destroy(ctx64);
   return tap_done();
