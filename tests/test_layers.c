@@ -207,6 +207,7 @@ static const lcase kcases[] = {
      * 4 of 2050 and a rest of 3 */
     LIN(3, 8203, 5, 1),
     LIN(3, 2047, 5, 1), /* K just under 2048: one pass */
+    LIN(2, 32, 3, 0),   /* K a multiple of 16: the transposed packing's whole blocks only */
     /* max pooling: the 2x2 stride 2 kernels (odd and even sizes) and the general ones,
      * whose backward has a branch for windows that do not overlap (stride = kernel, no pad) */
     POOL(CLCNN_LAYER_MAXPOOL2D, 2, 2, 6, 8, 2, 2, 2, 2, 0, 0), /* 2x2, even H and W */
