@@ -142,7 +142,18 @@ int main(void) {
   clcnn_net_param_info(net, 4, &pi);
   tap_ok(!strcmp(pi.name, "7.weight") && pi.dims[0] == K && pi.dims[1] == 12,
          "parameter 4 is 7.weight (%d,%d), PyTorch's name and layout", pi.dims[0], pi.dims[1]);
-  tap_ok(clcnn_net_init_params(net, 7) == CLCNN_SUCCESS, "init_params");
+  {
+    /* PyTorch's default: weight and bias uniform in +-1/sqrt(fan_in); conv 0's fan_in is 2*3*3 */
+    double w0[4 * C * 9], b0[4], bound = 1 / sqrt(C * 9.0), wmax = 0, bmax = 0;
+    int iok = clcnn_net_init_params(net, 7) == CLCNN_SUCCESS && !clcnn_net_param_read(net, 0, w0) &&
+              !clcnn_net_param_read(net, 1, b0);
+    int distinct = 0;
+    for (int i = 0; iok && i < 4 * C * 9; i++) wmax = fmax(wmax, fabs(w0[i])), distinct += i && w0[i] != w0[i - 1];
+    for (int i = 0; iok && i < 4; i++) bmax = fmax(bmax, fabs(b0[i]));
+    tap_ok(iok && wmax <= bound && bmax <= bound && wmax > bound / 2 && distinct == 4 * C * 9 - 1,
+           "init_params: conv weights up to %.4f and biases up to %.4f, within 1/sqrt(fan_in) = %.4f, all distinct",
+           wmax, bmax, bound);
+  }
 
   size_t nin = (size_t)N * C * H * W;
   double *x = malloc(nin * sizeof *x), *dx = malloc(nin * sizeof *dx);
