@@ -82,6 +82,43 @@ static inline void ref_conv2d(const double *x, int n, int c, int h, int w, const
     }
 }
 
+/* Its adjoint: given dy (n, oc, oh, ow), the gradients of sum(y * dy): dx (n,c,h,w) and
+ * dwt (oc, c/groups, kh, kw) are overwritten, db (oc) too when not NULL. */
+static inline void ref_conv2d_backward(const double *x, int n, int c, int h, int w, const double *wt,
+                                       int oc, int kh, int kw, int sh, int sw, int ph, int pw, int dh,
+                                       int dw, int groups, const double *dy, double *dx, double *dwt,
+                                       double *db) {
+  int oh = ref_out_dim(h, kh, sh, ph, dh), ow = ref_out_dim(w, kw, sw, pw, dw);
+  int cg = c / groups, ocg = oc / groups;
+  for (size_t i = 0; i < (size_t)n * c * h * w; i++) dx[i] = 0.0;
+  for (size_t i = 0; i < (size_t)oc * cg * kh * kw; i++) dwt[i] = 0.0;
+  for (int o = 0; db && o < oc; o++) db[o] = 0.0;
+  for (int b = 0; b < n; b++)
+    for (int o = 0; o < oc; o++) {
+      int g = o / ocg;
+      for (int i = 0; i < oh; i++)
+        for (int j = 0; j < ow; j++) {
+          double d = dy[(((size_t)b * oc + o) * oh + i) * ow + j];
+          if (db) db[o] += d;
+          for (int ci = 0; ci < cg; ci++) {
+            int ic = g * cg + ci;
+            for (int ki = 0; ki < kh; ki++) {
+              int ih = i * sh - ph + ki * dh;
+              if (ih < 0 || ih >= h) continue;
+              for (int kj = 0; kj < kw; kj++) {
+                int iw = j * sw - pw + kj * dw;
+                if (iw < 0 || iw >= w) continue;
+                size_t xi = (((size_t)b * c + ic) * h + ih) * w + iw;
+                size_t wi = (((size_t)o * cg + ci) * kh + ki) * kw + kj;
+                dx[xi] += d * wt[wi];
+                dwt[wi] += d * x[xi];
+              }
+            }
+          }
+        }
+    }
+}
+
 /* ---- linear: y = x W^T + b --------------------------------------------------------------
  * x (n, in); wt (out, in); bias (out) or NULL; y (n, out). */
 static inline void ref_linear(const double *x, int n, int in, const double *wt,

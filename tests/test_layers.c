@@ -188,6 +188,37 @@ static const lcase cases[] = {
     ACT(CLCNN_LAYER_FLATTEN, 2, 3, 4, 5, 0),
 };
 
+/* The kernels' fast paths and the host's choices between kernels, each on a shape that enters
+ * it and one that just misses it (tests/README.md's table names these by their comments). */
+static const lcase kcases[] = {
+    /* conv2d weight gradient on CPU devices (clcnn's GEMM): dW^T = col . dY^T from the im2col
+     * panels when >= 32 output channels and >= 64 weights each per group, else dot products */
+    CONV(2, 8, 6, 5, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1),   /* wide: 32 x 72, one split */
+    CONV(2, 7, 6, 5, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0),   /* 63 weights: narrow, no bias */
+    CONV(2, 8, 6, 5, 31, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1),   /* 31 outputs: narrow (not 4k rows) */
+    CONV(4, 9, 25, 25, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1), /* wide, 81 rows, K 2500: split in 3 of 834 */
+    CONV(2, 8, 5, 4, 72, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0),   /* wide, 72 outputs: 2 column panels */
+    CONV(2, 16, 6, 5, 64, 3, 3, 1, 1, 1, 1, 1, 1, 2, 1),  /* wide, 2 groups of 32 */
+    CONV(2, 8, 9, 9, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1),   /* wide, stride 2 (strided im2col) */
+    CONV(2, 1, 31, 31, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1),  /* narrow: 5 outputs, 31 chunks of 64 + 2 */
+    CONV(3, 2, 7, 9, 6, 1, 1, 1, 1, 0, 0, 1, 1, 1, 0),    /* narrow, 1x1: 2 weights per output */
+    /* GEMM: clcnn's split K (few 4x64 tiles, K >= 2048) and CLBlast's (m*n <= 16384, K >= 8192),
+     * here the linear forward's K = in features; 8203 = 16 chunks of 513 (last 508), CLBlast's
+     * 4 of 2050 and a rest of 3 */
+    LIN(3, 8203, 5, 1),
+    LIN(3, 2047, 5, 1), /* K just under 2048: one pass */
+    LIN(2, 32, 3, 0),   /* K a multiple of 16: the transposed packing's whole blocks only */
+    /* max pooling: the 2x2 stride 2 kernels (odd and even sizes) and the general ones,
+     * whose backward has a branch for windows that do not overlap (stride = kernel, no pad) */
+    POOL(CLCNN_LAYER_MAXPOOL2D, 2, 2, 6, 8, 2, 2, 2, 2, 0, 0), /* 2x2, even H and W */
+    POOL(CLCNN_LAYER_MAXPOOL2D, 2, 2, 5, 6, 2, 2, 2, 2, 1, 1), /* 2x2 stride 2 padded: general */
+    POOL(CLCNN_LAYER_MAXPOOL2D, 2, 2, 5, 6, 2, 2, 1, 1, 0, 0), /* 2x2 stride 1: general */
+    POOL(CLCNN_LAYER_MAXPOOL2D, 2, 2, 7, 8, 3, 3, 3, 3, 0, 0), /* 3x3 stride 3: rows/cols past windows */
+    POOL(CLCNN_LAYER_MAXPOOL2D, 2, 3, 6, 6, 3, 2, 0, 0, 0, 0), /* 3x2, stride = kernel, exact tiling */
+    POOL(CLCNN_LAYER_MAXPOOL2D, 2, 2, 7, 8, 3, 3, 3, 3, 1, 1), /* stride = kernel but padded: overlap rule */
+    POOL(CLCNN_LAYER_MAXPOOL2D, 2, 2, 7, 8, 3, 3, 2, 3, 0, 0), /* stride != kernel in H */
+};
+
 /* Effective conv/pool hyper-parameters. */
 typedef struct {
   int kh, kw, sh, sw, ph, pw, dh, dw, g;
@@ -507,6 +538,40 @@ static void run_case(const lcase *lc, int max_batch) {
                "(<= 1e-7 + 1e-6*|fd|)", what, pname[i], k, pcount[i], e);
     }
   }
+  if (np) { /* every element of every gradient against the reference's adjoint */
+    double *dxr = dalloc(nin), *gr[2] = {dalloc(pcount[0]), dalloc(np > 1 ? pcount[1] : 1)}, e[3] = {0, 0, 0};
+    int has_b = np > 1;
+    if (lc->type == CLCNN_LAYER_CONV2D) {
+      hyper h = hyper_of(lc);
+      ref_conv2d_backward(x, lc->n, lc->c, lc->h, lc->w, p[0], oc, h.kh, h.kw, h.sh, h.sw, h.ph, h.pw, h.dh,
+                          h.dw, h.g, G, dxr, gr[0], has_b ? gr[1] : NULL);
+    } else { /* linear: dx = G W, dW = G^T x, db = sum G */
+      int in = lc->c * lc->h * lc->w;
+      for (int b = 0; b < lc->n; b++)
+        for (int j = 0; j < in; j++) {
+          double a = 0.0;
+          for (int o = 0; o < oc; o++) a += G[(size_t)b * oc + o] * p[0][(size_t)o * in + j];
+          dxr[(size_t)b * in + j] = a;
+        }
+      for (int o = 0; o < oc; o++) {
+        for (int j = 0; j < in; j++) {
+          double a = 0.0;
+          for (int b = 0; b < lc->n; b++) a += G[(size_t)b * oc + o] * x[(size_t)b * in + j];
+          gr[0][(size_t)o * in + j] = a;
+        }
+        if (has_b) {
+          double a = 0.0;
+          for (int b = 0; b < lc->n; b++) a += G[(size_t)b * oc + o];
+          gr[1][o] = a;
+        }
+      }
+    }
+    int ok = close_f64(dx1, dxr, nin, &e[0]);
+    for (int i = 0; i < np; i++) ok &= close_f64(g1[i], gr[i], pcount[i], &e[1 + i]);
+    tap_ok(ok, "%s: every gradient vs the reference's adjoint (%zu + %zu + %zu), max err d input %.3g, d weight %.3g, "
+           "d bias %.3g (<= 1e-12 + 1e-10*|ref|)", what, nin, pcount[0], has_b ? pcount[1] : 0, e[0], e[1], e[2]);
+    free(dxr), free(gr[0]), free(gr[1]);
+  }
   if (lc->type == CLCNN_LAYER_MAXPOOL2D) { /* the exact rule, through the reference argmax */
     hyper h = hyper_of(lc);
     size_t *am = xcalloc(nout, sizeof *am);
@@ -780,6 +845,208 @@ done:
   free(dxr), free(gwr), free(gbr), free(labels), free(hx), free(hbuf);
 }
 
+/* ---- conv -> relu -> max pooling, fused or not ----------------------------------------- */
+typedef struct {
+  int n, c, h, w, max_batch;
+  clcnn_conv2d_params conv;
+  int relu;                 /* a relu after the conv */
+  clcnn_pool2d_params pool; /* kh 0: no pooling after it */
+  int fused;                /* 1: relu fused; 2: relu and pooling fused */
+  const char *why;
+} fcase;
+
+#define FUSED(N, C, H, W, OC, K, S, P, B, RELU, PK, PS, F, WHY)                                 \
+  {N, C, H, W, N + (N == 3), {.out_channels = OC, .kh = K, .kw = K, .stride_h = S, .stride_w = S, .pad_h = P, \
+                   .pad_w = P, .bias = B},                                                    \
+   RELU, {.kh = PK, .kw = PK, .stride_h = PS, .stride_w = PS}, F, WHY}
+
+static const fcase fcases[] = {
+    /* N C H W  OC K S P  BIAS  RELU  POOL K, S  FUSED */
+    FUSED(2, 3, 8, 6, 4, 3, 1, 1, 1, 1, 2, 2, 2, "even conv output"),
+    FUSED(2, 3, 8, 6, 4, 3, 1, 1, 0, 1, 2, 2, 2, "even conv output, no bias"),
+    FUSED(2, 2, 9, 7, 3, 3, 1, 1, 0, 1, 2, 2, 2, "odd H and W, no bias"),
+    FUSED(3, 2, 9, 6, 5, 3, 1, 1, 1, 1, 2, 2, 2, "odd H, even W"),
+    FUSED(2, 2, 8, 7, 3, 3, 1, 1, 0, 1, 2, 2, 2, "even H, odd W, no bias"),
+    FUSED(2, 3, 11, 10, 4, 3, 2, 1, 1, 1, 2, 2, 2, "stride-2 conv, 6x5 output"),
+    FUSED(2, 8, 7, 6, 32, 3, 1, 1, 1, 1, 2, 2, 2, "32 outputs (wide weight gradient)"),
+    FUSED(2, 3, 7, 6, 4, 3, 1, 1, 0, 1, 0, 0, 1, "relu only, no bias"),
+    FUSED(2, 3, 7, 6, 4, 3, 1, 1, 1, 1, 0, 0, 1, "relu only"),
+    FUSED(2, 3, 8, 6, 4, 3, 1, 1, 1, 1, 2, 1, 1, "2x2 stride 1 pooling: not fused"),
+    FUSED(2, 3, 9, 7, 4, 3, 1, 1, 0, 1, 3, 2, 1, "3x3 stride 2 pooling: not fused"),
+    FUSED(2, 3, 8, 6, 4, 3, 1, 1, 1, 0, 2, 2, 0, "no relu: pooling not fused"),
+    FUSED(2, 3, 7, 7, 4, 3, 1, 1, 0, 0, 0, 0, 0, "no relu, no bias: conv alone"),
+};
+
+/* The chain's reference: conv output y0 (pre-relu), the final output, and the argmax. */
+static void fref_forward(const fcase *fc, const double *x, double *const p[2], double *y0, double *r, double *out,
+                         size_t *am, int oh, int ow) {
+  const clcnn_conv2d_params *cp = &fc->conv;
+  ref_conv2d(x, fc->n, fc->c, fc->h, fc->w, p[0], cp->bias ? p[1] : NULL, cp->out_channels, cp->kh, cp->kw,
+             cp->stride_h, cp->stride_w, cp->pad_h, cp->pad_w, 1, 1, 1, y0);
+  size_t ny = (size_t)fc->n * cp->out_channels * oh * ow;
+  if (fc->relu) ref_activation(REF_RELU, 0, y0, ny, r);
+  else memcpy(r, y0, ny * sizeof *r);
+  if (fc->pool.kh)
+    ref_maxpool2d(r, fc->n, cp->out_channels, oh, ow, fc->pool.kh, fc->pool.kw, fc->pool.stride_h,
+                  fc->pool.stride_w, 0, 0, out, am);
+  else
+    memcpy(out, r, ny * sizeof *out);
+}
+
+/* Do finite differences of step 1e-6 keep every relu on its side and every argmax in place?
+ * Pre-relu values at least 1e-5 from 0, and the values a window compares at least 1e-5 apart
+ * (those the relu zeroed tie harmlessly: their gradient is 0 whichever wins). */
+static int fd_safe(const fcase *fc, const double *y0, const double *r, int oh, int ow) {
+  size_t ny = (size_t)fc->n * fc->conv.out_channels * oh * ow;
+  if (fc->relu)
+    for (size_t i = 0; i < ny; i++)
+      if (fabs(y0[i]) < 1e-5) return 0;
+  if (!fc->pool.kh) return 1;
+  int kh = fc->pool.kh, sh = fc->pool.stride_h, ph = ref_out_dim(oh, kh, sh, 0, 1), pw = ref_out_dim(ow, kh, sh, 0, 1);
+  for (int pl = 0; pl < fc->n * fc->conv.out_channels; pl++)
+    for (int i = 0; i < ph; i++)
+      for (int j = 0; j < pw; j++)
+        for (int a = 0; a < kh * kh; a++)
+          for (int b = a + 1; b < kh * kh; b++) {
+            double u = r[((size_t)pl * oh + i * sh + a / kh) * ow + j * sh + a % kh];
+            double v = r[((size_t)pl * oh + i * sh + b / kh) * ow + j * sh + b % kh];
+            if ((u != 0 || v != 0) && fabs(u - v) < 1e-5) return 0;
+          }
+  return 1;
+}
+
+static void run_fused(const fcase *fc) {
+  const clcnn_conv2d_params *cp = &fc->conv;
+  int oc = cp->out_channels, oh = ref_out_dim(fc->h, cp->kh, cp->stride_h, cp->pad_h, 1),
+      ow = ref_out_dim(fc->w, cp->kw, cp->stride_w, cp->pad_w, 1);
+  int qh = fc->pool.kh ? ref_out_dim(oh, fc->pool.kh, fc->pool.stride_h, 0, 1) : oh;
+  int qw = fc->pool.kh ? ref_out_dim(ow, fc->pool.kw, fc->pool.stride_w, 0, 1) : ow;
+  size_t nin = (size_t)fc->n * fc->c * fc->h * fc->w, ny = (size_t)fc->n * oc * oh * ow,
+         nout = (size_t)fc->n * oc * qh * qw, pcount[2] = {(size_t)oc * fc->c * cp->kh * cp->kw, (size_t)oc};
+  int np = cp->bias ? 2 : 1, nl = 1 + fc->relu + (fc->pool.kh > 0);
+  char name[200], what[240];
+  snprintf(name, sizeof name, "%d x %dx%dx%d conv2d(oc %d, k %d, s %d, p %d%s)%s", fc->n, fc->c, fc->h, fc->w, oc,
+           cp->kh, cp->stride_h, cp->pad_h, cp->bias ? ", bias" : ", no bias", fc->relu ? " -> relu" : "");
+  if (fc->pool.kh)
+    snprintf(name + strlen(name), sizeof name - strlen(name), " -> maxpool2d(k %d, s %d)", fc->pool.kh,
+             fc->pool.stride_h);
+  snprintf(name + strlen(name), sizeof name - strlen(name), " [%s]", fc->why);
+  double *x = dalloc(nin), *y0 = dalloc(ny), *r = dalloc(ny), *yref = dalloc(nout), *G = dalloc(nout);
+  double *y = dalloc(nout), *dx = dalloc(nin), *dxr = dalloc(nin), *dr = dalloc(ny), *y32 = dalloc(nout);
+  double *dx32 = dalloc(nin), *p[2], *g[2], *gr[2], *g32[2], *gnodx = dalloc(pcount[0]);
+  size_t *am = xcalloc(nout, sizeof *am);
+  void *hx = NULL, *hG = NULL, *hbuf = NULL, *hp[2] = {NULL, NULL};
+  for (int i = 0; i < 2; i++) p[i] = dalloc(pcount[i]), g[i] = dalloc(pcount[i]), gr[i] = dalloc(pcount[i]),
+                              g32[i] = dalloc(pcount[i]);
+  clcnn_net *net = NULL;
+  clcnn_ctx *cx = ctx64;
+  int tries = 0;
+  do { /* data on which finite differences are exact up to rounding */
+    for (size_t i = 0; i < nin; i++) x[i] = rndf(-1.0, 1.0);
+    for (int i = 0; i < np; i++)
+      for (size_t j = 0; j < pcount[i]; j++) p[i][j] = rndf(-1.0, 1.0);
+    fref_forward(fc, x, p, y0, r, yref, am, oh, ow);
+  } while (!fd_safe(fc, y0, r, oh, ow) && ++tries < 100);
+  if (tries == 100) tap_bail("no finite-difference-safe data for a fused case");
+  for (size_t i = 0; i < nout; i++) G[i] = rndf(-1.0, 1.0);
+  /* the reference backward: through the argmax, the relu's mask, the conv's adjoint */
+  if (fc->pool.kh) ref_maxpool2d_backward(G, am, nout, dr, ny);
+  else memcpy(dr, G, ny * sizeof *dr);
+  for (size_t i = 0; fc->relu && i < ny; i++)
+    if (!(y0[i] > 0)) dr[i] = 0;
+  ref_conv2d_backward(x, fc->n, fc->c, fc->h, fc->w, p[0], oc, cp->kh, cp->kw, cp->stride_h, cp->stride_w,
+                      cp->pad_h, cp->pad_w, 1, 1, 1, dr, dxr, gr[0], cp->bias ? gr[1] : NULL);
+
+  snprintf(what, sizeof what, "%s [f64]", name);
+  CALL(cx, what, clcnn_net_create(cx, fc->max_batch, fc->c, fc->h, fc->w, &net));
+  CALL(cx, what, clcnn_net_add_conv2d(net, cp));
+  if (fc->relu) CALL(cx, what, clcnn_net_add_relu(net));
+  if (fc->pool.kh) CALL(cx, what, clcnn_net_add_maxpool2d(net, &fc->pool));
+  {
+    int ok = clcnn_net_num_layers(net) == nl && clcnn_net_output_size(net) == (size_t)oc * qh * qw;
+    for (int l = 1; l < nl; l++) ok &= clcnn_net_layer_fused(net, l) == (l <= fc->fused);
+    tap_ok(ok, "%s: %d layer(s), output %dx%dx%d, %s", what, nl, oc, qh, qw,
+           fc->fused == 2 ? "relu and pooling run in the conv" : fc->fused ? "relu runs in the conv" : "nothing fused");
+  }
+  for (int i = 0; i < np; i++) CALL(cx, what, clcnn_net_param_write(net, i, p[i]));
+  CALL(cx, what, clcnn_net_forward(net, x, fc->n));
+  CALL(cx, what, clcnn_net_read_output(net, y));
+  CALL(cx, what, clcnn_net_zero_grad(net));
+  CALL(cx, what, clcnn_net_backward_from(net, G));
+  CALL(cx, what, clcnn_net_read_input_grad(net, dx));
+  for (int i = 0; i < np; i++) CALL(cx, what, clcnn_net_grad_read(net, i, g[i]));
+  {
+    double e[4] = {0, 0, 0, 0};
+    int ok = close_f64(y, yref, nout, &e[0]);
+    tap_ok(ok, "%s: forward vs reference, max err %.3g (<= 1e-12 + 1e-10*|ref|)", what, e[0]);
+    ok = close_f64(dx, dxr, nin, &e[1]);
+    for (int i = 0; i < np; i++) ok &= close_f64(g[i], gr[i], pcount[i], &e[2 + i]);
+    tap_ok(ok, "%s: every gradient vs the reference's adjoint, max err d input %.3g, d weight %.3g, d bias %.3g",
+           what, e[1], e[2], e[3]);
+    size_t k;
+    int rr = fd_check(net, fc->n, x, -1, x, nin, G, nout, dx, &e[0], &k, what);
+    if (rr >= 0)
+      tap_ok(rr, "%s: d input vs central differences (%zu of %zu), max err %.3g", what, k, nin, e[0]);
+    for (int i = 0; i < np; i++) {
+      rr = fd_check(net, fc->n, x, i, p[i], pcount[i], G, nout, g[i], &e[0], &k, what);
+      if (rr >= 0)
+        tap_ok(rr, "%s: d %s vs central differences (%zu of %zu), max err %.3g", what, pname[i], k, pcount[i],
+               e[0]);
+    }
+  }
+  /* the first layer without the input gradient (the training default): the same parameter
+   * gradients, bit for bit */
+  CALL(cx, what, clcnn_net_set_input_grad(net, 0));
+  CALL(cx, what, clcnn_net_zero_grad(net));
+  CALL(cx, what, clcnn_net_forward(net, x, fc->n));
+  CALL(cx, what, clcnn_net_backward_from(net, G));
+  CALL(cx, what, clcnn_net_grad_read(net, 0, gnodx));
+  tap_ok(!memcmp(gnodx, g[0], pcount[0] * sizeof *gnodx) &&
+             clcnn_net_read_input_grad(net, dx) == CLCNN_ERR_STATE,
+         "%s: without the input gradient, the same weight gradient bit for bit, and no input gradient", what);
+  clcnn_net_destroy(net);
+  net = NULL;
+
+  cx = ctx32;
+  snprintf(what, sizeof what, "%s [f32]", name);
+  hx = to_host(cx, x, nin);
+  hG = to_host(cx, G, nout);
+  hbuf = xcalloc(nout > nin ? nout : nin, sizeof(float));
+  CALL(cx, what, clcnn_net_create(cx, fc->max_batch, fc->c, fc->h, fc->w, &net));
+  CALL(cx, what, clcnn_net_add_conv2d(net, cp));
+  if (fc->relu) CALL(cx, what, clcnn_net_add_relu(net));
+  if (fc->pool.kh) CALL(cx, what, clcnn_net_add_maxpool2d(net, &fc->pool));
+  for (int i = 0; i < np; i++) {
+    hp[i] = to_host(cx, p[i], pcount[i]);
+    CALL(cx, what, clcnn_net_param_write(net, i, hp[i]));
+  }
+  CALL(cx, what, clcnn_net_forward(net, hx, fc->n));
+  CALL(cx, what, clcnn_net_zero_grad(net));
+  CALL(cx, what, clcnn_net_backward_from(net, hG));
+  CALL(cx, what, clcnn_net_read_output(net, hbuf));
+  from_host(cx, hbuf, y32, nout);
+  CALL(cx, what, clcnn_net_read_input_grad(net, hbuf));
+  from_host(cx, hbuf, dx32, nin);
+  for (int i = 0; i < np; i++) {
+    free(hp[i]);
+    hp[i] = xcalloc(pcount[i], sizeof(float));
+    CALL(cx, what, clcnn_net_grad_read(net, i, hp[i]));
+    from_host(cx, hp[i], g32[i], pcount[i]);
+  }
+  {
+    double e[4] = {0, 0, 0, 0};
+    int ok = close_f32(y32, yref, nout, &e[0]) & close_f32(dx32, dxr, nin, &e[1]);
+    for (int i = 0; i < np; i++) ok &= close_f32(g32[i], gr[i], pcount[i], &e[2 + i]);
+    tap_ok(ok, "%s: output and every gradient vs the double reference, max err %.3g, %.3g, %.3g, %.3g "
+           "(<= 1e-5*|ref| + 1e-5*max|ref|)", what, e[0], e[1], e[2], e[3]);
+  }
+done:
+  clcnn_net_destroy(net);
+  free(x), free(y0), free(r), free(yref), free(G), free(y), free(dx), free(dxr), free(dr), free(y32), free(dx32);
+  free(gnodx), free(am), free(hx), free(hG), free(hbuf);
+  for (int i = 0; i < 2; i++) free(p[i]), free(g[i]), free(gr[i]), free(g32[i]), free(hp[i]);
+}
+
 static clcnn_ctx *make_ctx(clcnn_precision prec) {
   clcnn_ctx_options opt = {.device = NULL, .precision = prec, .kernel_path = NULL, .profiling = 0};
   char err[512] = "";
@@ -828,14 +1095,110 @@ static void maxpool_nan(clcnn_ctx *ctx) {
   }
 }
 
+/* Ties: on data of a few small integers every window holds equal maxima, and the gradient goes
+ * to the first in scan order, as PyTorch's kernels and ref_maxpool2d decide: max pooling alone
+ * (the 2x2 kernels, the general ones, the non-overlapping backward) and after a conv and relu,
+ * where the fused kernel compares the relu's outputs (integer data: the conv's sums are exact). */
+static void maxpool_ties(void) {
+  static const struct {
+    int conv; /* 0: the pooling alone; 1: conv(3x3, pad 1, bias) -> relu -> it */
+    int n, c, h, w;
+    clcnn_pool2d_params pool;
+  } tcases[] = {
+      {0, 2, 2, 6, 7, {.kh = 2, .kw = 2}},
+      {0, 2, 2, 7, 8, {.kh = 3, .kw = 3, .stride_h = 1, .stride_w = 1}},
+      {0, 2, 2, 7, 8, {.kh = 3, .kw = 2}},
+      {1, 2, 2, 8, 7, {.kh = 2, .kw = 2}},
+  };
+  for (size_t t = 0; t < sizeof tcases / sizeof tcases[0]; t++) {
+    int n = tcases[t].n, c = tcases[t].c, h = tcases[t].h, w = tcases[t].w, oc = tcases[t].conv ? 3 : c;
+    const clcnn_pool2d_params *pp = &tcases[t].pool;
+    int kh = pp->kh, kw = pp->kw, sh = pp->stride_h ? pp->stride_h : kh, sw = pp->stride_w ? pp->stride_w : kw;
+    int qh = ref_out_dim(h, kh, sh, 0, 1), qw = ref_out_dim(w, kw, sw, 0, 1);
+    size_t nin = (size_t)n * c * h * w, ny = (size_t)n * oc * h * w, nout = (size_t)n * oc * qh * qw;
+    size_t nwt = (size_t)oc * c * 9;
+    double *x = dalloc(nin), *y0 = dalloc(ny), *r = dalloc(ny), *yr = dalloc(nout), *G = dalloc(nout);
+    double *y = dalloc(nout), *dx = dalloc(nin), *dxr = dalloc(nin), *dr = dalloc(ny), *wt = dalloc(nwt);
+    double *gw = dalloc(nwt), *gwr = dalloc(nwt), bias[3] = {0.5, -1, 1}, gb[3], gbr[3];
+    size_t *am = xcalloc(nout, sizeof *am);
+    for (size_t i = 0; i < nin; i++) x[i] = ref_rng_int(&rng, 3) - 1.0; /* -1, 0, 1 */
+    for (size_t i = 0; i < nwt; i++) wt[i] = ref_rng_int(&rng, 4) == 0; /* few terms: small sums, many ties */
+    for (size_t i = 0; i < nout; i++) G[i] = rndf(-1.0, 1.0);
+    if (tcases[t].conv) {
+      ref_conv2d(x, n, c, h, w, wt, bias, oc, 3, 3, 1, 1, 1, 1, 1, 1, 1, y0);
+      ref_activation(REF_RELU, 0, y0, ny, r);
+    } else {
+      memcpy(r, x, ny * sizeof *r);
+    }
+    ref_maxpool2d(r, n, oc, h, w, kh, kw, sh, sw, 0, 0, yr, am);
+    ref_maxpool2d_backward(G, am, nout, dr, ny);
+    if (tcases[t].conv) {
+      for (size_t i = 0; i < ny; i++)
+        if (!(y0[i] > 0)) dr[i] = 0;
+      ref_conv2d_backward(x, n, c, h, w, wt, oc, 3, 3, 1, 1, 1, 1, 1, 1, 1, dr, dxr, gwr, gbr);
+    } else {
+      memcpy(dxr, dr, nin * sizeof *dxr);
+    }
+    size_t ties = 0; /* windows whose maximum is not alone: the rule decides them */
+    for (size_t o = 0; o < nout; o++) {
+      size_t pl = o / ((size_t)qh * qw), oy = o / qw % qh, ox = o % qw, cnt = 0;
+      for (int a = 0; a < kh; a++)
+        for (int b = 0; b < kw; b++) cnt += r[(pl * h + oy * sh + a) * w + ox * sw + b] == yr[o];
+      ties += cnt > 1 && yr[o] != 0; /* a tie of zeros after a relu has no gradient to route */
+    }
+    char what[200];
+    snprintf(what, sizeof what, "%d x %dx%dx%d %smaxpool2d(k %dx%d, s %dx%d) on ties (%zu windows of %zu)", n, c,
+             h, w, tcases[t].conv ? "conv2d -> relu -> " : "", kh, kw, sh, sw, ties, nout);
+    clcnn_net *net = NULL;
+    clcnn_conv2d_params cp = {.out_channels = oc, .kh = 3, .kw = 3, .pad_h = 1, .pad_w = 1, .bias = 1};
+    CALL(ctx64, what, clcnn_net_create(ctx64, n, c, h, w, &net));
+    if (tcases[t].conv) {
+      CALL(ctx64, what, clcnn_net_add_conv2d(net, &cp));
+      CALL(ctx64, what, clcnn_net_add_relu(net));
+    }
+    CALL(ctx64, what, clcnn_net_add_maxpool2d(net, pp));
+    if (tcases[t].conv) {
+      CALL(ctx64, what, clcnn_net_param_write(net, 0, wt));
+      CALL(ctx64, what, clcnn_net_param_write(net, 1, bias));
+    }
+    CALL(ctx64, what, clcnn_net_forward(net, x, n));
+    CALL(ctx64, what, clcnn_net_read_output(net, y));
+    CALL(ctx64, what, clcnn_net_zero_grad(net));
+    CALL(ctx64, what, clcnn_net_backward_from(net, G));
+    CALL(ctx64, what, clcnn_net_read_input_grad(net, dx));
+    if (tcases[t].conv) {
+      CALL(ctx64, what, clcnn_net_grad_read(net, 0, gw));
+      CALL(ctx64, what, clcnn_net_grad_read(net, 1, gb));
+    }
+    {
+      double e1, e2, e3 = 0, e4 = 0;
+      int ok = ties > nout / 8 && close_f64(y, yr, nout, &e1) & close_f64(dx, dxr, nin, &e2);
+      if (tcases[t].conv) ok &= close_f64(gw, gwr, nwt, &e3) & close_f64(gb, gbr, 3, &e4);
+      tap_ok(ok, "%s: output and gradients vs the reference's first-maximum rule, max err %.3g, %.3g, %.3g, %.3g",
+             what, e1, e2, e3, e4);
+    }
+  done:
+    clcnn_net_destroy(net);
+    free(x), free(y0), free(r), free(yr), free(G), free(y), free(dx), free(dxr), free(dr), free(wt), free(gw);
+    free(gwr), free(am);
+  }
+}
+
 int main(void) {
   ref_rng_seed(&rng, 0xC1C22024u);
+  /* clcnn's own GEMM (the CPU default, pinned so that a GEMM choice file cannot move a shape to
+   * CLBlast); tests/test_layers_clblast.sh runs this with CLCNN_GEMM=clblast */
+  setenv("CLCNN_GEMM", "clcnn", 0);
   ctx64 = make_ctx(CLCNN_DOUBLE);
   ctx32 = make_ctx(CLCNN_FLOAT);
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) /* every third: a partial batch */
     run_case(&cases[i], i % 3 == 2 ? cases[i].n + 2 : cases[i].n);
+  for (size_t i = 0; i < sizeof kcases / sizeof kcases[0]; i++)
+    run_case(&kcases[i], i % 4 == 3 ? kcases[i].n + 1 : kcases[i].n);
+  for (size_t i = 0; i < sizeof fcases / sizeof fcases[0]; i++) run_fused(&fcases[i]);
   for (size_t i = 0; i < sizeof xcases / sizeof xcases[0]; i++) run_xent(&xcases[i]);
   maxpool_nan(ctx64);
+  maxpool_ties();
   clcnn_ctx_destroy(ctx32);
   clcnn_ctx_destroy(ctx64);
   return tap_done();

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "clcnn.h"
+#include "ref.h"
 #include "tap.h"
 
 static uint64_t rng = 42;
@@ -99,12 +100,34 @@ static void conv_weight_fd(clcnn_ctx *ctx, const clcnn_conv2d_params *p, int n, 
     worst = fmax(worst, fabs(num - g[i]));
     bad += !close_enough(g[i], num, atol, rtol);
   }
-  tap_ok(ok && !bad, "%s matches finite differences (max |d| %.2e)", what, worst);
+  tap_ok(ok && !bad, "%s matches finite differences (every %zu-th of %zu, max |d| %.2e)", what, stride, wi.count,
+         worst);
+  /* ... and every weight against the reference's adjoint */
+  double *dxr = malloc(nx * sizeof *dxr), *gr = malloc((wi.count + 1) * sizeof *gr), *br = malloc((p->out_channels + 1) * sizeof *br);
+  double *bg = malloc((p->out_channels + 1) * sizeof *bg);
+  int sh = p->stride_h ? p->stride_h : 1, sw = p->stride_w ? p->stride_w : 1, gs = p->groups ? p->groups : 1;
+  worst = 0, bad = 0;
+  if (ok) {
+    ref_conv2d_backward(x, n, c, h, w, wt, p->out_channels, p->kh, p->kw, sh, sw, p->pad_h, p->pad_w, 1, 1, gs, G,
+                        dxr, gr, br);
+    for (size_t i = 0; i < wi.count; i++) {
+      worst = fmax(worst, fabs(gr[i] - g[i]));
+      bad += !close_enough(g[i], gr[i], 1e-12, 1e-10);
+    }
+    if (p->bias && !clcnn_net_grad_read(net, 1, bg))
+      for (int o = 0; o < p->out_channels; o++) bad += !close_enough(bg[o], br[o], 1e-12, 1e-10);
+  }
+  tap_ok(ok && !bad, "%s: all %zu weights%s vs the C reference (max |d| %.2e)", what, wi.count,
+         p->bias ? " and the bias" : "", worst);
+  free(dxr), free(gr), free(br), free(bg);
   free(x), free(G), free(y), free(wt), free(g);
   clcnn_net_destroy(net);
 }
 
 int main(void) {
+  /* clcnn's own GEMM (the CPU default, pinned so that a GEMM choice file cannot move a shape to
+   * CLBlast); tests/test_net_clblast.sh runs this with CLCNN_GEMM=clblast */
+  setenv("CLCNN_GEMM", "clcnn", 0);
   clcnn_ctx *ctx = make_ctx(CLCNN_DOUBLE, 1);
   tap_diag("device: %s", clcnn_ctx_device_name(ctx));
   clcnn_net *net = make_net(ctx, N);
@@ -119,7 +142,18 @@ int main(void) {
   clcnn_net_param_info(net, 4, &pi);
   tap_ok(!strcmp(pi.name, "7.weight") && pi.dims[0] == K && pi.dims[1] == 12,
          "parameter 4 is 7.weight (%d,%d), PyTorch's name and layout", pi.dims[0], pi.dims[1]);
-  tap_ok(clcnn_net_init_params(net, 7) == CLCNN_SUCCESS, "init_params");
+  {
+    /* PyTorch's default: weight and bias uniform in +-1/sqrt(fan_in); conv 0's fan_in is 2*3*3 */
+    double w0[4 * C * 9], b0[4], bound = 1 / sqrt(C * 9.0), wmax = 0, bmax = 0;
+    int iok = clcnn_net_init_params(net, 7) == CLCNN_SUCCESS && !clcnn_net_param_read(net, 0, w0) &&
+              !clcnn_net_param_read(net, 1, b0);
+    int distinct = 0;
+    for (int i = 0; iok && i < 4 * C * 9; i++) wmax = fmax(wmax, fabs(w0[i])), distinct += i && w0[i] != w0[i - 1];
+    for (int i = 0; iok && i < 4; i++) bmax = fmax(bmax, fabs(b0[i]));
+    tap_ok(iok && wmax <= bound && bmax <= bound && wmax > bound / 2 && distinct == 4 * C * 9 - 1,
+           "init_params: conv weights up to %.4f and biases up to %.4f, within 1/sqrt(fan_in) = %.4f, all distinct",
+           wmax, bmax, bound);
+  }
 
   size_t nin = (size_t)N * C * H * W;
   double *x = malloc(nin * sizeof *x), *dx = malloc(nin * sizeof *dx);
@@ -355,12 +389,12 @@ int main(void) {
    * weight gradient is computed as its transpose on CPU devices; with few input channels (18
    * weights per output channel) as dot products, like narrow ones. */
   clcnn_conv2d_params wp1 = {.out_channels = 32, .kh = 3, .kw = 3, .pad_h = 1, .pad_w = 1, .bias = 1};
-  conv_weight_fd(ctx, &wp1, 2, 8, 6, 5, 37, "a conv with 32 output channels, 8 input: weight gradient");
-  conv_weight_fd(ctx, &wp1, 2, 2, 6, 5, 37, "a conv with 32 output channels, 2 input: weight gradient");
+  conv_weight_fd(ctx, &wp1, 2, 8, 6, 5, 7, "a conv with 32 output channels, 8 input: weight gradient");
+  conv_weight_fd(ctx, &wp1, 2, 2, 6, 5, 7, "a conv with 32 output channels, 2 input: weight gradient");
   /* ... over 2500 positions: split K in 3 chunks of 834 (not whole 64-column panels of im2col) */
   conv_weight_fd(ctx, &wp1, 4, 8, 25, 25, 37, "a conv with 32 output channels over 2500 positions (split K): weight gradient");
   clcnn_conv2d_params wp2 = {.out_channels = 64, .kh = 3, .kw = 3, .pad_h = 1, .pad_w = 1, .groups = 2, .bias = 1};
-  conv_weight_fd(ctx, &wp2, 2, 16, 6, 5, 37, "a conv with 64 output channels in 2 groups: weight gradient");
+  conv_weight_fd(ctx, &wp2, 2, 16, 6, 5, 7, "a conv with 64 output channels in 2 groups: weight gradient");
 
   /* Only a 2x2 max pooling right after a fused relu joins the conv: a second pooling after it
    * runs on its own, on the fused one's output. */
