@@ -190,6 +190,16 @@ static void model_checks(void) {
   clcnn_net *net = NULL;
   clcnn_status st = clcnn_net_from_text(ctx, "input 1 8 8\nconv 4 kernel=3 bias=2\n", "m.txt", 2, &net, err, sizeof err);
   tap_ok(says_err(st, CLCNN_ERR_INVALID_ARGUMENT, err, "m.txt:2:|expected 0 or 1|bias") && !net, "bias=2: %s", err);
+  st = clcnn_net_from_text(ctx, "input 1 8 8\nconv 4 kernel=3 dilation=0\n", "m.txt", 2, &net, err, sizeof err);
+  tap_ok(says_err(st, CLCNN_ERR_INVALID_ARGUMENT, err, "m.txt:2:|dilation") && !net, "dilation=0: %s", err);
+  st = clcnn_net_from_text(ctx, "input 1 8 8\nmaxpool 2 stride=0\n", "m.txt", 2, &net, err, sizeof err);
+  tap_ok(says_err(st, CLCNN_ERR_INVALID_ARGUMENT, err, "m.txt:2:|stride") && !net, "maxpool stride=0: %s", err);
+  st = clcnn_net_from_text(ctx, "input 1 8 8\navgpool 2 pad=x\n", "m.txt", 2, &net, err, sizeof err);
+  tap_ok(says_err(st, CLCNN_ERR_INVALID_ARGUMENT, err, "m.txt:2:|pad") && !net, "avgpool pad=x: %s", err);
+  /* im2col of a 1000x1000 kernel over a 2000x2000 plane: 10^6 x ~4*10^6 elements */
+  st = clcnn_net_from_text(ctx, "input 1 2000 2000\nconv 2 kernel=1000\n", "m.txt", 1, &net, err, sizeof err);
+  tap_ok(says_err(st, CLCNN_ERR_SHAPE, err, "m.txt:2:|conv2d|im2col buffer is too large") && !net, "a conv whose im2col is too large: %s",
+         err);
   st = clcnn_net_from_text(ctx, "input 100000 100000 100000\n", "big.txt", 2, &net, err, sizeof err);
   tap_ok(says_err(st, CLCNN_ERR_SHAPE, err, "big.txt:1:1|input:|too large") && !net, "an input of 10^15 elements: %s", err);
 }
@@ -221,6 +231,17 @@ static void data_checks(const char *tmp) {
   tap_ok(says_err(st, CLCNN_ERR_INVALID_ARGUMENT, err, "data directory name too long") && !ds, "a %zu-byte directory name: %.60s...",
          strlen(longdir), err);
   free(longdir);
+  clcnn_dataset *dummy = NULL;
+  st = clcnn_dataset_load_idx("x", NULL, &dummy, err, sizeof err);
+  tap_ok(says_err(st, CLCNN_ERR_NULL_POINTER, err, "labels is NULL"), "clcnn_dataset_load_idx without labels: %s", err);
+  char idx[300];
+  snprintf(idx, sizeof idx, "%s/short-idx3-ubyte", tmp);
+  if (!(f = fopen(idx, "wb"))) tap_bail("fopen");
+  fwrite("\0\0", 1, 2, f);
+  fclose(f);
+  st = clcnn_dataset_load_idx(idx, idx, &dummy, err, sizeof err);
+  tap_ok(says_err(st, CLCNN_ERR_INVALID_ARGUMENT, err, "not an IDX file|ends after 2 bytes") && !dummy, "a 2-byte IDX file: %s", err);
+  unlink(idx);
   clcnn_dataset empty = {.n = 0, .c = 2, .h = 3, .w = 3};
   double mean[2] = {7, 7}, sd[2] = {7, 7};
   clcnn_dataset_stats(&empty, mean, sd);
@@ -282,6 +303,10 @@ int main(void) {
   tap_ok(says(st, CLCNN_ERR_RANGE, "direction 2"), "profile in direction 2: %s", clcnn_ctx_last_error(ctx));
   clcnn_net_destroy(net);
 
+  double sec = -1;
+  st = clcnn_ctx_time_gemm(ctx, 0, 0, 8, 8, 8, 0, &sec);
+  tap_ok(says(st, CLCNN_ERR_INVALID_ARGUMENT, "time_gemm|reps 0") && sec == -1, "clcnn_ctx_time_gemm with 0 repetitions: %s",
+         clcnn_ctx_last_error(ctx));
   lws_check();
   rmdir(tmp);
   clcnn_ctx_destroy(ctx);
