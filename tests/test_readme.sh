@@ -30,8 +30,9 @@ if [ -n "$hdr" ]; then ok "clcnn.h is installed"; else notok "clcnn.h is install
 ncl=$(find "$tmp/root" -path '*share/clcnn/*.cl' | wc -l)
 if [ "$ncl" -ge 5 ]; then ok "the .cl sources are installed ($ncl files)"; else notok "the .cl sources are installed ($ncl)"; fi
 
+# CLCNN_TEST_CFLAGS: the sanitizer flags in a --enable-sanitizers build (the library needs them).
 # shellcheck disable=SC2086
-if ${CC:-cc} -Werror -Wall "$tmp/example.c" $flags -o "$tmp/example" 2> "$tmp/cc.log"; then
+if ${CC:-cc} -Werror -Wall $CLCNN_TEST_CFLAGS "$tmp/example.c" $flags -o "$tmp/example" 2> "$tmp/cc.log"; then
   ok "the example compiles with the installed header and library"
 else
   notok "the example compiles"; sed 's/^/# /' "$tmp/cc.log"
