@@ -75,30 +75,53 @@ jobs=$(nproc 2>/dev/null || echo 2)
 # a private program cache, so mutated kernels never meet the user's cache
 CLCNN_CACHE_DIR=$scratch/.cache; export CLCNN_CACHE_DIR
 
-caught=0 survived=0 survivors=""
-tab=$(printf '\t')
-while IFS="$tab" read -r id file find replace tests; do
-  case $id in '' | '#'*) continue ;; esac
-  if [ $# -gt 0 ]; then
-    want=0; for m in "$@"; do [ "$m" = "$id" ] && want=1; done
-    [ $want = 1 ] || continue
-  fi
-  cp "$scratch/$file" "$scratch/$file.orig"
-  python3 - "$scratch/$file" "$find" "$replace" <<'EOF' || exit 2
+# The list, parsed once by Python (a shell `read` would merge the empty fields of a mutant that
+# deletes its FIND): one "ID<TAB>TESTS" line per mutant to run.
+plan=$scratch/plan.txt
+python3 - "$list" "$@" >"$plan" <<'EOF2' || exit 2
 import sys
-p, find, rep = sys.argv[1], *(a.replace("\\t", "\t").replace("\\n", "\n") for a in sys.argv[2:4])
-s = open(p, encoding="utf-8").read()
-open(p, "w", encoding="utf-8").write(s.replace(find, rep, 1))
-EOF
+lst, only = sys.argv[1], set(sys.argv[2:])
+for line in open(lst, encoding="utf-8"):
+    if not line.strip() or line.startswith("#"):
+        continue
+    f = line.rstrip("\n").split("\t")
+    if not only or f[0] in only:
+        print(f[0] + "\t" + f[4])
+EOF2
+
+# Unmutated, every test the plan names must pass: a test that fails anyway catches nothing.
+base=$(cut -f2 "$plan" | tr ' ' '\n' | sort -u | tr '\n' ' ')
+echo "== the unmutated tree: $base"
+(cd "$scratch" && make -s -j"$jobs" check TESTS="$base" >baseline.log 2>&1) ||
+  { echo "mutate.sh: the unmutated tree fails its tests (see $scratch/baseline.log)" >&2; keep=1; exit 2; }
+
+caught=0 survived=0 survivors=""
+while IFS="$(printf '\t')" read -r id tests; do
+  file=$(python3 - "$list" "$id" "$scratch" <<'EOF2'
+import sys
+lst, mid, root = sys.argv[1:4]
+for line in open(lst, encoding="utf-8"):
+    f = line.rstrip("\n").split("\t")
+    if f[0] == mid and not line.startswith("#"):
+        find, rep = (a.replace("\\t", "\t").replace("\\n", "\n") for a in f[2:4])
+        p = root + "/" + f[1]
+        s = open(p, encoding="utf-8").read()
+        open(p + ".orig", "w", encoding="utf-8").write(s)
+        open(p, "w", encoding="utf-8").write(s.replace(find, rep, 1))
+        print(f[1])
+        break
+EOF2
+  ) || exit 2
+  [ -n "$file" ] || { echo "mutate.sh: mutant $id vanished from the list" >&2; exit 2; }
   start=$(date +%s)
   if (cd "$scratch" && timeout 600 make -s -j"$jobs" check TESTS="$tests" >"mutant-$id.log" 2>&1); then
     verdict=SURVIVED; survived=$((survived + 1)); survivors="$survivors $id"
   else
     verdict=caught; caught=$((caught + 1))
   fi
-  printf '%-28s %-9s %4ss  %s: %s\n' "$id" "$verdict" $(($(date +%s) - start)) "$file" "$tests"
+  printf '%-36s %-9s %4ss  %s: %s\n' "$id" "$verdict" $(($(date +%s) - start)) "$file" "$tests"
   # restore the original with a fresh time stamp, so that make rebuilds what the mutant touched
   mv "$scratch/$file.orig" "$scratch/$file" && touch "$scratch/$file"
-done <"$list"
+done <"$plan"
 echo "mutants: $caught caught, $survived survived${survivors:+ (}${survivors# }${survivors:+)}"
 [ "$survived" -eq 0 ]

@@ -154,6 +154,8 @@ static const lcase cases[] = {
     CONV(3, 4, 6, 6, 4, 3, 3, 2, 2, 1, 1, 1, 1, 4, 0),  /* depthwise, stride 2 */
     CONV(1, 1, 5, 5, 2, 1, 1, 2, 2, 0, 0, 1, 1, 1, 0),  /* 1x1, stride 2 */
     CONV(2, 3, 6, 5, 2, 3, 3, 0, 0, 0, 0, 0, 0, 0, 1),  /* zero stride/dilation/groups = 1 */
+    CONV(2, 3, 7, 9, 3, 3, 3, 1, 2, 1, 1, 1, 1, 1, 1),  /* stride 1x2: im2col's strided copy along W only */
+    CONV(2, 2, 9, 8, 2, 2, 3, 3, 2, 0, 1, 1, 1, 1, 0),  /* stride 3x2, pad 0x1 */
     /* linear: N IN OUT BIAS */
     LIN(3, 7, 5, 1),
     LIN(2, 12, 4, 0),
@@ -206,6 +208,7 @@ static const lcase kcases[] = {
      * here the linear forward's K = in features; 8203 = 16 chunks of 513 (last 508), CLBlast's
      * 4 of 2050 and a rest of 3 */
     LIN(3, 8203, 5, 1),
+    LIN(5, 8203, 65, 1), /* 2x2 tiles, 16 chunks: a last chunk running past K would read the next panels' rows */
     LIN(3, 2047, 5, 1), /* K just under 2048: one pass */
     LIN(2, 32, 3, 0),   /* K a multiple of 16: the transposed packing's whole blocks only */
     /* max pooling: the 2x2 stride 2 kernels (odd and even sizes) and the general ones,
