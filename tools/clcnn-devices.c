@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "clcnn.h"
+#include "size.h"
 
 #ifndef CL_PLATFORM_NOT_FOUND_KHR
 #define CL_PLATFORM_NOT_FOUND_KHR -1001
@@ -774,21 +775,6 @@ static struct {
   uint64_t mem_limit, alloc_limit;
 } fit;
 
-/* A size in bytes: digits, then optionally K, M, G or T (KiB..TiB); 0 when it is none. */
-static uint64_t parse_size(const char *s) {
-  char *end;
-  errno = 0;
-  unsigned long long v = s[0] >= '0' && s[0] <= '9' ? strtoull(s, &end, 10) : 0;
-  int shift = 0;
-  if (v && !errno) {
-    const char *units = "KMGT", *u = *end ? strchr(units, end[0] & ~0x20) : NULL;
-    if (u && end[1] == 0) shift = 10 * (int)(u - units + 1);
-    else if (*end) v = 0;
-  }
-  if (!v || errno || (shift && v > (UINT64_MAX >> shift))) return 0;
-  return (uint64_t)v << shift;
-}
-
 /* Training as clcnn-train does it (float, no input gradient) with Adam, whose two state
  * tensors per parameter are the most any optimizer keeps: the largest batch from 1 to 65536
  * (clcnn-train's range) whose estimate fits, as a line "  FILE: ...". 0 when one fits. */
@@ -1211,7 +1197,7 @@ static int parse_args(int argc, char **argv, struct args *a, char *msg, size_t m
       break;
     case OPT_MEM_LIMIT:
     case OPT_ALLOC_LIMIT:
-      if (!(*(o == OPT_MEM_LIMIT ? &fit.mem_limit : &fit.alloc_limit) = parse_size(optarg)))
+      if (!(*(o == OPT_MEM_LIMIT ? &fit.mem_limit : &fit.alloc_limit) = parse_size_bytes(optarg)))
         USAGE_ERROR("%s: '%s' is not a size: a positive number of bytes, or one followed by K, M, G or T",
                     o == OPT_MEM_LIMIT ? "--mem-limit" : "--alloc-limit", optarg);
       limit_opts++;

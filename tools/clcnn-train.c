@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "clcnn.h"
+#include "size.h"
 
 #define DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
 
@@ -155,20 +156,10 @@ static int parse_double(const char *flag, const char *s, double lo, double hi, d
   return ARGS_OK;
 }
 
-/* A size in bytes: digits, then optionally K, M, G or T (KiB..TiB); at least 1. */
+/* --mem-limit, --alloc-limit: a size as tools/size.h reads it, at least 1. */
 static int parse_size(const char *flag, const char *s, uint64_t *out, char *msg, size_t msize) {
-  char *end;
-  errno = 0;
-  unsigned long long v = s[0] >= '0' && s[0] <= '9' ? strtoull(s, &end, 10) : 0;
-  int shift = 0;
-  if (v && !errno) {
-    const char *units = "KMGT", *u = *end ? strchr(units, end[0] & ~0x20) : NULL;
-    if (u && end[1] == 0) shift = 10 * (int)(u - units + 1);
-    else if (*end) v = 0;
-  }
-  if (!v || errno || (shift && v > (UINT64_MAX >> shift)))
+  if (!(*out = parse_size_bytes(s)))
     USAGE_ERROR("%s: '%s' is not a size: a positive number of bytes, or one followed by K, M, G or T", flag, s);
-  *out = (uint64_t)v << shift;
   return ARGS_OK;
 }
 
