@@ -214,6 +214,12 @@ static void bn_case(int n, int c, int h, int w, int flat) {
       gok &= close_enough(dg[i], dgr[i], 1e-12, 1e-10) && close_enough(dbt[i], dbr[i], 1e-12, 1e-10);
     }
     tap_ok(gok, "%s: training gradients (input %zu, weight and bias %d) vs the formulas, max err %.2e", what, cnt, C, e);
+    /* parameter gradients accumulate: a second pass without zero_grad gives exactly twice */
+    double dg2[256], dbt2[256];
+    int aok = !clcnn_net_forward(net, x, n) && !clcnn_net_backward_from(net, dy) && !clcnn_net_grad_read(net, 0, dg2) &&
+              !clcnn_net_grad_read(net, 1, dbt2);
+    for (int i = 0; aok && i < C; i++) aok &= dg2[i] == 2 * dg[i] && dbt2[i] == 2 * dbt[i];
+    tap_ok(aok, "%s: weight and bias gradients accumulate, 2 backwards = exactly 2x", what);
     free(dy), free(dx), free(dxr);
   }
   /* finite differences of a sum over more than ~2000 outputs lose the 1e-8 margin to rounding:
