@@ -201,6 +201,16 @@ static int parse_args(int argc, char **argv, struct args *a, char *msg, size_t m
     snprintf(msg, msize, "give one or more model files (see --help)");
     return ARGS_USAGE;
   }
+  /* every batch size now, before a device is opened or a model read */
+  char bl[256];
+  if (snprintf(bl, sizeof bl, "%s", a->batches) >= (int)sizeof bl) {
+    snprintf(msg, msize, "--batches: '%.40s...' is too long", a->batches);
+    return ARGS_USAGE;
+  }
+  for (char *save = NULL, *tok = strtok_r(bl, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    int n;
+    if ((r = parse_int("--batches", tok, 1, 65536, &n, msg, msize))) return r;
+  }
   return ARGS_OK;
 }
 
@@ -241,10 +251,7 @@ int main(int argc, char **argv) {
     snprintf(bl, sizeof bl, "%s", batches);
     for (char *tok = strtok(bl, ","); tok; tok = strtok(NULL, ",")) {
       int n;
-      if (parse_int("--batches", tok, 1, 65536, &n, msg, sizeof msg)) {
-        fprintf(stderr, "clcnn-bench: %s\n", msg);
-        return 2;
-      }
+      if (parse_int("--batches", tok, 1, 65536, &n, msg, sizeof msg)) die("%s", msg); /* checked in parse_args */
       for (int pass = 0; pass < (first_step ? 1 : 2); pass++) {
         clcnn_ctx *cx = pass ? pctx : ctx;
         clcnn_net *net = NULL;
