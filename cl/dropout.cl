@@ -25,9 +25,3 @@ __kernel void dropout_backward(__global real *dx, __global const real *dy, __glo
   int i = get_global_id(0);
   if (i < n) dx[i] = dy[i] * mask[i];
 }
-
-/* Evaluation: identity. */
-__kernel void dropout_copy(__global real *y, __global const real *x, int n) {
-  int i = get_global_id(0);
-  if (i < n) y[i] = x[i];
-}

@@ -36,3 +36,36 @@ __kernel void softmax_xent_mean(__global real *loss, __global real *stats, __glo
   stats[1] += h;
   stats[2] += n;
 }
+
+/* Per-position cross-entropy (torch.nn.CrossEntropyLoss with ignore_index, mean reduction):
+ * logits (N,C,P), labels (N,P) in [0,C) or equal to ignore. Position i of the N*P: losses[i],
+ * 0 where ignored, and dlogits = scale * (softmax - onehot), 0 where ignored; scale is the
+ * loss's weight over the number of positions not ignored (the host counts them). */
+__kernel void xent_pixels(__global real *losses, __global real *dlogits, __global const real *logits,
+                          __global const int *labels, int np, int c, int p, int ignore, real scale) {
+  int i = get_global_id(0);
+  if (i >= np) return;
+  size_t base = (size_t)(i / p) * c * p + i % p;
+  __global const real *z = logits + base;
+  __global real *dz = dlogits + base;
+  int t = labels[i];
+  if (t == ignore) {
+    losses[i] = 0;
+    for (int j = 0; j < c; j++) dz[(size_t)j * p] = 0;
+    return;
+  }
+  real m = z[0];
+  for (int j = 1; j < c; j++) m = fmax(m, z[(size_t)j * p]);
+  real s = 0;
+  for (int j = 0; j < c; j++) s += exp(z[(size_t)j * p] - m);
+  losses[i] = log(s) + m - z[(size_t)t * p];
+  for (int j = 0; j < c; j++) dz[(size_t)j * p] = scale * (exp(z[(size_t)j * p] - m) / s - (j == t ? 1 : 0));
+}
+
+/* loss[0] = the sum of the np losses times inv (one over the positions not ignored). */
+__kernel void xent_pixels_mean(__global real *loss, __global const real *losses, int np, real inv) {
+  if (get_global_id(0) != 0) return;
+  real s = 0;
+  for (int i = 0; i < np; i++) s += losses[i];
+  loss[0] = s * inv;
+}

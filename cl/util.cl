@@ -19,3 +19,11 @@ __kernel void bias_grad(__global real *db, __global const real *dy, int n, int c
   }
   db[ch] += s;
 }
+
+/* y = x (acc 0) or y += x (acc 1), n reals: the gradient through a view, the second gradient of
+ * a tensor that several nodes read, a copy in evaluation. */
+__kernel void copy_add(__global real *y, __global const real *x, int n, int acc) {
+  int i = get_global_id(0);
+  if (i >= n) return;
+  y[i] = acc ? y[i] + x[i] : x[i];
+}

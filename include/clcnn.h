@@ -193,7 +193,17 @@ typedef enum {
   CLCNN_LAYER_GLOBAL_AVGPOOL,
   CLCNN_LAYER_FLATTEN,
   CLCNN_LAYER_BATCHNORM,
-  CLCNN_LAYER_DROPOUT
+  CLCNN_LAYER_DROPOUT,
+  CLCNN_LAYER_RESHAPE,
+  CLCNN_LAYER_ADD,
+  CLCNN_LAYER_CONCAT,
+  CLCNN_LAYER_CONV_TRANSPOSE2D,
+  CLCNN_LAYER_UPSAMPLE,
+  /* losses (clcnn_xent_loss ...): nodes too, but not layers */
+  CLCNN_LAYER_XENT_LOSS,
+  CLCNN_LAYER_BCE_LOSS,
+  CLCNN_LAYER_MSE_LOSS,
+  CLCNN_LAYER_SMOOTHL1_LOSS
 } clcnn_layer_type;
 
 /* torch.nn.Conv2d(in, out_channels, (kh,kw), stride, padding, dilation, groups, bias).
@@ -272,10 +282,11 @@ CLCNN_API size_t clcnn_net_output_size(const clcnn_net *net);
 CLCNN_API size_t clcnn_net_input_size(const clcnn_net *net);
 
 /* Parameters, numbered in layer order: weight then bias of each layer that has them.
- * name is PyTorch's state_dict key for the equivalent torch.nn.Sequential ("0.weight"). */
+ * name is PyTorch's state_dict key: the node's name, then the tensor's ("0.weight" in a net
+ * built layer by layer, as torch.nn.Sequential names it; "b1c1.weight" for a node named b1c1). */
 typedef enum { CLCNN_DTYPE_REAL = 0, CLCNN_DTYPE_INT64 = 1 } clcnn_dtype;
 typedef struct {
-  char name[32];
+  char name[96]; /* a node's name (at most 63 characters), '.', PyTorch's name of the tensor */
   int layer;
   int ndim;
   int dims[4];
@@ -367,6 +378,79 @@ CLCNN_API clcnn_status clcnn_net_step_stats(const clcnn_net *net, int *commands,
 /* "conv2d(6, kernel 5x5, stride 1x1, pad 2x2)" etc. into buf; returns buf. */
 CLCNN_API const char *clcnn_net_layer_describe(const clcnn_net *net, int layer, char *buf,
                                                size_t size);
+
+/* ---- networks as graphs ------------------------------------------------------------------
+ * A net is a graph of tensors: its input, and the output of each node. Each builder below adds
+ * a node reading the tensors it is given and returns the node's output, so any graph can be
+ * wired: y = clcnn_conv2d(net, x, &p, "c1"); s = clcnn_add(net, y, x, NULL). The clcnn_net_add_*
+ * functions above are builders that read the last layer's output (clcnn_net_output).
+ *
+ * name: the node's name, as a model file's "NAME =": a letter or '_', then letters, digits or
+ * '_', at most 63 characters, unique in the net, and not a name torch.nn.Module keeps for itself
+ * (train, eval, forward, to, ...), so that checkpoints load into PyTorch strictly. NULL: the
+ * node's index among the layers ("0", "1", ... as torch.nn.Sequential), or "loss0", "loss1"...
+ * among the losses. Parameters are named after their node: "c1.weight".
+ *
+ * On failure a builder returns NULL, says why in clcnn_ctx_last_error() and
+ * clcnn_net_build_status() gives the status; the net is as before. A NULL input makes a builder
+ * return NULL and leaves the first failure's reason in place, so a chain of builders may be
+ * checked once, at its end.
+ *
+ * The graph is finished by clcnn_net_finalize() or by the first forward: then the fusion pass
+ * runs (a conv's relu and 2x2 max pooling are done by the conv where the tensors between them
+ * have no other reader and are not outputs), every buffer is made, and no node can be added.
+ * Backward runs the nodes in reverse; a tensor read by several nodes gets the sum of their
+ * gradients. */
+typedef struct clcnn_tensor clcnn_tensor;
+CLCNN_API clcnn_tensor *clcnn_net_input(clcnn_net *net);
+/* The last layer's output (the net's output); the input when there are no layers yet. */
+CLCNN_API clcnn_tensor *clcnn_net_output(clcnn_net *net);
+/* The tensor of that name ("input" or a node's name), NULL when there is none. */
+CLCNN_API clcnn_tensor *clcnn_net_tensor(clcnn_net *net, const char *name);
+CLCNN_API const char *clcnn_tensor_name(const clcnn_tensor *t);
+/* (1, C, H, W): the shape of one sample. */
+CLCNN_API clcnn_status clcnn_tensor_shape(const clcnn_tensor *t, int dims[4]);
+/* The status of the last builder called on the net (0: it made its node). */
+CLCNN_API clcnn_status clcnn_net_build_status(const clcnn_net *net);
+/* A layer's name (static while the net lives). */
+CLCNN_API const char *clcnn_net_layer_name(const clcnn_net *net, int layer);
+/* Finish the graph (see above); a net without a loss gets the default one: cross-entropy over
+ * the whole output of each sample against class labels (clcnn_net_backward). */
+CLCNN_API clcnn_status clcnn_net_finalize(clcnn_net *net);
+
+CLCNN_API clcnn_tensor *clcnn_conv2d(clcnn_net *net, clcnn_tensor *x, const clcnn_conv2d_params *p, const char *name);
+CLCNN_API clcnn_tensor *clcnn_linear(clcnn_net *net, clcnn_tensor *x, int out_features, int bias, const char *name);
+CLCNN_API clcnn_tensor *clcnn_relu(clcnn_net *net, clcnn_tensor *x, const char *name);
+CLCNN_API clcnn_tensor *clcnn_leaky_relu(clcnn_net *net, clcnn_tensor *x, double negative_slope, const char *name);
+CLCNN_API clcnn_tensor *clcnn_sigmoid(clcnn_net *net, clcnn_tensor *x, const char *name);
+CLCNN_API clcnn_tensor *clcnn_tanh(clcnn_net *net, clcnn_tensor *x, const char *name);
+CLCNN_API clcnn_tensor *clcnn_maxpool2d(clcnn_net *net, clcnn_tensor *x, const clcnn_pool2d_params *p, const char *name);
+CLCNN_API clcnn_tensor *clcnn_avgpool2d(clcnn_net *net, clcnn_tensor *x, const clcnn_pool2d_params *p, const char *name);
+CLCNN_API clcnn_tensor *clcnn_global_avgpool(clcnn_net *net, clcnn_tensor *x, const char *name);
+CLCNN_API clcnn_tensor *clcnn_flatten(clcnn_net *net, clcnn_tensor *x, const char *name);
+CLCNN_API clcnn_tensor *clcnn_batchnorm(clcnn_net *net, clcnn_tensor *x, double eps, double momentum, const char *name);
+CLCNN_API clcnn_tensor *clcnn_dropout(clcnn_net *net, clcnn_tensor *x, double p, const char *name);
+/* Each sample seen as (c, h, w): the same elements, as Tensor.view(N, c, h, w). */
+CLCNN_API clcnn_tensor *clcnn_reshape(clcnn_net *net, clcnn_tensor *x, int c, int h, int w, const char *name);
+
+/* Losses: nodes whose output is one number, the mean over the batch as PyTorch's losses with
+ * reduction='mean'. A net's total loss is the sum of its losses times their weights (>= 0). */
+/* torch.nn.CrossEntropyLoss(ignore_index): logits (N, K, 1, 1) with one class label per sample,
+ * or (N, C, H, W) with one per position (labels N x H x W); labels equal to ignore_index count
+ * for nothing (a batch with none left has a NaN loss, as PyTorch's). Targets: int32. */
+CLCNN_API clcnn_tensor *clcnn_xent_loss(clcnn_net *net, clcnn_tensor *logits, int ignore_index, double weight,
+                                        const char *name);
+/* Give loss node LOSS its targets for the last forward's n samples (int32 class labels for
+ * cross-entropy; reals of the context's precision, one per element of its input, for the
+ * others), checked on the host and copied on the event chain. */
+CLCNN_API clcnn_status clcnn_net_set_target(clcnn_net *net, clcnn_tensor *loss, const void *targets);
+/* Enqueue every loss (each must have its targets for this batch) and the backward pass from
+ * their weighted sum. clcnn_net_loss() then gives that sum, clcnn_net_loss_value() each loss. */
+CLCNN_API clcnn_status clcnn_net_backward_losses(clcnn_net *net);
+CLCNN_API clcnn_status clcnn_net_loss_value(clcnn_net *net, clcnn_tensor *loss, double *value);
+/* The last forward's values of tensor t (n * its size, blocking); a tensor a fused node writes
+ * past (a conv's output when the conv also does the relu and pooling after it) is refused. */
+CLCNN_API clcnn_status clcnn_net_read_tensor(clcnn_net *net, clcnn_tensor *t, void *out);
 
 /* ---- optimizers: torch.optim's update rules, run on the device ------------------------- */
 typedef struct clcnn_optim clcnn_optim;
@@ -483,6 +567,9 @@ CLCNN_API clcnn_status clcnn_net_from_text(clcnn_ctx *ctx, const char *text, con
                                            size_t err_size);
 CLCNN_API clcnn_status clcnn_net_from_file(clcnn_ctx *ctx, const char *path, int max_batch,
                                            clcnn_net **out, char *err, size_t err_size);
+/* The warnings of the model file the net was read from ("FILE:LINE:COL: warning: ..." lines,
+ * e.g. a line whose output nothing reads); "" when none. */
+CLCNN_API const char *clcnn_net_warnings(const clcnn_net *net);
 
 /* ---- data sets -------------------------------------------------------------------------- */
 typedef struct {

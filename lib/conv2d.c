@@ -1,123 +1,135 @@
-/* lib/conv2d.c - 2-d convolution: im2col over the whole batch, one GEMM per group, unpack
- * with the bias fused. Kernels in cl/conv2d.cl. */
+/* lib/conv2d.c - 2-d convolution (torch.nn.Conv2d): im2col over the whole batch, one GEMM per
+ * group, unpack with the bias fused; the fusion of a relu and a 2x2 max pooling after it.
+ * Kernels in cl/conv2d.cl. */
 #include <limits.h>
 #include <stdio.h>
 
-#include "layer.h"
+#include "conv2d.h"
 
 static int out_dim(int in, int k, int s, int p, int d) { return (in + 2 * p - d * (k - 1) - 1) / s + 1; }
 
-clcnn_status conv2d_setup(clcnn_ctx *ctx, struct layer *l, int max_batch) {
-  clcnn_conv2d_params *p = &l->conv;
-  if (p->out_channels <= 0 || p->kh <= 0 || p->kw <= 0 || p->stride_h < 0 || p->stride_w < 0 ||
-      p->pad_h < 0 || p->pad_w < 0 || p->dilation_h < 0 || p->dilation_w < 0 || p->groups < 0)
+static clcnn_status conv2d_setup(clcnn_ctx *ctx, struct node *nd) {
+  struct conv_state *s = nd->priv;
+  clcnn_conv2d_params *p = &s->p;
+  const tensor *x = nd->in[0];
+  if (p->out_channels <= 0 || p->kh <= 0 || p->kw <= 0 || p->stride_h < 0 || p->stride_w < 0 || p->pad_h < 0 ||
+      p->pad_w < 0 || p->dilation_h < 0 || p->dilation_w < 0 || p->groups < 0)
     return FAIL(ctx, CLCNN_ERR_INVALID_ARGUMENT,
-                "layer %d conv2d: out_channels %d, kernel %dx%d, stride %dx%d, pad %dx%d, "
+                "%s: out_channels %d, kernel %dx%d, stride %dx%d, pad %dx%d, "
                 "dilation %dx%d, groups %d: sizes must be positive, pads non-negative",
-                l->index, p->out_channels, p->kh, p->kw, p->stride_h, p->stride_w, p->pad_h,
-                p->pad_w, p->dilation_h, p->dilation_w, p->groups);
+                WHERE(nd), p->out_channels, p->kh, p->kw, p->stride_h, p->stride_w, p->pad_h, p->pad_w,
+                p->dilation_h, p->dilation_w, p->groups);
   if (!p->stride_h) p->stride_h = 1;
   if (!p->stride_w) p->stride_w = 1;
   if (!p->dilation_h) p->dilation_h = 1;
   if (!p->dilation_w) p->dilation_w = 1;
   if (!p->groups) p->groups = 1;
-  if (l->in_c % p->groups || p->out_channels % p->groups)
-    return FAIL(ctx, CLCNN_ERR_SHAPE,
-                "layer %d conv2d: groups %d must divide the input channels %d and the output "
-                "channels %d",
-                l->index, p->groups, l->in_c, p->out_channels);
+  if (x->c % p->groups || p->out_channels % p->groups)
+    return FAIL(ctx, CLCNN_ERR_SHAPE, "%s: groups %d must divide the input channels %d and the output channels %d",
+                WHERE(nd), p->groups, x->c, p->out_channels);
   int ekh = p->dilation_h * (p->kh - 1) + 1, ekw = p->dilation_w * (p->kw - 1) + 1;
-  if (ekh > l->in_h + 2 * p->pad_h || ekw > l->in_w + 2 * p->pad_w)
-  {
+  if (ekh > x->h + 2 * p->pad_h || ekw > x->w + 2 * p->pad_w) {
     char dil[64] = "";
     if (p->dilation_h > 1 || p->dilation_w > 1) snprintf(dil, sizeof dil, " (%dx%d with dilation)", ekh, ekw);
     return FAIL(ctx, CLCNN_ERR_SHAPE,
-                "layer %d conv2d: kernel %dx%d%s is larger than the padded input %dx%d (input %dx%d, "
-                "pad %dx%d)",
-                l->index, p->kh, p->kw, dil, l->in_h + 2 * p->pad_h, l->in_w + 2 * p->pad_w, l->in_h,
-                l->in_w, p->pad_h, p->pad_w);
+                "%s: kernel %dx%d%s is larger than the padded input %dx%d (input %dx%d, pad %dx%d)", WHERE(nd), p->kh,
+                p->kw, dil, x->h + 2 * p->pad_h, x->w + 2 * p->pad_w, x->h, x->w, p->pad_h, p->pad_w);
   }
-  l->out_c = p->out_channels;
-  l->out_h = out_dim(l->in_h, p->kh, p->stride_h, p->pad_h, p->dilation_h);
-  l->out_w = out_dim(l->in_w, p->kw, p->stride_w, p->pad_w, p->dilation_w);
-  size_t ckk = (size_t)l->in_c * p->kh * p->kw;
-  size_t np = (size_t)max_batch * l->out_h * l->out_w;
-  if (ckk * np > INT_MAX || (size_t)l->out_c * np > INT_MAX)
-    return FAIL(ctx, CLCNN_ERR_SHAPE, "layer %d conv2d: %zu x %zu im2col buffer is too large",
-                l->index, ckk, np);
-  l->has_w = 1;
-  l->has_b = p->bias != 0;
-  size_t wn = (size_t)l->out_c * (l->in_c / p->groups) * p->kh * p->kw, e = ctx->esz;
+  nd->out->c = p->out_channels;
+  nd->out->h = out_dim(x->h, p->kh, p->stride_h, p->pad_h, p->dilation_h);
+  nd->out->w = out_dim(x->w, p->kw, p->stride_w, p->pad_w, p->dilation_w);
+  size_t ckk = (size_t)x->c * p->kh * p->kw;
+  if (ckk * nd->out->h * nd->out->w > INT_MAX)
+    return FAIL(ctx, CLCNN_ERR_SHAPE, "%s: %zu x %d im2col buffer is too large", WHERE(nd), ckk,
+                nd->out->h * nd->out->w);
+  double rf = (double)p->kh * p->kw;
+  int wd[4] = {p->out_channels, x->c / p->groups, p->kh, p->kw};
+  node_param(nd, "weight", 4, wd, PINIT_WEIGHT, wd[1] * rf, p->out_channels * rf);
+  if (p->bias) node_param(nd, "bias", 1, wd, PINIT_BIAS, wd[1] * rf, p->out_channels * rf);
+  return CLCNN_SUCCESS;
+}
+
+static clcnn_status conv2d_alloc(struct plan *pl, struct node *nd, int max_batch) {
+  struct conv_state *s = nd->priv;
+  const clcnn_conv2d_params *p = &s->p;
+  size_t ckk = (size_t)nd->in[0]->c * p->kh * p->kw, np = (size_t)max_batch * nd->out->h * nd->out->w;
+  size_t e = pl->ctx->esz;
+  if (ckk * np > INT_MAX || (size_t)nd->out->c * np > INT_MAX)
+    return FAIL(pl->ctx, CLCNN_ERR_SHAPE, "batch %d: %s: %zu x %zu im2col buffer is too large", max_batch, WHERE(nd),
+                ckk, np);
   clcnn_status st;
-  if ((st = cbuf_alloc(ctx, &l->w, wn * e, "conv2d weight")) ||
-      (st = cbuf_alloc(ctx, &l->dw, wn * e, "conv2d weight grad")) ||
-      (l->has_b && (st = cbuf_alloc(ctx, &l->b, l->out_c * e, "conv2d bias"))) ||
-      (l->has_b && (st = cbuf_alloc(ctx, &l->db, l->out_c * e, "conv2d bias grad"))) ||
-      (st = cbuf_alloc(ctx, &l->col, ckk * ((np + 63) / 64 * 64) * e, "conv2d im2col")) ||
-      (st = cbuf_alloc(ctx, &l->dcol, ckk * np * e, "conv2d im2col grad")) ||
-      (st = cbuf_alloc(ctx, &l->t, l->out_c * np * e, "conv2d gemm output")))
+  if ((st = plan_buf(pl, PLAN_SCRATCH(pl), &s->col, ckk * ((np + 63) / 64 * 64) * e, "conv2d im2col")) ||
+      (st = plan_buf(pl, PLAN_SCRATCH(pl), &s->dcol, ckk * np * e, "conv2d im2col grad")) ||
+      (st = plan_buf(pl, PLAN_SCRATCH(pl), &s->t, nd->out->c * np * e, "conv2d gemm output")))
     return st;
   return CLCNN_SUCCESS;
 }
 
-/* The geometry arguments shared by im2col and col2im. */
-#define GEOM_ARGS(l, n)                                                                   \
-  INT_ARG(n), INT_ARG((l)->in_c), INT_ARG((l)->in_h), INT_ARG((l)->in_w),                 \
-      INT_ARG((l)->conv.kh), INT_ARG((l)->conv.kw), INT_ARG((l)->conv.stride_h),          \
-      INT_ARG((l)->conv.stride_w), INT_ARG((l)->conv.pad_h), INT_ARG((l)->conv.pad_w),    \
-      INT_ARG((l)->conv.dilation_h), INT_ARG((l)->conv.dilation_w), INT_ARG((l)->out_h),  \
-      INT_ARG((l)->out_w)
+static void conv2d_release(struct node *nd) {
+  struct conv_state *s = nd->priv;
+  cbuf_free(&s->col), cbuf_free(&s->dcol), cbuf_free(&s->t);
+}
 
-clcnn_status conv2d_forward(clcnn_ctx *ctx, struct layer *l, cbuf *x, int n) {
-  const clcnn_conv2d_params *p = &l->conv;
-  size_t P = (size_t)l->out_h * l->out_w, NP = n * P;
-  size_t G = p->groups, cgkk = (size_t)l->in_c / G * p->kh * p->kw, ocg = l->out_c / G;
+/* The geometry arguments shared by im2col and col2im. */
+#define GEOM_ARGS(nd, n)                                                                   \
+  INT_ARG(n), INT_ARG((nd)->in[0]->c), INT_ARG((nd)->in[0]->h), INT_ARG((nd)->in[0]->w),                 \
+      INT_ARG(((struct conv_state *)(nd)->priv)->p.kh), INT_ARG(((struct conv_state *)(nd)->priv)->p.kw), INT_ARG(((struct conv_state *)(nd)->priv)->p.stride_h),          \
+      INT_ARG(((struct conv_state *)(nd)->priv)->p.stride_w), INT_ARG(((struct conv_state *)(nd)->priv)->p.pad_h), INT_ARG(((struct conv_state *)(nd)->priv)->p.pad_w),    \
+      INT_ARG(((struct conv_state *)(nd)->priv)->p.dilation_h), INT_ARG(((struct conv_state *)(nd)->priv)->p.dilation_w), INT_ARG((nd)->out->h),  \
+      INT_ARG((nd)->out->w)
+
+static clcnn_status conv2d_forward(clcnn_ctx *ctx, struct node *nd, int n) {
+  struct conv_state *s = nd->priv;
+  cbuf *x = nd->in[0]->v;
+  const clcnn_conv2d_params *p = &s->p;
+  size_t P = (size_t)nd->out->h * nd->out->w, NP = n * P;
+  size_t G = p->groups, cgkk = (size_t)nd->in[0]->c / G * p->kh * p->kw, ocg = nd->out->c / G;
   cl_kernel k;
   clcnn_status st;
-  if (!l->packed) { /* the layout follows the GEMM chosen for the forward product */
+  if (!s->packed) { /* the layout follows the GEMM chosen for the forward product */
     int own;
     if ((st = clcnn__gemm_pick(ctx, 0, 0, ocg, NP, cgkk, &own))) return st;
-    l->packed = own ? 1 : 2;
+    s->packed = own ? 1 : 2;
   }
-  if (l->packed == 1) { /* im2col into the GEMM's own panels: no separate packing pass */
+  if (s->packed == 1) { /* im2col into the GEMM's own panels: no separate packing pass */
     size_t npanels = (NP + 63) / 64;
     if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_im2col_packed", &k)) ||
-        (st = clcnn__args(ctx, k, "conv2d_im2col_packed", MEM_ARG(&l->col), MEM_ARG(x), GEOM_ARGS(l, n),
+        (st = clcnn__args(ctx, k, "conv2d_im2col_packed", MEM_ARG(&s->col), MEM_ARG(x), GEOM_ARGS(nd, n),
                           INT_ARG(npanels), (size_t)0)) ||
-        (st = clcnn__run(ctx, k, "conv2d_im2col_packed", npanels * cgkk * G, &x, 1, (cbuf *[]){&l->col}, 1)))
+        (st = clcnn__run(ctx, k, "conv2d_im2col_packed", npanels * cgkk * G, &x, 1, (cbuf *[]){&s->col}, 1)))
       return st;
     for (size_t g = 0; g < G; g++)
-      if ((st = clcnn__gemm_packed_b(ctx, "conv2d forward", 0, ocg, NP, cgkk, 1.0, &l->w, g * ocg * cgkk, cgkk,
-                                     &l->col, cgkk * G, g * cgkk, 0.0, &l->t, g * ocg * NP, NP)))
+      if ((st = clcnn__gemm_packed_b(ctx, "conv2d forward", 0, ocg, NP, cgkk, 1.0, &nd->par[0].v, g * ocg * cgkk, cgkk,
+                                     &s->col, cgkk * G, g * cgkk, 0.0, &s->t, g * ocg * NP, NP)))
         return st;
   } else {
     if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_im2col", &k)) ||
-        (st = clcnn__args(ctx, k, "conv2d_im2col", MEM_ARG(&l->col), MEM_ARG(x), GEOM_ARGS(l, n), (size_t)0)) ||
-        (st = clcnn__run(ctx, k, "conv2d_im2col", cgkk * G * n * l->out_h, &x, 1, (cbuf *[]){&l->col}, 1)))
+        (st = clcnn__args(ctx, k, "conv2d_im2col", MEM_ARG(&s->col), MEM_ARG(x), GEOM_ARGS(nd, n), (size_t)0)) ||
+        (st = clcnn__run(ctx, k, "conv2d_im2col", cgkk * G * n * nd->out->h, &x, 1, (cbuf *[]){&s->col}, 1)))
       return st;
     for (size_t g = 0; g < G; g++)
-      if ((st = clcnn__gemm(ctx, "conv2d forward", 0, 0, ocg, NP, cgkk, 1.0, &l->w, g * ocg * cgkk, cgkk, &l->col,
-                            g * cgkk * NP, NP, 0.0, &l->t, g * ocg * NP, NP)))
+      if ((st = clcnn__gemm(ctx, "conv2d forward", 0, 0, ocg, NP, cgkk, 1.0, &nd->par[0].v, g * ocg * cgkk, cgkk, &s->col,
+                            g * cgkk * NP, NP, 0.0, &s->t, g * ocg * NP, NP)))
         return st;
   }
-  cbuf *bias = l->has_b ? &l->b : &l->t;
-  if (l->fpool) { /* relu and 2x2 max pooling fused: the pooling layer's output and indices */
-    struct layer *q = l->fpool;
-    size_t rows = (size_t)n * q->out_c * q->out_h;
+  cbuf *bias = (nd->npar > 1) ? &nd->par[1].v : &s->t;
+  if (s->fpool) { /* relu and 2x2 max pooling fused: the pooling layer's output and indices */
+    struct node *q = s->fpool;
+    size_t rows = (size_t)n * q->out->c * q->out->h;
     if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_unpack_pool", &k)) ||
-        (st = clcnn__args(ctx, k, "conv2d_unpack_pool", MEM_ARG(&q->y), MEM_ARG(&q->idx), MEM_ARG(&l->t),
-                          MEM_ARG(bias), INT_ARG(rows), INT_ARG(l->out_c), INT_ARG(NP), INT_ARG(l->out_h),
-                          INT_ARG(l->out_w), INT_ARG(q->out_h), INT_ARG(q->out_w), INT_ARG(l->has_b), (size_t)0)))
+        (st = clcnn__args(ctx, k, "conv2d_unpack_pool", MEM_ARG(q->out->v), MEM_ARG(&((struct pool_state *)q->priv)->idx), MEM_ARG(&s->t),
+                          MEM_ARG(bias), INT_ARG(rows), INT_ARG(nd->out->c), INT_ARG(NP), INT_ARG(nd->out->h),
+                          INT_ARG(nd->out->w), INT_ARG(q->out->h), INT_ARG(q->out->w), INT_ARG((nd->npar > 1)), (size_t)0)))
       return st;
-    return clcnn__run(ctx, k, "conv2d_unpack_pool", rows, (cbuf *[]){&l->t, bias}, l->has_b ? 2 : 1,
-                      (cbuf *[]){&q->y, &q->idx}, 2);
+    return clcnn__run(ctx, k, "conv2d_unpack_pool", rows, (cbuf *[]){&s->t, bias}, (nd->npar > 1) ? 2 : 1,
+                      (cbuf *[]){q->out->v, &((struct pool_state *)q->priv)->idx}, 2);
   }
   if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_unpack", &k)) ||
-      (st = clcnn__args(ctx, k, "conv2d_unpack", MEM_ARG(&l->y), MEM_ARG(&l->t), MEM_ARG(bias),
-                        INT_ARG(n), INT_ARG(l->out_c), INT_ARG(P), INT_ARG(l->has_b), INT_ARG(l->fuse_relu),
+      (st = clcnn__args(ctx, k, "conv2d_unpack", MEM_ARG(nd->out->v), MEM_ARG(&s->t), MEM_ARG(bias),
+                        INT_ARG(n), INT_ARG(nd->out->c), INT_ARG(P), INT_ARG((nd->npar > 1)), INT_ARG(s->fuse_relu),
                         (size_t)0)) ||
-      (st = clcnn__run(ctx, k, "conv2d_unpack", (size_t)l->out_c * n, (cbuf *[]){&l->t, bias},
-                       l->has_b ? 2 : 1, (cbuf *[]){&l->y}, 1)))
+      (st = clcnn__run(ctx, k, "conv2d_unpack", (size_t)nd->out->c * n, (cbuf *[]){&s->t, bias},
+                       (nd->npar > 1) ? 2 : 1, (cbuf *[]){nd->out->v}, 1)))
     return st;
   return CLCNN_SUCCESS;
 }
@@ -139,94 +151,98 @@ static size_t bias_chunk(size_t NP, size_t oc) {
 /* dW[g] += dY[g] . col[g]^T for a conv with few output channels per group (CPU devices): dot
  * products of im2col rows with output-gradient rows over chunks of N*P, then a fixed-order sum
  * of the chunks (gemm_reduce). */
-static clcnn_status wgrad_narrow(clcnn_ctx *ctx, struct layer *l, size_t g, size_t NP, size_t cgkk, size_t ocg) {
-  size_t chunk = narrow_chunk(NP, cgkk), chunks = (NP + chunk - 1) / chunk, G = l->conv.groups;
+static clcnn_status wgrad_narrow(clcnn_ctx *ctx, struct node *nd, size_t g, size_t NP, size_t cgkk, size_t ocg) {
+  struct conv_state *s = nd->priv;
+  size_t chunk = narrow_chunk(NP, cgkk), chunks = (NP + chunk - 1) / chunk, G = s->p.groups;
   cl_kernel k;
   clcnn_status st;
   cbuf *part = clcnn__scratch(ctx);
   if ((st = clcnn__reserve(ctx, part, chunks * ocg * cgkk * ctx->esz, "conv2d weight grad parts")) ||
       (st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_wgrad_narrow", &k)) ||
-      (st = clcnn__args(ctx, k, "conv2d_wgrad_narrow", MEM_ARG(part), MEM_ARG(&l->col), MEM_ARG(&l->t), INT_ARG(ocg),
+      (st = clcnn__args(ctx, k, "conv2d_wgrad_narrow", MEM_ARG(part), MEM_ARG(&s->col), MEM_ARG(&s->t), INT_ARG(ocg),
                         INT_ARG(cgkk), INT_ARG(cgkk * G), INT_ARG(g * cgkk), INT_ARG(NP), INT_ARG(g * ocg * NP),
                         INT_ARG(chunk), INT_ARG(chunks), (size_t)0)) ||
-      (st = clcnn__run(ctx, k, "conv2d_wgrad_narrow", cgkk * chunks, (cbuf *[]){&l->col, &l->t}, 2, &part, 1)))
+      (st = clcnn__run(ctx, k, "conv2d_wgrad_narrow", cgkk * chunks, (cbuf *[]){&s->col, &s->t}, 2, &part, 1)))
     return st;
-  return clcnn__reduce(ctx, &l->dw, g * ocg * cgkk, cgkk, part, ocg, cgkk, chunks, ocg, cgkk, 1.0, 1.0, 0);
+  return clcnn__reduce(ctx, &nd->par[0].g, g * ocg * cgkk, cgkk, part, ocg, cgkk, chunks, ocg, cgkk, 1.0, 1.0, 0);
 }
 
-clcnn_status conv2d_backward(clcnn_ctx *ctx, struct layer *l, cbuf *x, cbuf *dy, int n) {
-  const clcnn_conv2d_params *p = &l->conv;
-  size_t P = (size_t)l->out_h * l->out_w, NP = n * P;
-  size_t G = p->groups, cgkk = (size_t)l->in_c / G * p->kh * p->kw, ocg = l->out_c / G;
+static clcnn_status conv2d_backward(clcnn_ctx *ctx, struct node *nd, int n) {
+  struct conv_state *s = nd->priv;
+  cbuf *dy = nd->out->g;
+  const clcnn_conv2d_params *p = &s->p;
+  size_t P = (size_t)nd->out->h * nd->out->w, NP = n * P;
+  size_t G = p->groups, cgkk = (size_t)nd->in[0]->c / G * p->kh * p->kw, ocg = nd->out->c / G;
   cl_kernel k;
   clcnn_status st;
-  /* dy (n,OC,P) -> t (OC, n*P), through the fused relu's mask (its output is l->y), or from the
+  /* dy (n,OC,P) -> t (OC, n*P), through the fused relu's mask (its output is the conv's), or from the
    * fused pooling's output gradient */
-  if (l->fpool) {
-    struct layer *q = l->fpool;
-    size_t rows = (size_t)n * q->out_c * q->out_h;
+  if (s->fpool) {
+    struct node *q = s->fpool;
+    size_t rows = (size_t)n * q->out->c * q->out->h;
     if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_pack_pool", &k)) ||
-        (st = clcnn__args(ctx, k, "conv2d_pack_pool", MEM_ARG(&l->t), MEM_ARG(dy), MEM_ARG(&q->y), MEM_ARG(&q->idx),
-                          INT_ARG(rows), INT_ARG(l->out_c), INT_ARG(NP), INT_ARG(l->out_h), INT_ARG(l->out_w),
-                          INT_ARG(q->out_h), INT_ARG(q->out_w), (size_t)0)) ||
-        (st = clcnn__run(ctx, k, "conv2d_pack_pool", rows, (cbuf *[]){dy, &q->y, &q->idx}, 3, (cbuf *[]){&l->t}, 1)))
+        (st = clcnn__args(ctx, k, "conv2d_pack_pool", MEM_ARG(&s->t), MEM_ARG(dy), MEM_ARG(q->out->v), MEM_ARG(&((struct pool_state *)q->priv)->idx),
+                          INT_ARG(rows), INT_ARG(nd->out->c), INT_ARG(NP), INT_ARG(nd->out->h), INT_ARG(nd->out->w),
+                          INT_ARG(q->out->h), INT_ARG(q->out->w), (size_t)0)) ||
+        (st = clcnn__run(ctx, k, "conv2d_pack_pool", rows, (cbuf *[]){dy, q->out->v, &((struct pool_state *)q->priv)->idx}, 3, (cbuf *[]){&s->t}, 1)))
       return st;
   } else if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_pack", &k)) ||
-      (st = clcnn__args(ctx, k, "conv2d_pack", MEM_ARG(&l->t), MEM_ARG(dy), MEM_ARG(&l->y), INT_ARG(n),
-                        INT_ARG(l->out_c), INT_ARG(P), INT_ARG(l->fuse_relu), (size_t)0)) ||
-      (st = clcnn__run(ctx, k, "conv2d_pack", (size_t)l->out_c * n, (cbuf *[]){dy, &l->y}, 2, (cbuf *[]){&l->t}, 1)))
+      (st = clcnn__args(ctx, k, "conv2d_pack", MEM_ARG(&s->t), MEM_ARG(dy), MEM_ARG(nd->out->v), INT_ARG(n),
+                        INT_ARG(nd->out->c), INT_ARG(P), INT_ARG(s->fuse_relu), (size_t)0)) ||
+      (st = clcnn__run(ctx, k, "conv2d_pack", (size_t)nd->out->c * n, (cbuf *[]){dy, nd->out->v}, 2, (cbuf *[]){&s->t}, 1)))
     return st;
   /* db += the sum of each row of t, in chunks of N*P so that every core has work */
-  if (l->has_b) {
-    size_t oc = l->out_c, chunk = bias_chunk(NP, oc), chunks = (NP + chunk - 1) / chunk;
+  if ((nd->npar > 1)) {
+    size_t oc = nd->out->c, chunk = bias_chunk(NP, oc), chunks = (NP + chunk - 1) / chunk;
     cbuf *part = clcnn__scratch(ctx);
     if ((st = clcnn__reserve(ctx, part, chunks * oc * ctx->esz, "conv2d bias grad parts")) ||
         (st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_bias_grad", &k)) ||
-        (st = clcnn__args(ctx, k, "conv2d_bias_grad", MEM_ARG(part), MEM_ARG(&l->t), INT_ARG(oc), INT_ARG(NP),
+        (st = clcnn__args(ctx, k, "conv2d_bias_grad", MEM_ARG(part), MEM_ARG(&s->t), INT_ARG(oc), INT_ARG(NP),
                           INT_ARG(chunk), INT_ARG(chunks), (size_t)0)) ||
-        (st = clcnn__run(ctx, k, "conv2d_bias_grad", oc * chunks, (cbuf *[]){&l->t}, 1, &part, 1)) ||
-        (st = clcnn__reduce(ctx, &l->db, 0, 1, part, oc, 1, chunks, oc, 1, 1.0, 1.0, 0)))
+        (st = clcnn__run(ctx, k, "conv2d_bias_grad", oc * chunks, (cbuf *[]){&s->t}, 1, &part, 1)) ||
+        (st = clcnn__reduce(ctx, &nd->par[1].g, 0, 1, part, oc, 1, chunks, oc, 1, 1.0, 1.0, 0)))
       return st;
   }
   /* dW[g] (OCg, CgKK) += dY[g] (OCg, NP) x col[g]^T (NP, CgKK) */
   for (size_t g = 0; g < G; g++) {
     /* many output channels and many weights each: col is in panels, dW^T = col . dY^T reads them
      * in order (with few weights per channel, that product's rows are mostly padding) */
-    if (l->packed == 1 && ocg >= 32 && cgkk >= 64) {
-      if ((st = clcnn__gemm_wgrad_colp(ctx, &l->col, cgkk * G, g * cgkk, cgkk, NP, &l->t, g * ocg * NP, ocg, &l->dw,
+    if (s->packed == 1 && ocg >= 32 && cgkk >= 64) {
+      if ((st = clcnn__gemm_wgrad_colp(ctx, &s->col, cgkk * G, g * cgkk, cgkk, NP, &s->t, g * ocg * NP, ocg, &nd->par[0].g,
                                        g * ocg * cgkk)))
         return st;
-    } else if (l->packed == 1) { /* few output channels: dot products over chunks of N*P */
-      if ((st = wgrad_narrow(ctx, l, g, NP, cgkk, ocg)))
+    } else if (s->packed == 1) { /* few output channels: dot products over chunks of N*P */
+      if ((st = wgrad_narrow(ctx, nd, g, NP, cgkk, ocg)))
         return st;
-    } else if ((st = clcnn__gemm(ctx, "conv2d weight grad", 0, 1, ocg, cgkk, NP, 1.0, &l->t, g * ocg * NP, NP,
-                                 &l->col, g * cgkk * NP, NP, 1.0, &l->dw, g * ocg * cgkk, cgkk))) {
+    } else if ((st = clcnn__gemm(ctx, "conv2d weight grad", 0, 1, ocg, cgkk, NP, 1.0, &s->t, g * ocg * NP, NP,
+                                 &s->col, g * cgkk * NP, NP, 1.0, &nd->par[0].g, g * ocg * cgkk, cgkk))) {
       return st;
     }
   }
-  if (l->no_dx) return CLCNN_SUCCESS;
+  if (!nd->dx[0]) return CLCNN_SUCCESS;
   /* dcol[g] (CgKK, NP) = W[g]^T (CgKK, OCg) x dY[g] (OCg, NP) */
   for (size_t g = 0; g < G; g++)
-    if ((st = clcnn__gemm(ctx, "conv2d input grad", 1, 0, cgkk, NP, ocg, 1.0, &l->w,
-                          g * ocg * cgkk, cgkk, &l->t, g * ocg * NP, NP, 0.0, &l->dcol,
+    if ((st = clcnn__gemm(ctx, "conv2d input grad", 1, 0, cgkk, NP, ocg, 1.0, &nd->par[0].v,
+                          g * ocg * cgkk, cgkk, &s->t, g * ocg * NP, NP, 0.0, &s->dcol,
                           g * cgkk * NP, NP)))
       return st;
-  size_t nx = (size_t)n * layer_in_size(l);
+  size_t nx = (size_t)n * (size_t)node_in_size(nd);
   if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_col2im", &k)) ||
-      (st = clcnn__args(ctx, k, "conv2d_col2im", MEM_ARG(&l->dx), MEM_ARG(&l->dcol),
-                        GEOM_ARGS(l, n), (size_t)0)) ||
-      (st = clcnn__run(ctx, k, "conv2d_col2im", nx / l->in_w, (cbuf *[]){&l->dcol}, 1,
-                       (cbuf *[]){&l->dx}, 1)))
+      (st = clcnn__args(ctx, k, "conv2d_col2im", MEM_ARG(nd->dx[0]), MEM_ARG(&s->dcol),
+                        GEOM_ARGS(nd, n), (size_t)0)) ||
+      (st = clcnn__run(ctx, k, "conv2d_col2im", nx / nd->in[0]->w, (cbuf *[]){&s->dcol}, 1,
+                       (cbuf *[]){nd->dx[0]}, 1)))
     return st;
-  (void)x;
   return CLCNN_SUCCESS;
 }
 
-void conv2d_need(clcnn_ctx *ctx, const struct layer *l, int n, int no_dx, struct scratch_need *need) {
-  const clcnn_conv2d_params *p = &l->conv;
-  size_t NP = (size_t)n * l->out_h * l->out_w, e = ctx->esz;
-  size_t cgkk = (size_t)l->in_c / p->groups * p->kh * p->kw, ocg = l->out_c / p->groups;
-  int packed = l->packed; /* 0: decided by the first forward, which may take either */
+static void conv2d_need(clcnn_ctx *ctx, const struct node *nd, int n, struct scratch_need *need) {
+  struct conv_state *s = nd->priv;
+  int no_dx = !nd->in[0]->needs_grad;
+  const clcnn_conv2d_params *p = &s->p;
+  size_t NP = (size_t)n * nd->out->h * nd->out->w, e = ctx->esz;
+  size_t cgkk = (size_t)nd->in[0]->c / p->groups * p->kh * p->kw, ocg = nd->out->c / p->groups;
+  int packed = s->packed; /* 0: decided by the first forward, which may take either */
   if (!packed) {
     int own = clcnn__gemm_known(ctx, 0, 0, ocg, NP, cgkk);
     packed = own < 0 ? 0 : own ? 1 : 2;
@@ -244,9 +260,78 @@ void conv2d_need(clcnn_ctx *ctx, const struct layer *l, int n, int no_dx, struct
     clcnn__gemm_need(ctx, 0, 0, ocg, NP, cgkk, need);
     clcnn__gemm_need(ctx, 0, 1, ocg, cgkk, NP, need);
   }
-  if (l->has_b) {
-    size_t chunk = bias_chunk(NP, l->out_c);
-    clcnn__need(&need->part, (NP + chunk - 1) / chunk * l->out_c * e);
+  if ((nd->npar > 1)) {
+    size_t chunk = bias_chunk(NP, nd->out->c);
+    clcnn__need(&need->part, (NP + chunk - 1) / chunk * nd->out->c * e);
   }
   if (!no_dx) clcnn__gemm_need(ctx, 1, 0, cgkk, NP, ocg, need);
+}
+
+static void conv2d_describe(const struct node *nd, char *buf, size_t size) {
+  const struct conv_state *s = nd->priv;
+  const clcnn_conv2d_params *c = &s->p;
+  snprintf(buf, size, "conv2d(%d->%d, kernel %dx%d, stride %dx%d, pad %dx%d%s)", nd->in[0]->c, nd->out->c, c->kh, c->kw,
+           c->stride_h, c->stride_w, c->pad_h, c->pad_w, nd->npar > 1 ? "" : ", no bias");
+}
+
+/* relu(conv(x)) in the conv's own passes: the relu is applied as the conv writes its output and
+ * its mask as the conv reads its gradient; and maxpool2x2(relu(conv(x))) as the conv writes its
+ * output, the pooling's output and indices then the conv's. Only where the intermediate tensors
+ * have one reader and are not outputs of the net. */
+static void conv2d_fuse(clcnn_net *net, struct node *nd) {
+  struct conv_state *s = nd->priv;
+  s->fuse_relu = 0;
+  s->fpool = NULL;
+  int n;
+  struct node **c = graph_consumers(net, nd->out, &n);
+  if (n != 1 || nd->out->uses != 1 || graph_is_output(net, nd->out) || c[0]->op != &op_relu) return;
+  struct node *r = c[0];
+  s->fuse_relu = 1;
+  r->fused = 1;
+  r->out->valias = nd->out;
+  r->out->galias = nd->out;
+  c = graph_consumers(net, r->out, &n);
+  if (n != 1 || r->out->uses != 1 || graph_is_output(net, r->out) || c[0]->op != &op_maxpool2d ||
+      !pool_is_2x2(&((struct pool_state *)c[0]->priv)->p))
+    return;
+  struct node *q = c[0];
+  s->fpool = q;
+  q->fused = 1;
+  nd->out->no_value = 1; /* the conv writes the pooling's output directly */
+  nd->out->galias = q->out;
+}
+
+static tensor *conv2d_parse(struct margs *A, clcnn_net *net, tensor **in, int nin, const char *name) {
+  clcnn_conv2d_params p = {.bias = 1, .stride_h = 1, .stride_w = 1, .dilation_h = 1, .dilation_w = 1, .groups = 1};
+  if (margs_int(A, 0, NULL, 1, &p.out_channels) < 0) return NULL;
+  int r = margs_pair(A, -1, "kernel", 1, &p.kh, &p.kw);
+  if (r < 0) return NULL;
+  if (!r) return margs_missing(A, "conv needs kernel=K (or kernel=KHxKW)");
+  if (margs_pair(A, -1, "stride", 1, &p.stride_h, &p.stride_w) < 0 || margs_pair(A, -1, "pad", 0, &p.pad_h, &p.pad_w) < 0 ||
+      margs_pair(A, -1, "dilation", 1, &p.dilation_h, &p.dilation_w) < 0 || margs_int(A, -1, "groups", 1, &p.groups) < 0 ||
+      margs_bool(A, "bias", &p.bias) < 0)
+    return NULL;
+  return clcnn_conv2d(net, in[0], &p, name);
+}
+
+const struct op op_conv2d = {
+    .word = "conv", .kind = "conv2d", .type = CLCNN_LAYER_CONV2D, .priv_size = sizeof(struct conv_state),
+    .min_in = 1, .max_in = 1, .npos = 1, .pos = "OUT", .pos_what = {"output channels"},
+    .opts = {"kernel", "stride", "pad", "dilation", "groups", "bias"},
+    .usage = "conv OUT kernel=K|KHxKW [stride=S] [pad=P] [dilation=D] [groups=G] [bias=0|1]",
+    .parse = conv2d_parse, .setup = conv2d_setup, .alloc = conv2d_alloc, .need = conv2d_need,
+    .release = conv2d_release, .forward = conv2d_forward, .backward = conv2d_backward,
+    .describe = conv2d_describe, .fuse = conv2d_fuse,
+};
+
+CLCNN_API clcnn_tensor *clcnn_conv2d(clcnn_net *net, clcnn_tensor *x, const clcnn_conv2d_params *p, const char *name) {
+  if (net && !p) return graph_fail(net, CLCNN_ERR_NULL_POINTER, "conv2d: params is NULL");
+  struct conv_state s = {.p = p ? *p : (clcnn_conv2d_params){0}};
+  return graph_add(net, &op_conv2d, &x, 1, name, &s, sizeof s);
+}
+
+CLCNN_API clcnn_status clcnn_net_add_conv2d(clcnn_net *net, const clcnn_conv2d_params *p) {
+  if (!net) return CLCNN_ERR_NULL_POINTER;
+  if (!p) return graph_fail(net, CLCNN_ERR_NULL_POINTER, "clcnn_net_add_conv2d: params is NULL"), graph_status(net);
+  return clcnn_conv2d(net, clcnn_net_output(net), p, NULL) ? CLCNN_SUCCESS : graph_status(net);
 }

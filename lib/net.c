@@ -1,32 +1,39 @@
-/* lib/net.c - sequential networks: building them, the forward and backward passes over all
- * layers on the event chain, parameters, and profiling. */
+/* lib/net.c - a net as a graph: building it node by node, finishing it (the fusion pass, the
+ * gradient flow, the buffer plan), the forward and backward passes on the event chain,
+ * parameters and buffers, initialisation, profiling and the memory estimate. It names no kind
+ * of node: each is an entry of the op table (lib/graph.h). */
+#include <ctype.h>
+#include <stdarg.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "layer.h"
+#include "graph.h"
 
 struct clcnn_net {
-  clcnn_ctx *ctx;   /* borrowed */
+  clcnn_ctx *ctx;  /* borrowed */
   int max_batch;
-  int c, h, w;      /* input shape of one sample */
-  struct layer **layers;
-  int nl, cap;
-  cbuf x;           /* input (max_batch, c, h, w) */
-  cbuf labels;      /* int32 (max_batch) */
-  cbuf losses;      /* (max_batch) */
-  cbuf loss;        /* (1) */
-  cbuf hits;        /* (max_batch): 1 where the prediction was right */
-  cbuf tstats;      /* (3): running sums of the losses, right predictions, samples */
-  cbuf dout;        /* gradient of the output: the loss's, or the caller's */
-  int n;            /* batch of the last forward */
+  tensor **tensors; /* tensors[0] is the input; then one per node, in order */
+  int nt, capt;
+  struct node **nodes; /* the layer nodes, in order (a topological order: inputs come first) */
+  int nn, capn;
+  struct node **losses;
+  int nloss, caploss;
+  int implicit_loss; /* losses[0] was made by finishing a net without a loss */
+  int finished;
+  clcnn_status build_st; /* of the last graph_add() */
+  cbuf tstats;       /* (3): running sums of the losses, right predictions, samples */
+  cbuf *acc;         /* backward: gradients of inputs read a second time, before they are summed */
+  int nacc;
+  int n;             /* batch of the last forward */
   int have_forward, have_backward, have_loss;
-  int training;     /* mode for the next forward */
-  int input_grad;   /* compute the gradient of the input (clcnn_net_read_input_grad) */
-  uint64_t seed, counter; /* dropout masks */
+  int training;      /* mode for the next forward */
+  int input_grad;    /* compute the gradient of the input (clcnn_net_read_input_grad) */
+  uint64_t seed, counter; /* random numbers (dropout masks) */
   evlist loss_prof;
+  char *warnings;    /* the model file's, one per line */
 };
 
 #define NET_CHECK(net)                         \
@@ -35,81 +42,14 @@ struct clcnn_net {
     clcnn__clear_error((net)->ctx);            \
   } while (0)
 
-CLCNN_API clcnn_status clcnn_net_create(clcnn_ctx *ctx, int max_batch, int c, int h, int w,
-                                        clcnn_net **out) {
-  if (!ctx) return CLCNN_ERR_NULL_POINTER;
-  clcnn__clear_error(ctx);
-  if (!out) return FAIL(ctx, CLCNN_ERR_NULL_POINTER, "clcnn_net_create: out is NULL");
-  *out = NULL;
-  if (max_batch <= 0 || c <= 0 || h <= 0 || w <= 0)
-    return FAIL(ctx, CLCNN_ERR_INVALID_ARGUMENT,
-                "clcnn_net_create: batch %d, input (%d,%d,%d): every size must be positive",
-                max_batch, c, h, w);
-  if ((size_t)max_batch * c * h * w > INT_MAX)
-    return FAIL(ctx, CLCNN_ERR_SHAPE, "clcnn_net_create: input %d x (%d,%d,%d) is too large",
-                max_batch, c, h, w);
-  clcnn_net *net = calloc(1, sizeof *net);
-  if (!net) return FAIL(ctx, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_net_create: out of host memory");
-  net->ctx = ctx;
-  net->max_batch = max_batch;
-  net->c = c;
-  net->h = h;
-  net->w = w;
-  net->training = 1;
-  net->input_grad = 1;
-  clcnn_status st;
-  if ((st = cbuf_alloc(ctx, &net->x, (size_t)max_batch * c * h * w * ctx->esz, "net input")) ||
-      (st = cbuf_alloc(ctx, &net->labels, (size_t)max_batch * sizeof(cl_int), "labels")) ||
-      (st = cbuf_alloc(ctx, &net->losses, (size_t)max_batch * ctx->esz, "losses")) ||
-      (st = cbuf_alloc(ctx, &net->loss, ctx->esz, "loss")) ||
-      (st = cbuf_alloc(ctx, &net->hits, (size_t)max_batch * ctx->esz, "hits")) ||
-      (st = cbuf_alloc(ctx, &net->tstats, 3 * ctx->esz, "training sums")) ||
-      (st = clcnn__zero(ctx, &net->tstats, 3 * ctx->esz, "training sums"))) {
-    clcnn_net_destroy(net);
-    return st;
-  }
-  *out = net;
-  return CLCNN_SUCCESS;
-}
+static tensor *input_of(const clcnn_net *net) { return net->tensors[0]; }
+static tensor *last_of(const clcnn_net *net) { return net->nn ? net->nodes[net->nn - 1]->out : net->tensors[0]; }
+clcnn_ctx *graph_ctx(clcnn_net *net) { return net->ctx; }
+clcnn_ctx *clcnn__net_ctx(clcnn_net *net) { return net->ctx; }
 
-static void layer_free(struct layer *l) {
-  cbuf *bufs[] = {&l->w,     &l->b,    &l->dw,    &l->db,   &l->y,    &l->dx,     &l->col,
-                  &l->dcol,  &l->t,    &l->idx,   &l->rmean, &l->rvar, &l->mean, &l->invstd};
-  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) cbuf_free(bufs[i]);
-  evlist_free(&l->prof[0]);
-  evlist_free(&l->prof[1]);
-  free(l);
-}
-
-CLCNN_API void clcnn_net_destroy(clcnn_net *net) {
-  if (!net) return;
-  if (net->ctx->queue) clFinish(net->ctx->queue);
-  for (int i = 0; i < net->nl; i++) layer_free(net->layers[i]);
-  free(net->layers);
-  cbuf_free(&net->x);
-  cbuf_free(&net->labels);
-  cbuf_free(&net->losses);
-  cbuf_free(&net->loss);
-  cbuf_free(&net->hits);
-  cbuf_free(&net->tstats);
-  cbuf_free(&net->dout);
-  evlist_free(&net->loss_prof);
-  free(net);
-}
-
-/* The output buffer and shape that the next layer reads. */
-static cbuf *cur_out(clcnn_net *net) { return net->nl ? net->layers[net->nl - 1]->yp : &net->x; }
-static void cur_shape(const clcnn_net *net, int *c, int *h, int *w) {
-  if (!net->nl) {
-    *c = net->c, *h = net->h, *w = net->w;
-  } else {
-    const struct layer *l = net->layers[net->nl - 1];
-    *c = l->out_c, *h = l->out_h, *w = l->out_w;
-  }
-}
-
-/* Fill a buffer of COUNT reals with V; blocking. */
+/* Fill COUNT reals of b with V; blocking. */
 static clcnn_status fill_real(clcnn_ctx *ctx, cbuf *b, size_t count, double v) {
+  if (v == 0) return clcnn__zero(ctx, b, count * ctx->esz, "fill");
   void *h = malloc(count * ctx->esz);
   if (!h) return FAIL(ctx, CLCNN_ERR_OUT_OF_MEMORY, "out of host memory");
   for (size_t i = 0; i < count; i++)
@@ -121,144 +61,814 @@ static clcnn_status fill_real(clcnn_ctx *ctx, cbuf *b, size_t count, double v) {
   return st;
 }
 
-/* A batchnorm layer as PyTorch makes it: weight 1, bias 0, running_mean 0, running_var 1. */
-static clcnn_status bn_reset(clcnn_ctx *ctx, struct layer *l) {
+CLCNN_API clcnn_status clcnn_net_create(clcnn_ctx *ctx, int max_batch, int c, int h, int w, clcnn_net **out) {
+  if (!ctx) return CLCNN_ERR_NULL_POINTER;
+  clcnn__clear_error(ctx);
+  if (!out) return FAIL(ctx, CLCNN_ERR_NULL_POINTER, "clcnn_net_create: out is NULL");
+  *out = NULL;
+  if (max_batch <= 0 || c <= 0 || h <= 0 || w <= 0)
+    return FAIL(ctx, CLCNN_ERR_INVALID_ARGUMENT,
+                "clcnn_net_create: batch %d, input (%d,%d,%d): every size must be positive", max_batch, c, h, w);
+  if ((size_t)max_batch * c * h * w > INT_MAX)
+    return FAIL(ctx, CLCNN_ERR_SHAPE, "clcnn_net_create: input %d x (%d,%d,%d) is too large", max_batch, c, h, w);
+  clcnn_net *net = calloc(1, sizeof *net);
+  tensor *x = calloc(1, sizeof *x);
+  tensor **ts = malloc(8 * sizeof *ts);
+  if (!net || !x || !ts) {
+    free(net), free(x), free(ts);
+    return FAIL(ctx, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_net_create: out of host memory");
+  }
+  net->ctx = ctx;
+  net->max_batch = max_batch;
+  net->training = 1;
+  net->input_grad = 1;
+  snprintf(x->name, sizeof x->name, "input");
+  x->c = c, x->h = h, x->w = w;
+  ts[0] = x;
+  net->tensors = ts, net->nt = 1, net->capt = 8;
   clcnn_status st;
-  l->nbt = 0;
-  if ((st = fill_real(ctx, &l->w, l->in_c, 1)) || (st = fill_real(ctx, &l->b, l->in_c, 0)) ||
-      (st = fill_real(ctx, &l->rmean, l->in_c, 0)) || (st = fill_real(ctx, &l->rvar, l->in_c, 1)))
+  /* the input lives as long as the net: made now, as every buffer a caller writes */
+  if ((st = cbuf_alloc(ctx, &x->val, (size_t)max_batch * c * h * w * ctx->esz, "net input")) ||
+      (st = cbuf_alloc(ctx, &net->tstats, 3 * ctx->esz, "training sums")) ||
+      (st = clcnn__zero(ctx, &net->tstats, 3 * ctx->esz, "training sums"))) {
+    clcnn_net_destroy(net);
     return st;
+  }
+  x->v = &x->val;
+  *out = net;
   return CLCNN_SUCCESS;
 }
 
-/* Append a layer of TYPE; FILL sets its parameters before setup checks and allocates. */
-static clcnn_status add_layer(clcnn_net *net, struct layer *proto) {
+static void node_free(struct node *nd) {
+  if (!nd) return;
+  if (nd->op->release && nd->priv) nd->op->release(nd);
+  for (int i = 0; i < nd->npar; i++) cbuf_free(&nd->par[i].v), cbuf_free(&nd->par[i].g);
+  for (int i = 0; i < nd->nbuf; i++) cbuf_free(&nd->buf[i].v);
+  evlist_free(&nd->prof[0]);
+  evlist_free(&nd->prof[1]);
+  free(nd->priv);
+  free(nd->in);
+  free(nd->dx);
+  free(nd);
+}
+
+static void tensor_free(tensor *t) {
+  if (!t) return;
+  cbuf_free(&t->val);
+  cbuf_free(&t->grad);
+  free(t);
+}
+
+/* The buffers the plan made: tensors' storage, the kinds' buffers, the sums of second gradients. */
+static void unplan(clcnn_net *net) {
+  for (int i = 0; i < net->nn; i++)
+    if (net->nodes[i]->op->release && net->nodes[i]->priv) net->nodes[i]->op->release(net->nodes[i]);
+  for (int i = 0; i < net->nloss; i++)
+    if (net->losses[i]->op->release && net->losses[i]->priv) net->losses[i]->op->release(net->losses[i]);
+  for (int i = 1; i < net->nt; i++) cbuf_free(&net->tensors[i]->val);
+  for (int i = 0; i < net->nt; i++) cbuf_free(&net->tensors[i]->grad);
+  for (int i = 0; i < net->nacc; i++) cbuf_free(&net->acc[i]);
+  free(net->acc);
+  net->acc = NULL, net->nacc = 0;
+}
+
+CLCNN_API void clcnn_net_destroy(clcnn_net *net) {
+  if (!net) return;
+  if (net->ctx->queue) clFinish(net->ctx->queue);
+  unplan(net);
+  for (int i = 0; i < net->nn; i++) node_free(net->nodes[i]);
+  for (int i = 0; i < net->nloss; i++) node_free(net->losses[i]);
+  for (int i = 0; i < net->nt; i++) tensor_free(net->tensors[i]);
+  free(net->nodes);
+  free(net->losses);
+  free(net->tensors);
+  cbuf_free(&net->tstats);
+  evlist_free(&net->loss_prof);
+  free(net->warnings);
+  free(net);
+}
+
+void graph_set_warnings(clcnn_net *net, char *text) {
+  free(net->warnings);
+  net->warnings = text;
+}
+CLCNN_API const char *clcnn_net_warnings(const clcnn_net *net) { return net && net->warnings ? net->warnings : ""; }
+
+/* ---- building ---- */
+
+/* Names a torch.nn.Module refuses for a submodule (its attributes and methods), so that a
+ * checkpoint always loads strictly into the module built from the same file. */
+static const char *const reserved_names[] = {
+    "add_module", "apply", "bfloat16", "buffers", "call_super_init", "children", "compile", "cpu", "cuda",
+    "double", "dump_patches", "eval", "extra_repr", "float", "forward", "get_buffer", "get_extra_state",
+    "get_parameter", "get_submodule", "half", "input", "ipu", "load_state_dict", "modules", "mtia",
+    "named_buffers", "named_children", "named_modules", "named_parameters", "parameters",
+    "register_backward_hook", "register_buffer", "register_forward_hook", "register_forward_pre_hook",
+    "register_full_backward_hook", "register_full_backward_pre_hook", "register_load_state_dict_post_hook",
+    "register_module", "register_parameter", "register_state_dict_pre_hook", "requires_grad_",
+    "set_extra_state", "share_memory", "state_dict", "to", "to_empty", "train", "training", "type", "xpu",
+    "zero_grad", NULL};
+
+static clcnn_status check_name(clcnn_net *net, const char *name, const char *auto_name) {
   clcnn_ctx *ctx = net->ctx;
-  struct layer *l = calloc(1, sizeof *l);
-  if (!l) return FAIL(ctx, CLCNN_ERR_OUT_OF_MEMORY, "out of host memory (layer)");
-  *l = *proto;
-  l->index = net->nl;
-  cur_shape(net, &l->in_c, &l->in_h, &l->in_w);
-  clcnn_status st = CLCNN_SUCCESS;
-  switch (l->type) {
-    case CLCNN_LAYER_CONV2D: st = conv2d_setup(ctx, l, net->max_batch); break;
-    case CLCNN_LAYER_LINEAR: st = linear_setup(ctx, l, net->max_batch); break;
-    case CLCNN_LAYER_MAXPOOL2D:
-    case CLCNN_LAYER_AVGPOOL2D:
-    case CLCNN_LAYER_GLOBAL_AVGPOOL: st = pool2d_setup(ctx, l, net->max_batch); break;
-    case CLCNN_LAYER_FLATTEN:
-      l->out_c = l->in_c * l->in_h * l->in_w;
-      l->out_h = l->out_w = 1;
-      break;
-    case CLCNN_LAYER_BATCHNORM: st = batchnorm_setup(ctx, l, net->max_batch); break;
-    case CLCNN_LAYER_DROPOUT: st = dropout_setup(ctx, l, net->max_batch); break;
-    default: /* activations */
-      l->out_c = l->in_c, l->out_h = l->in_h, l->out_w = l->in_w;
-      break;
+  size_t len = strlen(name);
+  if (!len || len >= NAME_LEN)
+    return FAIL(ctx, CLCNN_ERR_INVALID_ARGUMENT, "name '%.70s%s' must have 1 to %d characters", name,
+                len > 70 ? "..." : "", NAME_LEN - 1);
+  int digits = 1;
+  for (size_t i = 0; i < len; i++) digits &= isdigit((unsigned char)name[i]) != 0;
+  if (digits && strcmp(name, auto_name))
+    return FAIL(ctx, CLCNN_ERR_INVALID_ARGUMENT,
+                "name '%s': a name of digits only is the index a node without a name gets", name);
+  if (!digits) {
+    int ok = isalpha((unsigned char)name[0]) || name[0] == '_';
+    for (size_t i = 1; i < len && ok; i++) ok = isalnum((unsigned char)name[i]) || name[i] == '_';
+    if (!ok)
+      return FAIL(ctx, CLCNN_ERR_INVALID_ARGUMENT,
+                  "name '%s': a name is a letter or '_' followed by letters, digits or '_'", name);
+    for (int i = 0; reserved_names[i]; i++)
+      if (!strcmp(name, reserved_names[i]))
+        return FAIL(ctx, CLCNN_ERR_INVALID_ARGUMENT,
+                    "name '%s' is reserved: torch.nn.Module would refuse it for a submodule", name);
   }
-  if (!st && net->nl == net->cap) {
-    int cap = net->cap ? net->cap * 2 : 8;
-    struct layer **nls = realloc(net->layers, cap * sizeof *nls);
-    if (!nls) st = FAIL(ctx, CLCNN_ERR_OUT_OF_MEMORY, "out of host memory (layers)");
-    else net->layers = nls, net->cap = cap;
-  }
-  struct layer *prev = net->nl ? net->layers[net->nl - 1] : NULL;
-  /* a conv whose relu (the previous layer) it runs: a 2x2 max pooling here can join them */
-  struct layer *conv = net->nl > 1 && prev->type == CLCNN_LAYER_RELU && prev->fused &&
-                               net->layers[net->nl - 2]->type == CLCNN_LAYER_CONV2D
-                           ? net->layers[net->nl - 2]
-                           : NULL;
-  if (!st && l->type == CLCNN_LAYER_RELU && prev && prev->type == CLCNN_LAYER_CONV2D && !prev->fuse_relu) {
-    l->fused = 1; /* relu(conv(x)) in the conv's own passes (the conv learns it below, on success) */
-    l->yp = prev->yp;
-  } else if (!st && l->type == CLCNN_LAYER_MAXPOOL2D && conv && !conv->fpool && pool_is_2x2(&l->pool)) {
-    /* maxpool2x2(relu(conv(x))) as the conv writes its output: the output and indices are this
-     * layer's, its input gradient passes through to the conv */
-    l->fused = 1;
-    st = cbuf_alloc(ctx, &l->y, (size_t)net->max_batch * layer_out_size(l) * ctx->esz, "layer output");
-    l->yp = &l->y;
-  } else if (!st && l->type == CLCNN_LAYER_FLATTEN) {
-    l->yp = cur_out(net); /* same memory, new shape */
-  } else if (!st) {
-    size_t e = ctx->esz;
-    st = cbuf_alloc(ctx, &l->y, (size_t)net->max_batch * layer_out_size(l) * e, "layer output");
-    if (!st) st = cbuf_alloc(ctx, &l->dx, (size_t)net->max_batch * layer_in_size(l) * e, "layer input grad");
-    l->yp = &l->y;
-    l->dxp = &l->dx;
-  }
-  if (st) {
-    layer_free(l);
-    return st;
-  }
-  /* parameters start at zero (clcnn_net_init_params() gives PyTorch's initialisation), and
-   * so do their gradients, which accumulate */
-  cbuf *zero[] = {&l->w, &l->b, &l->dw, &l->db, &l->rmean};
-  for (int i = 0; i < 5 && !st; i++)
-    if (zero[i]->mem) st = clcnn__zero(ctx, zero[i], zero[i]->bytes, "new parameter");
-  if (!st && l->type == CLCNN_LAYER_BATCHNORM) /* PyTorch's: weight 1, running_var 1 */
-    st = bn_reset(ctx, l);
-  if (st) {
-    layer_free(l);
-    return st;
-  }
-  net->layers[net->nl++] = l;
-  /* the output gradient buffer follows the last layer's size */
-  cbuf_free(&net->dout);
-  if ((st = cbuf_alloc(ctx, &net->dout, (size_t)net->max_batch * layer_out_size(l) * ctx->esz,
-                       "output grad"))) {
-    net->layers[--net->nl] = NULL;
-    layer_free(l);
-    return st;
-  }
-  if (l->fused && l->type == CLCNN_LAYER_RELU) prev->fuse_relu = 1;
-  if (l->fused && l->type == CLCNN_LAYER_MAXPOOL2D) conv->fpool = l;
-  net->have_forward = net->have_backward = net->have_loss = 0;
+  for (int i = 0; i < net->nt; i++)
+    if (!strcmp(net->tensors[i]->name, name))
+      return FAIL(ctx, CLCNN_ERR_INVALID_ARGUMENT, "name '%s' is used twice (first by %s)", name,
+                  net->tensors[i]->src ? WHERE(net->tensors[i]->src) : "the net's input");
   return CLCNN_SUCCESS;
 }
 
-CLCNN_API clcnn_status clcnn_net_add_conv2d(clcnn_net *net, const clcnn_conv2d_params *p) {
-  NET_CHECK(net);
-  if (!p) return FAIL(net->ctx, CLCNN_ERR_NULL_POINTER, "clcnn_net_add_conv2d: params is NULL");
-  struct layer l = {.type = CLCNN_LAYER_CONV2D, .conv = *p};
-  return add_layer(net, &l);
+const char *node_where(const struct node *nd, char *buf, size_t size) {
+  const char *kind = nd->op->kind;
+  char idx[16];
+  if (nd->op->flags & OP_LOSS) {
+    snprintf(buf, size, "loss '%s' (%s)", nd->name, kind);
+    return buf;
+  }
+  snprintf(idx, sizeof idx, "%d", nd->index);
+  if (!strcmp(idx, nd->name)) snprintf(buf, size, "layer %d %s", nd->index, kind);
+  else snprintf(buf, size, "layer %d %s '%s'", nd->index, kind, nd->name);
+  return buf;
 }
 
-CLCNN_API clcnn_status clcnn_net_add_linear(clcnn_net *net, int out_features, int bias) {
-  NET_CHECK(net);
-  struct layer l = {.type = CLCNN_LAYER_LINEAR, .out_c = out_features, .has_b = bias != 0};
-  return add_layer(net, &l);
+void node_param(struct node *nd, const char *name, int ndim, const int *dims, int init, double fan_in,
+                double fan_out) {
+  struct param *p = &nd->par[nd->npar++];
+  p->name = name, p->ndim = ndim, p->init = init, p->fan_in = fan_in, p->fan_out = fan_out;
+  p->count = 1;
+  for (int d = 0; d < ndim; d++) p->dims[d] = dims[d], p->count *= (size_t)dims[d];
 }
 
-static clcnn_status add_simple(clcnn_net *net, clcnn_layer_type t, double slope) {
-  NET_CHECK(net);
-  struct layer l = {.type = t, .slope = slope};
-  return add_layer(net, &l);
-}
-CLCNN_API clcnn_status clcnn_net_add_relu(clcnn_net *net) { return add_simple(net, CLCNN_LAYER_RELU, 0); }
-CLCNN_API clcnn_status clcnn_net_add_leaky_relu(clcnn_net *net, double slope) {
-  if (net && !isfinite(slope))
-    return FAIL(net->ctx, CLCNN_ERR_INVALID_ARGUMENT, "leaky_relu: slope %g is not finite", slope);
-  return add_simple(net, CLCNN_LAYER_LEAKY_RELU, slope);
-}
-CLCNN_API clcnn_status clcnn_net_add_sigmoid(clcnn_net *net) { return add_simple(net, CLCNN_LAYER_SIGMOID, 0); }
-CLCNN_API clcnn_status clcnn_net_add_tanh(clcnn_net *net) { return add_simple(net, CLCNN_LAYER_TANH, 0); }
-CLCNN_API clcnn_status clcnn_net_add_global_avgpool(clcnn_net *net) {
-  return add_simple(net, CLCNN_LAYER_GLOBAL_AVGPOOL, 0);
-}
-CLCNN_API clcnn_status clcnn_net_add_flatten(clcnn_net *net) { return add_simple(net, CLCNN_LAYER_FLATTEN, 0); }
-
-CLCNN_API clcnn_status clcnn_net_add_batchnorm(clcnn_net *net, double eps, double momentum) {
-  NET_CHECK(net);
-  struct layer l = {.type = CLCNN_LAYER_BATCHNORM, .eps = eps, .momentum = momentum};
-  return add_layer(net, &l);
+void node_buffer(struct node *nd, const char *name, int ndim, const int *dims, int init) {
+  struct param *p = &nd->buf[nd->nbuf++];
+  p->name = name, p->ndim = ndim, p->init = init;
+  p->count = 1;
+  for (int d = 0; d < ndim; d++) p->dims[d] = dims[d], p->count *= (size_t)dims[d];
 }
 
-CLCNN_API clcnn_status clcnn_net_add_dropout(clcnn_net *net, double p) {
-  NET_CHECK(net);
-  struct layer l = {.type = CLCNN_LAYER_DROPOUT, .p = p};
-  return add_layer(net, &l);
+static int grow(void **arr, int *cap, int n, size_t elem) {
+  if (n < *cap) return 0;
+  int c = *cap ? *cap * 2 : 8;
+  void *a = realloc(*arr, (size_t)c * elem);
+  if (!a) return -1;
+  *arr = a, *cap = c;
+  return 0;
 }
 
+/* A parameter's or buffer's starting value: zero (the init rules set weights), one for PINIT_ONE. */
+static clcnn_status param_reset(clcnn_ctx *ctx, struct param *p) {
+  return fill_real(ctx, &p->v, p->count, p->init == PINIT_ONE ? 1 : 0);
+}
+
+static tensor *node_make(clcnn_net *net, const struct op *op, tensor *const *in, int nin, const char *name,
+                         const void *priv, size_t priv_size, double weight);
+
+tensor *graph_add(clcnn_net *net, const struct op *op, tensor *const *in, int nin, const char *name,
+                  const void *priv, size_t priv_size) {
+  if (!net) return NULL;
+  clcnn_ctx *ctx = net->ctx;
+  for (int i = 0; i < nin; i++)
+    if (!in[i]) { /* an earlier builder failed: its reason stands */
+      if (!net->build_st) net->build_st = FAIL(ctx, CLCNN_ERR_NULL_POINTER, "%s: input %d is NULL", op->word, i);
+      return NULL;
+    }
+  clcnn__clear_error(ctx);
+  net->build_st = CLCNN_SUCCESS;
+  return node_make(net, op, in, nin, name, priv, priv_size, 1);
+}
+
+tensor *graph_add_loss(clcnn_net *net, const struct op *op, tensor *x, double weight, const char *name,
+                       const void *priv, size_t priv_size) {
+  if (!net) return NULL;
+  if (!x) return graph_add(net, op, &x, 1, name, priv, priv_size); /* the earlier failure stands */
+  clcnn__clear_error(net->ctx);
+  net->build_st = CLCNN_SUCCESS;
+  return node_make(net, op, &x, 1, name, priv, priv_size, weight);
+}
+
+tensor *graph_fail(clcnn_net *net, clcnn_status st, const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  net->build_st = FAIL(net->ctx, st, "%s", msg);
+  return NULL;
+}
+
+clcnn_status graph_copy(clcnn_ctx *ctx, cbuf *y, cbuf *x, size_t n, int accumulate) {
+  cl_kernel k;
+  clcnn_status st;
+  if ((st = clcnn__kernel(ctx, KP_UTIL, "copy_add", &k)) ||
+      (st = clcnn__args(ctx, k, "copy_add", MEM_ARG(y), MEM_ARG(x), INT_ARG(n), INT_ARG(accumulate), (size_t)0)))
+    return st;
+  return clcnn__run(ctx, k, accumulate ? "gradient sum" : "copy", n, (cbuf *[]){x, y}, accumulate ? 2 : 1, &y, 1);
+}
+
+clcnn_status graph_status(const clcnn_net *net) { return net ? net->build_st : CLCNN_ERR_NULL_POINTER; }
+CLCNN_API clcnn_status clcnn_net_build_status(const clcnn_net *net) { return graph_status(net); }
+
+#define BFAIL(...) (net->build_st = FAIL(ctx, __VA_ARGS__), (tensor *)NULL)
+
+static tensor *node_make(clcnn_net *net, const struct op *op, tensor *const *in, int nin, const char *name,
+                         const void *priv, size_t priv_size, double weight) {
+  clcnn_ctx *ctx = net->ctx;
+  int is_loss = (op->flags & OP_LOSS) != 0;
+  if (net->finished) {
+    return BFAIL(CLCNN_ERR_STATE, "%s: the net is finished (by clcnn_net_finalize or its first forward): no more "
+                 "nodes can be added", op->word);
+  }
+  if (nin < op->min_in || (op->max_in && nin > op->max_in)) {
+    if (op->min_in == op->max_in)
+      return BFAIL(CLCNN_ERR_INVALID_ARGUMENT, "%s takes %d input%s, got %d", op->word, op->min_in,
+                   op->min_in > 1 ? "s" : "", nin);
+    return BFAIL(CLCNN_ERR_INVALID_ARGUMENT, "%s takes at least %d inputs, got %d", op->word, op->min_in, nin);
+  }
+  for (int i = 0; i < nin; i++) {
+    int mine = 0;
+    for (int j = 0; j < net->nt && !mine; j++) mine = net->tensors[j] == in[i];
+    if (!mine) return BFAIL(CLCNN_ERR_INVALID_ARGUMENT, "%s: input %d is a tensor of another net", op->word, i);
+  }
+  char auto_name[NAME_LEN];
+  if (is_loss) snprintf(auto_name, sizeof auto_name, "loss%d", net->nloss);
+  else snprintf(auto_name, sizeof auto_name, "%d", net->nn);
+  if (!name) name = auto_name;
+  if ((net->build_st = check_name(net, name, auto_name))) return NULL;
+  struct node *nd = calloc(1, sizeof *nd);
+  tensor *t = calloc(1, sizeof *t);
+  if (nd) {
+    nd->op = op;
+    nd->in = calloc(nin ? nin : 1, sizeof *nd->in);
+    nd->dx = calloc(nin ? nin : 1, sizeof *nd->dx);
+    nd->priv = calloc(1, priv_size ? priv_size : 1);
+  }
+  if (!nd || !t || !nd->in || !nd->dx || !nd->priv || grow((void **)&net->tensors, &net->capt, net->nt, sizeof(tensor *)) ||
+      grow(is_loss ? (void **)&net->losses : (void **)&net->nodes, is_loss ? &net->caploss : &net->capn,
+           is_loss ? net->nloss : net->nn, sizeof(struct node *))) {
+    if (nd && nd->priv) memset(nd->priv, 0, priv_size ? priv_size : 1), nd->op = op;
+    node_free(nd), free(t);
+    return BFAIL(CLCNN_ERR_OUT_OF_MEMORY, "%s: out of host memory", op->word);
+  }
+  if (priv_size) memcpy(nd->priv, priv, priv_size);
+  snprintf(nd->name, sizeof nd->name, "%s", name);
+  snprintf(t->name, sizeof t->name, "%s", name);
+  nd->index = is_loss ? net->nloss : net->nn;
+  nd->nin = nin;
+  memcpy(nd->in, in, nin * sizeof *in);
+  nd->out = t;
+  nd->weight = weight;
+  nd->net = net;
+  t->src = nd;
+  t->id = net->nt;
+  t->c = t->h = t->w = 1;
+  clcnn_status st = op->setup(ctx, nd);
+  if (!st && (tensor_size(t) == 0 || (size_t)net->max_batch * tensor_size(t) > INT_MAX))
+    st = FAIL(ctx, CLCNN_ERR_SHAPE, "%s: output %d x (%d,%d,%d) is too large", WHERE(nd), net->max_batch, t->c, t->h,
+              t->w);
+  for (int i = 0; i < nd->npar && !st; i++) {
+    struct param *p = &nd->par[i];
+    char what[96];
+    snprintf(what, sizeof what, "%s.%s", nd->name, p->name);
+    if (!(st = cbuf_alloc(ctx, &p->v, p->count * ctx->esz, what)) &&
+        !(st = cbuf_alloc(ctx, &p->g, p->count * ctx->esz, what)) && !(st = param_reset(ctx, p)))
+      st = clcnn__zero(ctx, &p->g, p->count * ctx->esz, what); /* gradients accumulate */
+  }
+  for (int i = 0; i < nd->nbuf && !st; i++) {
+    struct param *p = &nd->buf[i];
+    if (!(st = cbuf_alloc(ctx, &p->v, p->count * ctx->esz, p->name))) st = param_reset(ctx, p);
+  }
+  if (st) {
+    node_free(nd), free(t);
+    net->build_st = st;
+    return NULL;
+  }
+  for (int i = 0; i < nin; i++) in[i]->uses++;
+  net->tensors[net->nt++] = t;
+  if (is_loss) net->losses[net->nloss++] = nd;
+  else net->nodes[net->nn++] = nd;
+  net->have_forward = net->have_backward = net->have_loss = 0;
+  return t;
+}
+
+/* ---- tensors ---- */
+CLCNN_API clcnn_tensor *clcnn_net_input(clcnn_net *net) { return net ? input_of(net) : NULL; }
+CLCNN_API clcnn_tensor *clcnn_net_output(clcnn_net *net) { return net ? last_of(net) : NULL; }
+CLCNN_API clcnn_tensor *clcnn_net_tensor(clcnn_net *net, const char *name) {
+  if (!net || !name) return NULL;
+  for (int i = 0; i < net->nt; i++)
+    if (!strcmp(net->tensors[i]->name, name)) return net->tensors[i];
+  return NULL;
+}
+CLCNN_API const char *clcnn_tensor_name(const clcnn_tensor *t) { return t ? t->name : NULL; }
+CLCNN_API clcnn_status clcnn_tensor_shape(const clcnn_tensor *t, int dims[4]) {
+  if (!t || !dims) return CLCNN_ERR_NULL_POINTER;
+  dims[0] = 1, dims[1] = t->c, dims[2] = t->h, dims[3] = t->w;
+  return CLCNN_SUCCESS;
+}
+
+struct node **graph_consumers(clcnn_net *net, const tensor *t, int *n) {
+  static struct node *found[16];
+  *n = 0;
+  for (int i = 0; i < net->nn; i++)
+    for (int j = 0; j < net->nodes[i]->nin; j++)
+      if (net->nodes[i]->in[j] == t && *n < 16) found[(*n)++] = net->nodes[i];
+  return found;
+}
+
+int graph_is_output(clcnn_net *net, const tensor *t) {
+  if (t == last_of(net)) return 1;
+  for (int i = 0; i < net->nloss; i++)
+    if (net->losses[i]->in[0] == t) return 1;
+  return 0;
+}
+
+static const struct op *op_named(const char *word) {
+  for (int i = 0; clcnn__ops[i]; i++)
+    if (!strcmp(clcnn__ops[i]->word, word)) return clcnn__ops[i];
+  return NULL;
+}
+
+/* ---- finishing: fusion, the gradient flow, the buffer plan ---- */
+
+clcnn_status plan_buf(struct plan *p, size_t *part, cbuf *b, size_t bytes, const char *what) {
+  if (!bytes) bytes = p->ctx->esz; /* as cbuf_alloc */
+  if (p->count_only) {
+    *part += bytes;
+    if (bytes > p->m->largest) p->m->largest = bytes;
+    return CLCNN_SUCCESS;
+  }
+  return cbuf_alloc(p->ctx, b, bytes, what);
+}
+
+static tensor *root_v(tensor *t) {
+  while (t->valias) t = t->valias;
+  return t;
+}
+static tensor *root_g(tensor *t) {
+  while (t->galias) t = t->galias;
+  return t;
+}
+
+/* Decide, without making anything: fusion, aliases, which tensors need a gradient. */
+static void decide(clcnn_net *net) {
+  for (int i = 0; i < net->nt; i++) {
+    tensor *t = net->tensors[i];
+    t->valias = t->galias = NULL;
+    t->no_value = 0;
+  }
+  for (int i = 0; i < net->nn; i++) net->nodes[i]->fused = 0;
+  for (int i = 0; i < net->nn; i++) {
+    struct node *nd = net->nodes[i];
+    if (nd->op->flags & OP_VIEW) { /* the same memory; the gradient too when nothing else reads the input */
+      nd->out->valias = nd->in[0];
+      if (nd->in[0]->uses == 1 && !graph_is_output(net, nd->in[0])) nd->out->galias = nd->in[0];
+    }
+  }
+  for (int i = 0; i < net->nn; i++)
+    if (net->nodes[i]->op->fuse) net->nodes[i]->op->fuse(net, net->nodes[i]);
+  input_of(net)->needs_grad = net->input_grad;
+  for (int i = 0; i < net->nn; i++) {
+    struct node *nd = net->nodes[i];
+    int need = nd->npar > 0;
+    for (int j = 0; j < nd->nin; j++) need |= nd->in[j]->needs_grad;
+    nd->out->needs_grad = need;
+  }
+  for (int i = 0; i < net->nloss; i++) net->losses[i]->out->needs_grad = 0;
+}
+
+/* Make (or count) every buffer a step of batches up to B needs beyond the parameters. */
+static clcnn_status plan_buffers(clcnn_net *net, struct plan *p, int B) {
+  clcnn_ctx *ctx = net->ctx;
+  size_t e = ctx->esz;
+  clcnn_status st;
+  tensor *last = last_of(net);
+  size_t acc_size = 0;
+  int acc_slots = 0;
+  for (int i = 1; i < net->nt; i++) {
+    tensor *t = net->tensors[i];
+    int loss_out = t->src && (t->src->op->flags & OP_LOSS);
+    if (!t->valias && !t->no_value && !loss_out &&
+        (st = plan_buf(p, PLAN_ACT(p), &t->val, (size_t)B * tensor_size(t) * e, t->name)))
+      return st;
+  }
+  for (int i = 0; i < net->nt; i++) {
+    tensor *t = net->tensors[i];
+    if (t->galias || !(t->needs_grad || t == last || graph_is_output(net, t))) continue;
+    if ((st = plan_buf(p, PLAN_ACT(p), &t->grad, (size_t)B * tensor_size(t) * e, t->name))) return st;
+  }
+  /* a second gradient of a tensor read several times goes to a scratch buffer, then is added */
+  for (int i = 0; i < net->nn; i++) {
+    struct node *nd = net->nodes[i];
+    int slots = 0;
+    for (int j = 0; j < nd->nin; j++)
+      if (nd->in[j]->uses > 1 && nd->in[j]->needs_grad) {
+        slots++;
+        if (tensor_size(nd->in[j]) > acc_size) acc_size = tensor_size(nd->in[j]);
+      }
+    if (slots > acc_slots) acc_slots = slots;
+  }
+  if (acc_slots && !p->count_only) {
+    net->acc = calloc(acc_slots, sizeof *net->acc);
+    if (!net->acc) return FAIL(ctx, CLCNN_ERR_OUT_OF_MEMORY, "out of host memory (gradient sums)");
+    net->nacc = acc_slots;
+  }
+  for (int j = 0; j < acc_slots; j++)
+    if ((st = plan_buf(p, PLAN_ACT(p), p->count_only ? NULL : &net->acc[j], (size_t)B * acc_size * e,
+                       "gradient sum")))
+      return st;
+  for (int i = 0; i < net->nn; i++) {
+    struct node *nd = net->nodes[i];
+    if (nd->op->alloc && (st = nd->op->alloc(p, nd, B))) return st;
+  }
+  for (int i = 0; i < net->nloss; i++) {
+    struct node *nd = net->losses[i];
+    if (nd->op->alloc && (st = nd->op->alloc(p, nd, B))) return st;
+  }
+  return CLCNN_SUCCESS;
+}
+
+static void resolve(clcnn_net *net) {
+  for (int i = 0; i < net->nt; i++) {
+    tensor *t = net->tensors[i];
+    t->v = &root_v(t)->val;
+    t->g = &root_g(t)->grad;
+  }
+}
+
+/* The loss a net without one trains with: cross-entropy on its output against class labels. */
+static clcnn_status add_implicit_loss(clcnn_net *net) {
+  const struct op *xent = op_named("xent");
+  tensor *last = last_of(net);
+  if (!graph_add(net, xent, &last, 1, NULL, xent->defaults, xent->priv_size)) return net->build_st;
+  net->implicit_loss = 1;
+  return CLCNN_SUCCESS;
+}
+
+CLCNN_API clcnn_status clcnn_net_finalize(clcnn_net *net) {
+  NET_CHECK(net);
+  if (net->finished) return CLCNN_SUCCESS;
+  clcnn_ctx *ctx = net->ctx;
+  if (!net->nn) return FAIL(ctx, CLCNN_ERR_STATE, "clcnn_net_finalize: the net has no layers");
+  clcnn_status st;
+  if (!net->nloss && (st = add_implicit_loss(net))) return st;
+  decide(net);
+  clcnn_memory_estimate m = {0};
+  struct plan p = {.ctx = ctx, .m = &m};
+  if ((st = plan_buffers(net, &p, net->max_batch))) {
+    unplan(net);
+    return st;
+  }
+  resolve(net);
+  net->finished = 1;
+  return CLCNN_SUCCESS;
+}
+
+/* ---- passes ---- */
+static void prof_begin(clcnn_net *net, evlist *l) {
+  if (net->ctx->profiling) net->ctx->sink = l;
+}
+static void prof_end(clcnn_net *net) { net->ctx->sink = NULL; }
+
+/* splitmix64: a small seeded generator, the same on every machine. */
+static uint64_t splitmix64(uint64_t *s) {
+  uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+static int runs_commands(const struct node *nd) { return !nd->fused && !(nd->op->flags & OP_VIEW); }
+
+CLCNN_API clcnn_status clcnn_net_forward(clcnn_net *net, const void *x, int n) {
+  NET_CHECK(net);
+  clcnn_ctx *ctx = net->ctx;
+  if (!x) return FAIL(ctx, CLCNN_ERR_NULL_POINTER, "clcnn_net_forward: x is NULL");
+  if (n <= 0 || n > net->max_batch)
+    return FAIL(ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_net_forward: batch %d is outside 1..%d (the net's max_batch)",
+                n, net->max_batch);
+  if (!net->nn) return FAIL(ctx, CLCNN_ERR_STATE, "clcnn_net_forward: the net has no layers");
+  clcnn_status st;
+  if (!net->finished && (st = clcnn_net_finalize(net))) return st;
+  net->have_forward = net->have_backward = net->have_loss = 0;
+  ctx->commands = ctx->host_waits = 0;
+  tensor *in = input_of(net);
+  if ((st = clcnn__write(ctx, in->v, 0, (size_t)n * tensor_size(in) * ctx->esz, x, "net input"))) return st;
+  evlist_clear(&net->loss_prof);
+  for (int i = 0; i < net->nloss; i++) net->losses[i]->have_targets = 0;
+  if (net->training) net->counter++;
+  for (int i = 0; i < net->nn; i++) {
+    struct node *nd = net->nodes[i];
+    nd->training = net->training;
+    if (nd->op->flags & OP_RANDOM) { /* this node's random numbers for this step */
+      uint64_t k = net->seed ^ (net->counter * 0xd1b54a32d192ed03ull) ^ ((uint64_t)i << 48);
+      nd->key = splitmix64(&k);
+    }
+    evlist_clear(&nd->prof[0]);
+    evlist_clear(&nd->prof[1]);
+    if (!runs_commands(nd)) continue;
+    prof_begin(net, &nd->prof[0]);
+    st = nd->op->forward(ctx, nd, n);
+    prof_end(net);
+    if (st) return st;
+  }
+  net->n = n;
+  net->have_forward = 1;
+  return CLCNN_SUCCESS;
+}
+
+/* Where node nd's backward writes input j's gradient: the tensor's own buffer when it is the
+ * first gradient of that tensor in this pass, else a scratch buffer added to it after. */
+static void route_grads(clcnn_net *net, struct node *nd, int *second) {
+  int slot = 0;
+  for (int j = 0; j < nd->nin; j++) {
+    tensor *t = nd->in[j];
+    second[j] = -1;
+    if (!t->needs_grad) {
+      nd->dx[j] = NULL;
+    } else if (!t->gseen) {
+      nd->dx[j] = t->g;
+      t->gseen = 1;
+    } else {
+      second[j] = slot;
+      nd->dx[j] = &net->acc[slot++];
+    }
+  }
+}
+
+static clcnn_status add_seconds(clcnn_net *net, struct node *nd, const int *second, int n) {
+  clcnn_status st;
+  for (int j = 0; j < nd->nin; j++)
+    if (second[j] >= 0 &&
+        (st = graph_copy(net->ctx, nd->in[j]->g, &net->acc[second[j]], (size_t)n * tensor_size(nd->in[j]), 1)))
+      return st;
+  return CLCNN_SUCCESS;
+}
+
+/* Backward over every node, from the gradients the losses (or the caller) wrote. */
+static clcnn_status backward_nodes(clcnn_net *net) {
+  clcnn_ctx *ctx = net->ctx;
+  clcnn_status st = CLCNN_SUCCESS;
+  int second[64], *sec = second;
+  int maxin = 0;
+  for (int i = 0; i < net->nn; i++)
+    if (net->nodes[i]->nin > maxin) maxin = net->nodes[i]->nin;
+  if (maxin > 64 && !(sec = malloc(maxin * sizeof *sec)))
+    return FAIL(ctx, CLCNN_ERR_OUT_OF_MEMORY, "out of host memory (backward)");
+  for (int i = net->nn - 1; i >= 0 && !st; i--) {
+    struct node *nd = net->nodes[i];
+    evlist_clear(&nd->prof[1]);
+    if (!nd->out->gseen) continue; /* no gradient reaches it */
+    if (nd->fused || ((nd->op->flags & OP_VIEW) && nd->out->galias)) { /* its input's gradient is its own */
+      for (int j = 0; j < nd->nin; j++) nd->in[j]->gseen |= nd->in[j]->needs_grad;
+      continue;
+    }
+    int want = nd->npar > 0;
+    for (int j = 0; j < nd->nin; j++) want |= nd->in[j]->needs_grad;
+    if (!want) continue;
+    route_grads(net, nd, sec);
+    prof_begin(net, &nd->prof[1]);
+    st = nd->op->backward(ctx, nd, net->n);
+    if (!st) st = add_seconds(net, nd, sec, net->n);
+    prof_end(net);
+  }
+  if (sec != second) free(sec);
+  if (st) return st;
+  tensor *in = input_of(net);
+  if (in->needs_grad && !in->gseen) /* no path from the input to the output */
+    if ((st = clcnn__zero(ctx, in->g, (size_t)net->n * tensor_size(in) * ctx->esz, "input grad"))) return st;
+  net->have_backward = 1;
+  return CLCNN_SUCCESS;
+}
+
+static void clear_seen(clcnn_net *net) {
+  for (int i = 0; i < net->nt; i++) net->tensors[i]->gseen = 0;
+}
+
+/* Every loss on the last forward's outputs, each writing its weighted gradient; then backward. */
+static clcnn_status run_losses(clcnn_net *net) {
+  clcnn_ctx *ctx = net->ctx;
+  clcnn_status st = CLCNN_SUCCESS;
+  clear_seen(net);
+  evlist_clear(&net->loss_prof);
+  prof_begin(net, &net->loss_prof);
+  int second[1];
+  for (int i = 0; i < net->nloss && !st; i++) {
+    struct node *nd = net->losses[i];
+    route_grads(net, nd, second);
+    if (!nd->dx[0]) nd->dx[0] = nd->in[0]->g; /* nothing takes it further: written for nothing */
+    st = nd->op->backward(ctx, nd, net->n);
+    if (!st) st = add_seconds(net, nd, second, net->n);
+  }
+  prof_end(net);
+  if (st) return st;
+  net->have_loss = 1;
+  return backward_nodes(net);
+}
+
+static struct node *loss_of(clcnn_net *net, const clcnn_tensor *t) {
+  for (int i = 0; t && i < net->nloss; i++)
+    if (net->losses[i]->out == t) return net->losses[i];
+  return NULL;
+}
+
+CLCNN_API clcnn_status clcnn_net_set_target(clcnn_net *net, clcnn_tensor *loss, const void *targets) {
+  NET_CHECK(net);
+  clcnn_ctx *ctx = net->ctx;
+  if (!targets) return FAIL(ctx, CLCNN_ERR_NULL_POINTER, "clcnn_net_set_target: targets is NULL");
+  struct node *nd = loss_of(net, loss);
+  if (!nd) return FAIL(ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_net_set_target: %s is not a loss of this net",
+                       loss ? loss->name : "NULL");
+  if (!net->have_forward)
+    return FAIL(ctx, CLCNN_ERR_STATE, "clcnn_net_set_target: no forward pass yet (targets follow its batch)");
+  return nd->op->targets(ctx, nd, targets, net->n);
+}
+
+CLCNN_API clcnn_status clcnn_net_backward_losses(clcnn_net *net) {
+  NET_CHECK(net);
+  if (!net->have_forward)
+    return FAIL(net->ctx, CLCNN_ERR_STATE, "clcnn_net_backward_losses: no forward pass to go back through");
+  for (int i = 0; i < net->nloss; i++)
+    if (!net->losses[i]->have_targets)
+      return FAIL(net->ctx, CLCNN_ERR_STATE, "clcnn_net_backward_losses: %s has no targets for this batch "
+                  "(clcnn_net_set_target)", WHERE(net->losses[i]));
+  return run_losses(net);
+}
+
+CLCNN_API clcnn_status clcnn_net_backward(clcnn_net *net, const int32_t *labels) {
+  NET_CHECK(net);
+  clcnn_ctx *ctx = net->ctx;
+  if (!labels) return FAIL(ctx, CLCNN_ERR_NULL_POINTER, "clcnn_net_backward: labels is NULL");
+  if (!net->have_forward)
+    return FAIL(ctx, CLCNN_ERR_STATE, "clcnn_net_backward: no forward pass to go back through");
+  if (net->nloss != 1 || strcmp(net->losses[0]->op->word, "xent"))
+    return FAIL(ctx, CLCNN_ERR_STATE, "clcnn_net_backward: the net has %d loss%s, not one cross-entropy: give each "
+                "its targets (clcnn_net_set_target) and call clcnn_net_backward_losses", net->nloss,
+                net->nloss == 1 ? "" : "es");
+  clcnn_status st = net->losses[0]->op->targets(ctx, net->losses[0], labels, net->n);
+  if (st) return st;
+  return run_losses(net);
+}
+
+CLCNN_API clcnn_status clcnn_net_backward_from(clcnn_net *net, const void *dout) {
+  NET_CHECK(net);
+  clcnn_ctx *ctx = net->ctx;
+  if (!dout) return FAIL(ctx, CLCNN_ERR_NULL_POINTER, "clcnn_net_backward_from: dout is NULL");
+  if (!net->have_forward)
+    return FAIL(ctx, CLCNN_ERR_STATE, "clcnn_net_backward_from: no forward pass to go back through");
+  tensor *out = last_of(net);
+  clcnn_status st = clcnn__write(ctx, out->g, 0, (size_t)net->n * tensor_size(out) * ctx->esz, dout, "output grad");
+  if (st) return st;
+  net->have_loss = 0;
+  clear_seen(net);
+  out->gseen = 1;
+  return backward_nodes(net);
+}
+
+static double to_double(clcnn_ctx *ctx, const void *p) {
+  return ctx->prec == CLCNN_DOUBLE ? *(const double *)p : *(const float *)p;
+}
+
+CLCNN_API clcnn_status clcnn_net_loss(clcnn_net *net, double *loss) {
+  NET_CHECK(net);
+  if (!loss) return FAIL(net->ctx, CLCNN_ERR_NULL_POINTER, "clcnn_net_loss: loss is NULL");
+  if (!net->have_loss)
+    return FAIL(net->ctx, CLCNN_ERR_STATE, "clcnn_net_loss: no clcnn_net_backward() with labels since the last forward");
+  double total = 0;
+  for (int i = 0; i < net->nloss; i++) {
+    double v[1];
+    clcnn_status st = net->losses[i]->op->value(net->ctx, net->losses[i], v);
+    if (st) return st;
+    total += net->losses[i]->weight * v[0];
+  }
+  *loss = total;
+  return CLCNN_SUCCESS;
+}
+
+CLCNN_API clcnn_status clcnn_net_loss_value(clcnn_net *net, clcnn_tensor *loss, double *value) {
+  NET_CHECK(net);
+  struct node *nd = loss_of(net, loss);
+  if (!value) return FAIL(net->ctx, CLCNN_ERR_NULL_POINTER, "clcnn_net_loss_value: value is NULL");
+  if (!nd) return FAIL(net->ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_net_loss_value: %s is not a loss of this net",
+                       loss ? loss->name : "NULL");
+  if (!net->have_loss)
+    return FAIL(net->ctx, CLCNN_ERR_STATE, "clcnn_net_loss_value: no backward with targets since the last forward");
+  return nd->op->value(net->ctx, nd, value);
+}
+
+cbuf *graph_train_stats(clcnn_net *net) { return &net->tstats; }
+
+CLCNN_API clcnn_status clcnn_net_train_stats(clcnn_net *net, double *loss_sum, double *correct, double *seen) {
+  NET_CHECK(net);
+  double v[3];
+  unsigned char h[3 * sizeof(double)];
+  clcnn_status st = clcnn__read(net->ctx, &net->tstats, 0, 3 * net->ctx->esz, h, "training sums");
+  if (st) return st;
+  for (int i = 0; i < 3; i++) v[i] = to_double(net->ctx, h + i * net->ctx->esz);
+  if (loss_sum) *loss_sum = v[0];
+  if (correct) *correct = v[1];
+  if (seen) *seen = v[2];
+  return CLCNN_SUCCESS;
+}
+
+CLCNN_API clcnn_status clcnn_net_wait_inputs(clcnn_net *net) {
+  NET_CHECK(net);
+  cl_event ev[64];
+  cl_uint n = 0;
+  cbuf *in = input_of(net)->v;
+  if (in->wev) ev[n++] = in->wev;
+  for (int i = 0; i < net->nloss && n < 63; i++) {
+    cbuf *t = net->losses[i]->op->target_buf(net->losses[i]);
+    if (t && t->wev) ev[n++] = t->wev;
+  }
+  tensor *out = last_of(net);
+  if (out->g && out->g->wev && n < 64) ev[n++] = out->g->wev;
+  if (!n) return CLCNN_SUCCESS;
+  net->ctx->host_waits++;
+  cl_int e = clWaitForEvents(n, ev);
+  return e == CL_SUCCESS ? CLCNN_SUCCESS : CLFAIL(net->ctx, e, "clWaitForEvents", "the net's inputs");
+}
+
+CLCNN_API clcnn_status clcnn_net_train_stats_reset(clcnn_net *net) {
+  NET_CHECK(net);
+  return clcnn__zero(net->ctx, &net->tstats, 3 * net->ctx->esz, "training sums");
+}
+
+CLCNN_API clcnn_status clcnn_net_read_output(clcnn_net *net, void *out) {
+  NET_CHECK(net);
+  if (!out) return FAIL(net->ctx, CLCNN_ERR_NULL_POINTER, "clcnn_net_read_output: out is NULL");
+  if (!net->have_forward) return FAIL(net->ctx, CLCNN_ERR_STATE, "clcnn_net_read_output: no forward pass yet");
+  return clcnn_net_read_tensor(net, last_of(net), out);
+}
+
+CLCNN_API clcnn_status clcnn_net_read_tensor(clcnn_net *net, clcnn_tensor *t, void *out) {
+  NET_CHECK(net);
+  if (!out || !t) return FAIL(net->ctx, CLCNN_ERR_NULL_POINTER, "clcnn_net_read_tensor: tensor or out is NULL");
+  if (!net->have_forward) return FAIL(net->ctx, CLCNN_ERR_STATE, "clcnn_net_read_tensor: no forward pass yet");
+  if (t->src && (t->src->op->flags & OP_LOSS)) {
+    double v;
+    clcnn_status st = clcnn_net_loss_value(net, t, &v);
+    if (!st && net->ctx->prec == CLCNN_DOUBLE) *(double *)out = v;
+    else if (!st) *(float *)out = (float)v;
+    return st;
+  }
+  if (root_v(t)->no_value)
+    return FAIL(net->ctx, CLCNN_ERR_STATE, "clcnn_net_read_tensor: %s is not kept (a fused node writes past it)",
+                t->name);
+  return clcnn__read(net->ctx, t->v, 0, (size_t)net->n * tensor_size(t) * net->ctx->esz, out, t->name);
+}
+
+CLCNN_API clcnn_status clcnn_net_read_input_grad(clcnn_net *net, void *dx) {
+  NET_CHECK(net);
+  if (!dx) return FAIL(net->ctx, CLCNN_ERR_NULL_POINTER, "clcnn_net_read_input_grad: dx is NULL");
+  if (!net->have_backward)
+    return FAIL(net->ctx, CLCNN_ERR_STATE, "clcnn_net_read_input_grad: no backward pass since the last forward");
+  if (!net->input_grad)
+    return FAIL(net->ctx, CLCNN_ERR_STATE,
+                "clcnn_net_read_input_grad: the input gradient is off (clcnn_net_set_input_grad)");
+  tensor *in = input_of(net);
+  return clcnn__read(net->ctx, in->g, 0, (size_t)net->n * tensor_size(in) * net->ctx->esz, dx, "input grad");
+}
+
+CLCNN_API clcnn_status clcnn_net_zero_grad(clcnn_net *net) {
+  NET_CHECK(net);
+  clcnn_status st;
+  for (int i = 0; i < net->nn; i++)
+    for (int j = 0; j < net->nodes[i]->npar; j++) {
+      struct param *p = &net->nodes[i]->par[j];
+      if ((st = clcnn__zero(net->ctx, &p->g, p->g.bytes, p->name))) return st;
+    }
+  return CLCNN_SUCCESS;
+}
+
+CLCNN_API clcnn_status clcnn_net_finish(clcnn_net *net) {
+  NET_CHECK(net);
+  net->ctx->host_waits++;
+  cl_int e = clFinish(net->ctx->queue);
+  if (e != CL_SUCCESS) return CLFAIL(net->ctx, e, "clFinish", "net");
+  return CLCNN_SUCCESS;
+}
+
+/* ---- modes ---- */
 CLCNN_API clcnn_status clcnn_net_set_training(clcnn_net *net, int training) {
   NET_CHECK(net);
   net->training = training != 0;
@@ -268,6 +878,19 @@ CLCNN_API int clcnn_net_training(const clcnn_net *net) { return net ? net->train
 
 CLCNN_API clcnn_status clcnn_net_set_input_grad(clcnn_net *net, int on) {
   NET_CHECK(net);
+  if (net->finished && (on != 0) != net->input_grad) { /* the plan follows it: plan again */
+    unplan(net);
+    net->finished = 0;
+    net->input_grad = on != 0;
+    if (net->implicit_loss) { /* made again by finishing */
+      node_free(net->losses[--net->nloss]);
+      tensor_free(net->tensors[--net->nt]);
+      last_of(net)->uses--;
+      net->implicit_loss = 0;
+    }
+    net->have_forward = net->have_backward = net->have_loss = 0;
+    return clcnn_net_finalize(net);
+  }
   net->input_grad = on != 0;
   return CLCNN_SUCCESS;
 }
@@ -285,144 +908,78 @@ CLCNN_API clcnn_status clcnn_net_get_seed(const clcnn_net *net, uint64_t *seed, 
   return CLCNN_SUCCESS;
 }
 
-static clcnn_status add_pool(clcnn_net *net, clcnn_layer_type t, const clcnn_pool2d_params *p) {
-  NET_CHECK(net);
-  if (!p) return FAIL(net->ctx, CLCNN_ERR_NULL_POINTER, "add pooling layer: params is NULL");
-  struct layer l = {.type = t, .pool = *p};
-  return add_layer(net, &l);
-}
-CLCNN_API clcnn_status clcnn_net_add_maxpool2d(clcnn_net *net, const clcnn_pool2d_params *p) {
-  return add_pool(net, CLCNN_LAYER_MAXPOOL2D, p);
-}
-CLCNN_API clcnn_status clcnn_net_add_avgpool2d(clcnn_net *net, const clcnn_pool2d_params *p) {
-  return add_pool(net, CLCNN_LAYER_AVGPOOL2D, p);
-}
-
 /* ---- queries ---- */
-CLCNN_API int clcnn_net_num_layers(const clcnn_net *net) { return net ? net->nl : 0; }
+CLCNN_API int clcnn_net_num_layers(const clcnn_net *net) { return net ? net->nn : 0; }
 
 CLCNN_API clcnn_layer_type clcnn_net_layer_type(const clcnn_net *net, int i) {
-  return net && i >= 0 && i < net->nl ? net->layers[i]->type : (clcnn_layer_type)-1;
+  return net && i >= 0 && i < net->nn ? (clcnn_layer_type)net->nodes[i]->op->type : (clcnn_layer_type)-1;
 }
 
 CLCNN_API int clcnn_net_layer_fused(const clcnn_net *net, int i) {
-  return net && i >= 0 && i < net->nl ? net->layers[i]->fused : -1;
+  return net && i >= 0 && i < net->nn ? net->finished && net->nodes[i]->fused : -1;
+}
+
+CLCNN_API const char *clcnn_net_layer_name(const clcnn_net *net, int i) {
+  return net && i >= 0 && i < net->nn ? net->nodes[i]->name : NULL;
 }
 
 CLCNN_API clcnn_status clcnn_net_layer_shape(const clcnn_net *net, int i, int dims[4]) {
   if (!net || !dims) return CLCNN_ERR_NULL_POINTER;
-  if (i < -1 || i >= net->nl)
-    return FAIL(net->ctx, CLCNN_ERR_RANGE, "layer %d does not exist (0..%d)", i, net->nl - 1);
-  dims[0] = 1;
-  if (i < 0) {
-    dims[1] = net->c, dims[2] = net->h, dims[3] = net->w;
-  } else {
-    const struct layer *l = net->layers[i];
-    dims[1] = l->out_c, dims[2] = l->out_h, dims[3] = l->out_w;
-  }
-  return CLCNN_SUCCESS;
+  if (i < -1 || i >= net->nn) return FAIL(net->ctx, CLCNN_ERR_RANGE, "layer %d does not exist (0..%d)", i, net->nn - 1);
+  return clcnn_tensor_shape(i < 0 ? input_of(net) : net->nodes[i]->out, dims);
 }
 
-CLCNN_API size_t clcnn_net_output_size(const clcnn_net *net) {
-  if (!net) return 0;
-  int c, h, w;
-  cur_shape(net, &c, &h, &w);
-  return (size_t)c * h * w;
-}
-CLCNN_API size_t clcnn_net_input_size(const clcnn_net *net) {
-  return net ? (size_t)net->c * net->h * net->w : 0;
-}
+CLCNN_API size_t clcnn_net_output_size(const clcnn_net *net) { return net ? tensor_size(last_of(net)) : 0; }
+CLCNN_API size_t clcnn_net_input_size(const clcnn_net *net) { return net ? tensor_size(input_of(net)) : 0; }
 
 CLCNN_API const char *clcnn_net_layer_describe(const clcnn_net *net, int i, char *buf, size_t size) {
   if (!buf || !size) return buf;
-  if (!net || i < 0 || i >= net->nl) {
+  if (!net || i < 0 || i >= net->nn) {
     snprintf(buf, size, "(no layer %d)", i);
     return buf;
   }
-  const struct layer *l = net->layers[i];
-  const clcnn_conv2d_params *c = &l->conv;
-  const clcnn_pool2d_params *p = &l->pool;
-  switch (l->type) {
-    case CLCNN_LAYER_CONV2D:
-      snprintf(buf, size, "conv2d(%d->%d, kernel %dx%d, stride %dx%d, pad %dx%d%s)", l->in_c,
-               l->out_c, c->kh, c->kw, c->stride_h, c->stride_w, c->pad_h, c->pad_w,
-               l->has_b ? "" : ", no bias");
-      break;
-    case CLCNN_LAYER_LINEAR:
-      snprintf(buf, size, "linear(%d->%d%s)", l->in_c, l->out_c, l->has_b ? "" : ", no bias");
-      break;
-    case CLCNN_LAYER_MAXPOOL2D:
-    case CLCNN_LAYER_AVGPOOL2D:
-      snprintf(buf, size, "%s(kernel %dx%d, stride %dx%d, pad %dx%d)%s",
-               l->type == CLCNN_LAYER_MAXPOOL2D ? "maxpool2d" : "avgpool2d", p->kh, p->kw,
-               p->stride_h, p->stride_w, p->pad_h, p->pad_w, l->fused ? " (in the conv)" : "");
-      break;
-    case CLCNN_LAYER_LEAKY_RELU: snprintf(buf, size, "leaky_relu(%g)", l->slope); break;
-    case CLCNN_LAYER_RELU: snprintf(buf, size, l->fused ? "relu (in the conv)" : "relu"); break;
-    case CLCNN_LAYER_SIGMOID: snprintf(buf, size, "sigmoid"); break;
-    case CLCNN_LAYER_TANH: snprintf(buf, size, "tanh"); break;
-    case CLCNN_LAYER_GLOBAL_AVGPOOL: snprintf(buf, size, "global_avgpool"); break;
-    case CLCNN_LAYER_FLATTEN: snprintf(buf, size, "flatten"); break;
-    case CLCNN_LAYER_BATCHNORM:
-      snprintf(buf, size, "batchnorm%s(%d, eps %g, momentum %g)", l->in_h * l->in_w > 1 ? "2d" : "1d",
-               l->in_c, l->eps, l->momentum);
-      break;
-    case CLCNN_LAYER_DROPOUT: snprintf(buf, size, "dropout(p %g)", l->p); break;
-  }
+  const struct node *nd = net->nodes[i];
+  nd->op->describe(nd, buf, size);
   return buf;
 }
 
-/* ---- parameters ---- */
-static struct layer *param_at(const clcnn_net *net, int i, int *is_bias) {
-  for (int j = 0; j < net->nl; j++) {
-    struct layer *l = net->layers[j];
-    if (l->has_w && i-- == 0) return *is_bias = 0, l;
-    if (l->has_b && i-- == 0) return *is_bias = 1, l;
+/* ---- parameters and buffers, in node order ---- */
+static struct param *param_at(const clcnn_net *net, int i, struct node **owner) {
+  for (int j = 0; i >= 0 && j < net->nn; j++) {
+    struct node *nd = net->nodes[j];
+    if (i < nd->npar) return *owner = nd, &nd->par[i];
+    i -= nd->npar;
   }
   return NULL;
 }
 
 CLCNN_API int clcnn_net_num_params(const clcnn_net *net) {
   int n = 0;
-  for (int j = 0; net && j < net->nl; j++) n += net->layers[j]->has_w + net->layers[j]->has_b;
+  for (int j = 0; net && j < net->nn; j++) n += net->nodes[j]->npar;
   return n;
 }
 
-static clcnn_status get_param(clcnn_net *net, int i, struct layer **l, int *is_bias) {
-  if (!(*l = param_at(net, i, is_bias)))
-    return FAIL(net->ctx, CLCNN_ERR_RANGE, "parameter %d does not exist (the net has %d)", i,
-                clcnn_net_num_params(net));
-  return CLCNN_SUCCESS;
+static void info_of(const struct node *nd, const struct param *p, int is_nbt, clcnn_param_info *info) {
+  memset(info, 0, sizeof *info);
+  info->layer = nd->index;
+  snprintf(info->name, sizeof info->name, "%s.%s", nd->name, is_nbt ? "num_batches_tracked" : p->name);
+  if (is_nbt) {
+    info->ndim = 0, info->dims[0] = 1, info->count = 1, info->dtype = CLCNN_DTYPE_INT64;
+    return;
+  }
+  info->ndim = p->ndim;
+  for (int d = 0; d < p->ndim; d++) info->dims[d] = p->dims[d];
+  info->count = p->count;
+  info->dtype = CLCNN_DTYPE_REAL;
 }
 
 CLCNN_API clcnn_status clcnn_net_param_info(const clcnn_net *net, int i, clcnn_param_info *info) {
   if (!net || !info) return CLCNN_ERR_NULL_POINTER;
-  int is_bias;
-  struct layer *l;
-  clcnn_status st = get_param((clcnn_net *)net, i, &l, &is_bias);
-  if (st) return st;
-  memset(info, 0, sizeof *info);
-  info->layer = l->index;
-  snprintf(info->name, sizeof info->name, "%d.%s", l->index, is_bias ? "bias" : "weight");
-  if (is_bias) {
-    info->ndim = 1;
-    info->dims[0] = l->out_c;
-  } else if (l->type == CLCNN_LAYER_BATCHNORM) {
-    info->ndim = 1;
-    info->dims[0] = l->out_c;
-  } else if (l->type == CLCNN_LAYER_CONV2D) {
-    info->ndim = 4;
-    info->dims[0] = l->out_c;
-    info->dims[1] = l->in_c / l->conv.groups;
-    info->dims[2] = l->conv.kh;
-    info->dims[3] = l->conv.kw;
-  } else {
-    info->ndim = 2;
-    info->dims[0] = l->out_c;
-    info->dims[1] = l->in_c;
-  }
-  info->count = 1;
-  for (int d = 0; d < info->ndim; d++) info->count *= info->dims[d];
+  struct node *nd;
+  struct param *p = param_at(net, i, &nd);
+  if (!p)
+    return FAIL(net->ctx, CLCNN_ERR_RANGE, "parameter %d does not exist (the net has %d)", i, clcnn_net_num_params(net));
+  info_of(nd, p, 0, info);
   return CLCNN_SUCCESS;
 }
 
@@ -430,12 +987,12 @@ static clcnn_status param_io(clcnn_net *net, int i, void *host, int grad, int wr
   NET_CHECK(net);
   if (!host) return FAIL(net->ctx, CLCNN_ERR_NULL_POINTER, "parameter %d: host array is NULL", i);
   clcnn_param_info info;
-  int is_bias;
-  struct layer *l;
-  clcnn_status st;
-  if ((st = get_param(net, i, &l, &is_bias)) || (st = clcnn_net_param_info(net, i, &info))) return st;
-  cbuf *b = grad ? (is_bias ? &l->db : &l->dw) : (is_bias ? &l->b : &l->w);
-  size_t bytes = info.count * net->ctx->esz;
+  clcnn_status st = clcnn_net_param_info(net, i, &info);
+  if (st) return st;
+  struct node *nd;
+  struct param *p = param_at(net, i, &nd);
+  cbuf *b = grad ? &p->g : &p->v;
+  size_t bytes = p->count * net->ctx->esz;
   if (!write) return clcnn__read(net->ctx, b, 0, bytes, host, info.name);
   if ((st = clcnn__write(net->ctx, b, 0, bytes, host, info.name))) return st;
   return clcnn__wait(net->ctx, b);
@@ -444,35 +1001,76 @@ static clcnn_status param_io(clcnn_net *net, int i, void *host, int grad, int wr
 CLCNN_API clcnn_status clcnn_net_param_write(clcnn_net *net, int i, const void *host) {
   return param_io(net, i, (void *)host, 0, 1);
 }
-CLCNN_API clcnn_status clcnn_net_param_read(clcnn_net *net, int i, void *host) {
-  return param_io(net, i, host, 0, 0);
-}
-CLCNN_API clcnn_status clcnn_net_grad_read(clcnn_net *net, int i, void *host) {
-  return param_io(net, i, host, 1, 0);
-}
-
-clcnn_ctx *clcnn__net_ctx(clcnn_net *net) { return net->ctx; }
+CLCNN_API clcnn_status clcnn_net_param_read(clcnn_net *net, int i, void *host) { return param_io(net, i, host, 0, 0); }
+CLCNN_API clcnn_status clcnn_net_grad_read(clcnn_net *net, int i, void *host) { return param_io(net, i, host, 1, 0); }
 
 clcnn_status clcnn__net_param(clcnn_net *net, int i, cbuf **value, cbuf **grad, size_t *count) {
-  int is_bias;
-  struct layer *l;
-  clcnn_param_info info;
-  clcnn_status st;
-  if ((st = get_param(net, i, &l, &is_bias)) || (st = clcnn_net_param_info(net, i, &info))) return st;
-  *value = is_bias ? &l->b : &l->w;
-  *grad = is_bias ? &l->db : &l->dw;
-  *count = info.count;
+  struct node *nd;
+  struct param *p = param_at(net, i, &nd);
+  if (!p)
+    return FAIL(net->ctx, CLCNN_ERR_RANGE, "parameter %d does not exist (the net has %d)", i, clcnn_net_num_params(net));
+  *value = &p->v, *grad = &p->g, *count = p->count;
   return CLCNN_SUCCESS;
 }
 
-/* splitmix64: a small seeded generator, the same on every machine. */
-static uint64_t splitmix64(uint64_t *s) {
-  uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
+/* Buffer i: a real buffer of a node (*p), or its num_batches_tracked (*p NULL). */
+static struct node *buffer_at(const clcnn_net *net, int i, struct param **p) {
+  for (int j = 0; i >= 0 && j < net->nn; j++) {
+    struct node *nd = net->nodes[j];
+    if (i < nd->nbuf) return *p = &nd->buf[i], nd;
+    i -= nd->nbuf;
+    if (nd->has_nbt && i-- == 0) return *p = NULL, nd;
+  }
+  return NULL;
 }
 
+CLCNN_API int clcnn_net_num_buffers(const clcnn_net *net) {
+  int n = 0;
+  for (int j = 0; net && j < net->nn; j++) n += net->nodes[j]->nbuf + net->nodes[j]->has_nbt;
+  return n;
+}
+
+CLCNN_API clcnn_status clcnn_net_buffer_info(const clcnn_net *net, int i, clcnn_param_info *info) {
+  if (!net || !info) return CLCNN_ERR_NULL_POINTER;
+  struct param *p;
+  struct node *nd = buffer_at(net, i, &p);
+  if (!nd)
+    return FAIL(net->ctx, CLCNN_ERR_RANGE, "buffer %d does not exist (the net has %d)", i, clcnn_net_num_buffers(net));
+  info_of(nd, p, p == NULL, info);
+  return CLCNN_SUCCESS;
+}
+
+static clcnn_status buffer_io(clcnn_net *net, int i, void *host, int write) {
+  NET_CHECK(net);
+  clcnn_param_info info;
+  clcnn_status st = clcnn_net_buffer_info(net, i, &info);
+  if (st) return st;
+  if (!host) return FAIL(net->ctx, CLCNN_ERR_NULL_POINTER, "buffer %s: host array is NULL", info.name);
+  struct param *p;
+  struct node *nd = buffer_at(net, i, &p);
+  if (!p) {
+    if (write) {
+      int64_t v;
+      memcpy(&v, host, sizeof v);
+      if (v < 0) return FAIL(net->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: %lld is negative", info.name, (long long)v);
+      nd->nbt = v;
+    } else {
+      memcpy(host, &nd->nbt, sizeof nd->nbt);
+    }
+    return CLCNN_SUCCESS;
+  }
+  size_t bytes = p->count * net->ctx->esz;
+  if (!write) return clcnn__read(net->ctx, &p->v, 0, bytes, host, info.name);
+  if ((st = clcnn__write(net->ctx, &p->v, 0, bytes, host, info.name))) return st;
+  return clcnn__wait(net->ctx, &p->v);
+}
+
+CLCNN_API clcnn_status clcnn_net_buffer_read(clcnn_net *net, int i, void *host) { return buffer_io(net, i, host, 0); }
+CLCNN_API clcnn_status clcnn_net_buffer_write(clcnn_net *net, int i, const void *host) {
+  return buffer_io(net, i, (void *)host, 1);
+}
+
+/* ---- initialisation ---- */
 /* A standard normal from two uniforms (Box-Muller). */
 static double normal(uint64_t *s) {
   double u1 = ((splitmix64(s) >> 11) + 1.0) * (1.0 / 9007199254740993.0);
@@ -484,43 +1082,45 @@ CLCNN_API clcnn_status clcnn_net_init(clcnn_net *net, clcnn_init rule, uint64_t 
   NET_CHECK(net);
   if (rule != CLCNN_INIT_DEFAULT && rule != CLCNN_INIT_HE && rule != CLCNN_INIT_XAVIER)
     return FAIL(net->ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_net_init: unknown rule %d", (int)rule);
+  clcnn_ctx *ctx = net->ctx;
   uint64_t s = seed;
   clcnn_status st;
-  for (int i = 0; i < clcnn_net_num_params(net); i++) {
-    clcnn_param_info info;
-    if ((st = clcnn_net_param_info(net, i, &info))) return st;
-    const struct layer *l = net->layers[info.layer];
-    if (l->type == CLCNN_LAYER_BATCHNORM) continue;
-    int is_bias = info.ndim == 1;
-    /* fan_in and fan_out as torch.nn.init computes them: (in/groups)*kh*kw and out*kh*kw/... */
-    double rf = l->type == CLCNN_LAYER_CONV2D ? (double)l->conv.kh * l->conv.kw : 1.0;
-    double fan_in = (l->type == CLCNN_LAYER_CONV2D ? (double)(l->in_c / l->conv.groups) : (double)l->in_c) * rf;
-    double fan_out = (double)l->out_c * rf;
-    void *host = malloc(info.count * net->ctx->esz);
-    if (!host) return FAIL(net->ctx, CLCNN_ERR_OUT_OF_MEMORY, "out of host memory (init)");
-    for (size_t j = 0; j < info.count; j++) {
-      double v;
-      if (rule == CLCNN_INIT_DEFAULT) { /* kaiming_uniform_(a=sqrt(5)) and the bias rule: 1/sqrt(fan_in) */
-        double u = (splitmix64(&s) >> 11) * (1.0 / 9007199254740992.0);
-        v = (2 * u - 1) / sqrt(fan_in);
-      } else if (is_bias) {
-        v = 0;
-      } else if (rule == CLCNN_INIT_HE) {
-        v = normal(&s) * sqrt(2.0 / fan_in);
-      } else {
-        double u = (splitmix64(&s) >> 11) * (1.0 / 9007199254740992.0);
-        v = (2 * u - 1) * sqrt(6.0 / (fan_in + fan_out));
+  for (int j = 0; j < net->nn; j++) {
+    struct node *nd = net->nodes[j];
+    for (int i = 0; i < nd->npar; i++) {
+      struct param *p = &nd->par[i];
+      if (p->init != PINIT_WEIGHT && p->init != PINIT_BIAS) {
+        if ((st = param_reset(ctx, p))) return st;
+        continue;
       }
-      if (net->ctx->prec == CLCNN_DOUBLE) ((double *)host)[j] = v;
-      else ((float *)host)[j] = (float)v;
+      int is_bias = p->init == PINIT_BIAS;
+      void *host = malloc(p->count * ctx->esz);
+      if (!host) return FAIL(ctx, CLCNN_ERR_OUT_OF_MEMORY, "out of host memory (init)");
+      for (size_t k = 0; k < p->count; k++) {
+        double v;
+        if (rule == CLCNN_INIT_DEFAULT) { /* kaiming_uniform_(a=sqrt(5)) and the bias rule: 1/sqrt(fan_in) */
+          double u = (splitmix64(&s) >> 11) * (1.0 / 9007199254740992.0);
+          v = (2 * u - 1) / sqrt(p->fan_in);
+        } else if (is_bias) {
+          v = 0;
+        } else if (rule == CLCNN_INIT_HE) {
+          v = normal(&s) * sqrt(2.0 / p->fan_in);
+        } else {
+          double u = (splitmix64(&s) >> 11) * (1.0 / 9007199254740992.0);
+          v = (2 * u - 1) * sqrt(6.0 / (p->fan_in + p->fan_out));
+        }
+        if (ctx->prec == CLCNN_DOUBLE) ((double *)host)[k] = v;
+        else ((float *)host)[k] = (float)v;
+      }
+      st = clcnn__write(ctx, &p->v, 0, p->count * ctx->esz, host, p->name);
+      if (!st) st = clcnn__wait(ctx, &p->v);
+      free(host);
+      if (st) return st;
     }
-    st = clcnn_net_param_write(net, i, host);
-    free(host);
-    if (st) return st;
+    for (int i = 0; i < nd->nbuf; i++)
+      if ((st = param_reset(ctx, &nd->buf[i]))) return st;
+    nd->nbt = 0;
   }
-  for (int i = 0; i < net->nl; i++)
-    if (net->layers[i]->type == CLCNN_LAYER_BATCHNORM && (st = bn_reset(net->ctx, net->layers[i])))
-      return st;
   return CLCNN_SUCCESS;
 }
 
@@ -528,296 +1128,9 @@ CLCNN_API clcnn_status clcnn_net_init_params(clcnn_net *net, uint64_t seed) {
   return clcnn_net_init(net, CLCNN_INIT_DEFAULT, seed);
 }
 
-/* ---- buffers: batchnorm's running statistics ---- */
-static struct layer *buffer_at(const clcnn_net *net, int i, int *which) {
-  if (i < 0) return NULL;
-  for (int j = 0; j < net->nl; j++)
-    if (net->layers[j]->type == CLCNN_LAYER_BATCHNORM) {
-      if (i < 3) return *which = i, net->layers[j];
-      i -= 3;
-    }
-  return NULL;
-}
-
-CLCNN_API int clcnn_net_num_buffers(const clcnn_net *net) {
-  int n = 0;
-  for (int j = 0; net && j < net->nl; j++) n += net->layers[j]->type == CLCNN_LAYER_BATCHNORM ? 3 : 0;
-  return n;
-}
-
-static const char *const buffer_names[3] = {"running_mean", "running_var", "num_batches_tracked"};
-
-CLCNN_API clcnn_status clcnn_net_buffer_info(const clcnn_net *net, int i, clcnn_param_info *info) {
-  if (!net || !info) return CLCNN_ERR_NULL_POINTER;
-  int which;
-  struct layer *l = buffer_at(net, i, &which);
-  if (!l)
-    return FAIL(net->ctx, CLCNN_ERR_RANGE, "buffer %d does not exist (the net has %d)", i,
-                clcnn_net_num_buffers(net));
-  memset(info, 0, sizeof *info);
-  info->layer = l->index;
-  snprintf(info->name, sizeof info->name, "%d.%s", l->index, buffer_names[which]);
-  info->ndim = which == 2 ? 0 : 1;
-  info->dims[0] = which == 2 ? 1 : l->in_c;
-  info->count = which == 2 ? 1 : (size_t)l->in_c;
-  info->dtype = which == 2 ? CLCNN_DTYPE_INT64 : CLCNN_DTYPE_REAL;
-  return CLCNN_SUCCESS;
-}
-
-static clcnn_status buffer_io(clcnn_net *net, int i, void *host, int write) {
-  NET_CHECK(net);
-  clcnn_param_info info;
-  clcnn_status st = clcnn_net_buffer_info(net, i, &info);
-  if (st) return st;
-  if (!host) return FAIL(net->ctx, CLCNN_ERR_NULL_POINTER, "buffer %s: host array is NULL", info.name);
-  int which = 0;
-  struct layer *l = buffer_at(net, i, &which);
-  if (which == 2) {
-    if (write) {
-      int64_t v;
-      memcpy(&v, host, sizeof v);
-      if (v < 0) return FAIL(net->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: %lld is negative", info.name, (long long)v);
-      l->nbt = v;
-    } else {
-      memcpy(host, &l->nbt, sizeof l->nbt);
-    }
-    return CLCNN_SUCCESS;
-  }
-  cbuf *b = which == 0 ? &l->rmean : &l->rvar;
-  size_t bytes = info.count * net->ctx->esz;
-  if (!write) return clcnn__read(net->ctx, b, 0, bytes, host, info.name);
-  if ((st = clcnn__write(net->ctx, b, 0, bytes, host, info.name))) return st;
-  return clcnn__wait(net->ctx, b);
-}
-
-CLCNN_API clcnn_status clcnn_net_buffer_read(clcnn_net *net, int i, void *host) {
-  return buffer_io(net, i, host, 0);
-}
-CLCNN_API clcnn_status clcnn_net_buffer_write(clcnn_net *net, int i, const void *host) {
-  return buffer_io(net, i, (void *)host, 1);
-}
-
-/* ---- passes ---- */
-static void prof_begin(clcnn_net *net, evlist *l) {
-  if (net->ctx->profiling) net->ctx->sink = l;
-}
-static void prof_end(clcnn_net *net) { net->ctx->sink = NULL; }
-
-CLCNN_API clcnn_status clcnn_net_forward(clcnn_net *net, const void *x, int n) {
-  NET_CHECK(net);
-  clcnn_ctx *ctx = net->ctx;
-  if (!x) return FAIL(ctx, CLCNN_ERR_NULL_POINTER, "clcnn_net_forward: x is NULL");
-  if (n <= 0 || n > net->max_batch)
-    return FAIL(ctx, CLCNN_ERR_INVALID_ARGUMENT,
-                "clcnn_net_forward: batch %d is outside 1..%d (the net's max_batch)", n,
-                net->max_batch);
-  if (!net->nl) return FAIL(ctx, CLCNN_ERR_STATE, "clcnn_net_forward: the net has no layers");
-  net->have_forward = net->have_backward = net->have_loss = 0;
-  ctx->commands = ctx->host_waits = 0;
-  clcnn_status st = clcnn__write(ctx, &net->x, 0, (size_t)n * clcnn_net_input_size(net) * ctx->esz,
-                                 x, "net input");
-  if (st) return st;
-  evlist_clear(&net->loss_prof);
-  cbuf *in = &net->x;
-  if (net->training) net->counter++;
-  for (int i = 0; i < net->nl; i++) {
-    struct layer *l = net->layers[i];
-    l->training = net->training;
-    if (l->type == CLCNN_LAYER_DROPOUT) { /* this layer's masks for this step */
-      uint64_t k = net->seed ^ (net->counter * 0xd1b54a32d192ed03ull) ^ ((uint64_t)i << 48);
-      l->key = splitmix64(&k);
-    }
-    evlist_clear(&l->prof[0]);
-    evlist_clear(&l->prof[1]);
-    prof_begin(net, &l->prof[0]);
-    switch (l->type) {
-      case CLCNN_LAYER_CONV2D: st = conv2d_forward(ctx, l, in, n); break;
-      case CLCNN_LAYER_LINEAR: st = linear_forward(ctx, l, in, n); break;
-      case CLCNN_LAYER_MAXPOOL2D:
-      case CLCNN_LAYER_AVGPOOL2D:
-      case CLCNN_LAYER_GLOBAL_AVGPOOL:
-        if (!l->fused) st = pool2d_forward(ctx, l, in, n);
-        break;
-      case CLCNN_LAYER_FLATTEN: break;
-      case CLCNN_LAYER_RELU:
-        if (!l->fused) st = activation_forward(ctx, l, in, n);
-        break;
-      case CLCNN_LAYER_BATCHNORM: st = batchnorm_forward(ctx, l, in, n); break;
-      case CLCNN_LAYER_DROPOUT: st = dropout_forward(ctx, l, in, n); break;
-      default: st = activation_forward(ctx, l, in, n); break;
-    }
-    prof_end(net);
-    if (st) return st;
-    in = l->yp;
-  }
-  net->n = n;
-  net->have_forward = 1;
-  return CLCNN_SUCCESS;
-}
-
-/* Backward over every layer, from the gradient in net->dout. */
-static clcnn_status backward_layers(clcnn_net *net) {
-  clcnn_ctx *ctx = net->ctx;
-  cbuf *dy = &net->dout;
-  clcnn_status st = CLCNN_SUCCESS;
-  for (int i = net->nl - 1; i >= 0; i--) {
-    struct layer *l = net->layers[i];
-    cbuf *x = i ? net->layers[i - 1]->yp : &net->x;
-    evlist_clear(&l->prof[1]);
-    l->no_dx = i == 0 && !net->input_grad;
-    if (l->no_dx && !l->has_w && !l->has_b) break; /* nothing below it wants a gradient */
-    prof_begin(net, &l->prof[1]);
-    switch (l->type) {
-      case CLCNN_LAYER_CONV2D: st = conv2d_backward(ctx, l, x, dy, net->n); break;
-      case CLCNN_LAYER_LINEAR: st = linear_backward(ctx, l, x, dy, net->n); break;
-      case CLCNN_LAYER_MAXPOOL2D:
-      case CLCNN_LAYER_AVGPOOL2D:
-      case CLCNN_LAYER_GLOBAL_AVGPOOL:
-        if (l->fused) l->dxp = dy; /* the conv below routes it */
-        else st = pool2d_backward(ctx, l, x, dy, net->n);
-        break;
-      case CLCNN_LAYER_FLATTEN: l->dxp = dy; break; /* same memory, the input's shape */
-      case CLCNN_LAYER_RELU:
-        if (l->fused) l->dxp = dy; /* the conv below masks it */
-        else st = activation_backward(ctx, l, x, dy, net->n);
-        break;
-      case CLCNN_LAYER_BATCHNORM: st = batchnorm_backward(ctx, l, x, dy, net->n); break;
-      case CLCNN_LAYER_DROPOUT: st = dropout_backward(ctx, l, x, dy, net->n); break;
-      default: st = activation_backward(ctx, l, x, dy, net->n); break;
-    }
-    prof_end(net);
-    if (st) return st;
-    dy = l->dxp;
-  }
-  net->have_backward = 1;
-  return CLCNN_SUCCESS;
-}
-
-CLCNN_API clcnn_status clcnn_net_backward(clcnn_net *net, const int32_t *labels) {
-  NET_CHECK(net);
-  clcnn_ctx *ctx = net->ctx;
-  if (!labels) return FAIL(ctx, CLCNN_ERR_NULL_POINTER, "clcnn_net_backward: labels is NULL");
-  if (!net->have_forward)
-    return FAIL(ctx, CLCNN_ERR_STATE, "clcnn_net_backward: no forward pass to go back through");
-  int k = (int)clcnn_net_output_size(net);
-  for (int i = 0; i < net->n; i++)
-    if (labels[i] < 0 || labels[i] >= k)
-      return FAIL(ctx, CLCNN_ERR_LABEL, "label %d of sample %d is outside 0..%d (the net has %d outputs)",
-                  (int)labels[i], i, k - 1, k);
-  clcnn_status st = clcnn__write(ctx, &net->labels, 0, (size_t)net->n * sizeof(cl_int), labels, "labels");
-  if (st) return st;
-  evlist_clear(&net->loss_prof);
-  prof_begin(net, &net->loss_prof);
-  st = softmax_xent(ctx, cur_out(net), &net->labels, &net->losses, &net->hits, &net->loss, &net->tstats, &net->dout,
-                    net->n, k);
-  prof_end(net);
-  if (st) return st;
-  net->have_loss = 1;
-  return backward_layers(net);
-}
-
-CLCNN_API clcnn_status clcnn_net_backward_from(clcnn_net *net, const void *dout) {
-  NET_CHECK(net);
-  clcnn_ctx *ctx = net->ctx;
-  if (!dout) return FAIL(ctx, CLCNN_ERR_NULL_POINTER, "clcnn_net_backward_from: dout is NULL");
-  if (!net->have_forward)
-    return FAIL(ctx, CLCNN_ERR_STATE, "clcnn_net_backward_from: no forward pass to go back through");
-  clcnn_status st = clcnn__write(ctx, &net->dout, 0,
-                                 (size_t)net->n * clcnn_net_output_size(net) * ctx->esz, dout,
-                                 "output grad");
-  if (st) return st;
-  net->have_loss = 0;
-  return backward_layers(net);
-}
-
-static clcnn_status read_real(clcnn_net *net, cbuf *b, size_t count, double *out, const char *what) {
-  if (net->ctx->prec == CLCNN_DOUBLE) return clcnn__read(net->ctx, b, 0, count * 8, out, what);
-  float f;
-  clcnn_status st = clcnn__read(net->ctx, b, 0, sizeof f, &f, what);
-  *out = f;
-  return st;
-}
-
-CLCNN_API clcnn_status clcnn_net_loss(clcnn_net *net, double *loss) {
-  NET_CHECK(net);
-  if (!loss) return FAIL(net->ctx, CLCNN_ERR_NULL_POINTER, "clcnn_net_loss: loss is NULL");
-  if (!net->have_loss)
-    return FAIL(net->ctx, CLCNN_ERR_STATE, "clcnn_net_loss: no clcnn_net_backward() with labels since the last forward");
-  return read_real(net, &net->loss, 1, loss, "loss");
-}
-
-CLCNN_API clcnn_status clcnn_net_train_stats(clcnn_net *net, double *loss_sum, double *correct, double *seen) {
-  NET_CHECK(net);
-  double v[3];
-  clcnn_status st;
-  if (net->ctx->prec == CLCNN_DOUBLE) {
-    st = clcnn__read(net->ctx, &net->tstats, 0, sizeof v, v, "training sums");
-  } else {
-    float f[3];
-    st = clcnn__read(net->ctx, &net->tstats, 0, sizeof f, f, "training sums");
-    for (int i = 0; i < 3; i++) v[i] = f[i];
-  }
-  if (st) return st;
-  if (loss_sum) *loss_sum = v[0];
-  if (correct) *correct = v[1];
-  if (seen) *seen = v[2];
-  return CLCNN_SUCCESS;
-}
-
-CLCNN_API clcnn_status clcnn_net_wait_inputs(clcnn_net *net) {
-  NET_CHECK(net);
-  cl_event ev[3];
-  cl_uint n = 0;
-  cbuf *in[3] = {&net->x, &net->labels, &net->dout};
-  for (int i = 0; i < 3; i++)
-    if (in[i]->wev) ev[n++] = in[i]->wev;
-  if (!n) return CLCNN_SUCCESS;
-  net->ctx->host_waits++;
-  cl_int e = clWaitForEvents(n, ev);
-  return e == CL_SUCCESS ? CLCNN_SUCCESS : CLFAIL(net->ctx, e, "clWaitForEvents", "the net's inputs");
-}
-
-CLCNN_API clcnn_status clcnn_net_train_stats_reset(clcnn_net *net) {
-  NET_CHECK(net);
-  return clcnn__zero(net->ctx, &net->tstats, 3 * net->ctx->esz, "training sums");
-}
-
-CLCNN_API clcnn_status clcnn_net_read_output(clcnn_net *net, void *out) {
-  NET_CHECK(net);
-  if (!out) return FAIL(net->ctx, CLCNN_ERR_NULL_POINTER, "clcnn_net_read_output: out is NULL");
-  if (!net->have_forward) return FAIL(net->ctx, CLCNN_ERR_STATE, "clcnn_net_read_output: no forward pass yet");
-  return clcnn__read(net->ctx, cur_out(net), 0,
-                     (size_t)net->n * clcnn_net_output_size(net) * net->ctx->esz, out, "output");
-}
-
-CLCNN_API clcnn_status clcnn_net_read_input_grad(clcnn_net *net, void *dx) {
-  NET_CHECK(net);
-  if (!dx) return FAIL(net->ctx, CLCNN_ERR_NULL_POINTER, "clcnn_net_read_input_grad: dx is NULL");
-  if (!net->have_backward)
-    return FAIL(net->ctx, CLCNN_ERR_STATE, "clcnn_net_read_input_grad: no backward pass since the last forward");
-  if (!net->input_grad)
-    return FAIL(net->ctx, CLCNN_ERR_STATE, "clcnn_net_read_input_grad: the input gradient is off (clcnn_net_set_input_grad)");
-  return clcnn__read(net->ctx, net->layers[0]->dxp, 0,
-                     (size_t)net->n * clcnn_net_input_size(net) * net->ctx->esz, dx, "input grad");
-}
-
-CLCNN_API clcnn_status clcnn_net_zero_grad(clcnn_net *net) {
-  NET_CHECK(net);
-  clcnn_status st;
-  for (int i = 0; i < net->nl; i++) {
-    struct layer *l = net->layers[i];
-    if (l->has_w && (st = clcnn__zero(net->ctx, &l->dw, l->dw.bytes, "weight grad"))) return st;
-    if (l->has_b && (st = clcnn__zero(net->ctx, &l->db, l->db.bytes, "bias grad"))) return st;
-  }
-  return CLCNN_SUCCESS;
-}
-
-CLCNN_API clcnn_status clcnn_net_finish(clcnn_net *net) {
-  NET_CHECK(net);
-  net->ctx->host_waits++;
-  cl_int e = clFinish(net->ctx->queue);
-  if (e != CL_SUCCESS) return CLFAIL(net->ctx, e, "clFinish", "net");
-  return CLCNN_SUCCESS;
+/* ---- profiling ---- */
+static evlist *prof_list(clcnn_net *net, int layer, int dir) {
+  return layer == net->nn ? &net->loss_prof : &net->nodes[layer]->prof[dir];
 }
 
 CLCNN_API clcnn_status clcnn_net_profile(clcnn_net *net, int layer, int dir, uint64_t *ns) {
@@ -825,14 +1138,14 @@ CLCNN_API clcnn_status clcnn_net_profile(clcnn_net *net, int layer, int dir, uin
   if (!ns) return FAIL(net->ctx, CLCNN_ERR_NULL_POINTER, "clcnn_net_profile: ns is NULL");
   if (!net->ctx->profiling)
     return FAIL(net->ctx, CLCNN_ERR_STATE, "clcnn_net_profile: the context was made without profiling");
-  if (layer < 0 || layer > net->nl || dir < 0 || dir > 1)
+  if (layer < 0 || layer > net->nn || dir < 0 || dir > 1)
     return FAIL(net->ctx, CLCNN_ERR_RANGE, "clcnn_net_profile: layer %d (0..%d) or direction %d (0, 1) out of range",
-                layer, net->nl, dir);
-  evlist *l = layer == net->nl ? &net->loss_prof : &net->layers[layer]->prof[dir];
-  if (layer == net->nl && dir == 0) {
+                layer, net->nn, dir);
+  if (layer == net->nn && dir == 0) {
     *ns = 0;
     return CLCNN_SUCCESS;
   }
+  evlist *l = prof_list(net, layer, dir);
   if (l->n) {
     net->ctx->host_waits++;
     cl_int e = clWaitForEvents((cl_uint)l->n, l->ev);
@@ -842,12 +1155,11 @@ CLCNN_API clcnn_status clcnn_net_profile(clcnn_net *net, int layer, int dir, uin
   return CLCNN_SUCCESS;
 }
 
-CLCNN_API int clcnn_net_profile_cmds(clcnn_net *net, int layer, int dir, clcnn_profile_cmd *out,
-                                     int max) {
+CLCNN_API int clcnn_net_profile_cmds(clcnn_net *net, int layer, int dir, clcnn_profile_cmd *out, int max) {
   uint64_t ns;
   if (!net || (max > 0 && !out) || clcnn_net_profile(net, layer, dir, &ns)) return -1;
-  if (layer == net->nl && dir == 0) return 0;
-  evlist *l = layer == net->nl ? &net->loss_prof : &net->layers[layer]->prof[dir];
+  if (layer == net->nn && dir == 0) return 0;
+  evlist *l = prof_list(net, layer, dir);
   for (int i = 0; i < l->n && i < max; i++) {
     cl_ulong a = 0, b = 0;
     clGetEventProfilingInfo(l->ev[i], CL_PROFILING_COMMAND_START, sizeof a, &a, NULL);
@@ -866,8 +1178,8 @@ CLCNN_API clcnn_status clcnn_net_step_stats(const clcnn_net *net, int *commands,
   return CLCNN_SUCCESS;
 }
 
-/* ---- memory estimate: the buffers add_layer() and the layers' setups make for a batch, and
- * the scratch the first training step reserves (the layers' *_need functions) ---- */
+/* ---- memory estimate: the plan counted for a batch, the parameters, the optimizer's state and
+ * the context's scratch the kinds reserve ---- */
 static void est_add(clcnn_memory_estimate *m, size_t *part, size_t bytes, size_t esz) {
   if (!bytes) bytes = esz; /* as cbuf_alloc */
   *part += bytes;
@@ -886,100 +1198,60 @@ CLCNN_API clcnn_status clcnn_net_memory_estimate(clcnn_net *net, int batch, cons
     return FAIL(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: optimizer kind %d is not one of clcnn_optim_kind", fn,
                 (int)optim->kind);
   size_t B = (size_t)batch, e = ctx->esz;
-  if (B * clcnn_net_input_size(net) > INT_MAX)
-    return FAIL(ctx, CLCNN_ERR_SHAPE, "%s: input %d x (%d,%d,%d) is too large", fn, batch, net->c, net->h, net->w);
   int slots = 0; /* optimizer state tensors per parameter, as clcnn_optim_create makes them */
   if (optim && optim->kind == CLCNN_OPTIM_SGD) slots = optim->momentum != 0;
   else if (optim && optim->kind == CLCNN_OPTIM_RMSPROP) slots = 1 + (optim->momentum > 0);
   else if (optim) slots = 2;
   clcnn_memory_estimate *m = out;
-  est_add(m, &m->activations, B * clcnn_net_input_size(net) * e, e);
-  est_add(m, &m->activations, B * sizeof(cl_int), e); /* labels */
-  est_add(m, &m->activations, B * e, e);              /* losses */
-  est_add(m, &m->activations, e, e);                  /* loss */
-  est_add(m, &m->activations, B * e, e);              /* hits */
-  est_add(m, &m->activations, 3 * e, e);              /* training sums */
-  /* add_layer() replaces the output gradient buffer with one of each new layer's output size, so
-   * building passes through peaks of its own: the layers so far and the last one's buffer */
-  size_t so_far = m->activations, dout = 0, build_peak = so_far;
-  struct scratch_need need = {0};
-  for (int i = 0; i < net->nl; i++) {
-    const struct layer *l = net->layers[i];
-    size_t before = m->parameters + m->gradients + m->activations + m->scratch;
-    size_t y = B * layer_out_size(l) * e, dx = B * layer_in_size(l) * e;
-    int no_dx = i == 0 && !net->input_grad;
-    const cbuf *par[] = {&l->w, &l->b};
-    const cbuf *grad[] = {&l->dw, &l->db};
-    for (int j = 0; j < 2; j++) {
-      if (!par[j]->mem) continue;
-      est_add(m, &m->parameters, par[j]->bytes, e);
-      est_add(m, &m->gradients, grad[j]->bytes, e);
-      for (int s = 0; s < slots; s++) est_add(m, &m->optimizer, par[j]->bytes, e);
+  est_add(m, &m->activations, B * clcnn_net_input_size(net) * e, e); /* the input */
+  est_add(m, &m->activations, 3 * e, e);                             /* training sums */
+  for (int j = 0; j < net->nn; j++) {
+    struct node *nd = net->nodes[j];
+    for (int i = 0; i < nd->npar; i++) {
+      est_add(m, &m->parameters, nd->par[i].count * e, e);
+      est_add(m, &m->gradients, nd->par[i].count * e, e);
+      for (int s = 0; s < slots; s++) est_add(m, &m->optimizer, nd->par[i].count * e, e);
     }
-    int outputs = 1; /* the layer's own output and input gradient */
-    switch (l->type) {
-      case CLCNN_LAYER_CONV2D: {
-        const clcnn_conv2d_params *p = &l->conv;
-        size_t ckk = (size_t)l->in_c * p->kh * p->kw, np = B * l->out_h * l->out_w;
-        if (ckk * np > INT_MAX || (size_t)l->out_c * np > INT_MAX)
-          return FAIL(ctx, CLCNN_ERR_SHAPE, "%s: batch %d: layer %d conv2d: %zu x %zu im2col buffer is too large",
-                      fn, batch, i, ckk, np);
-        est_add(m, &m->scratch, ckk * ((np + 63) / 64 * 64) * e, e); /* im2col */
-        est_add(m, &m->scratch, ckk * np * e, e);                    /* its gradient */
-        est_add(m, &m->scratch, l->out_c * np * e, e);               /* GEMM output */
-        conv2d_need(ctx, l, batch, no_dx, &need);
-        break;
-      }
-      case CLCNN_LAYER_LINEAR: {
-        size_t in = l->in_c, o = l->out_c;
-        if (o * B > INT_MAX)
-          return FAIL(ctx, CLCNN_ERR_SHAPE, "%s: batch %d: layer %d linear: %d x %d is too large", fn, batch, i,
-                      l->out_c, batch);
-        clcnn__gemm_need(ctx, 0, 1, B, o, in, &need);
-        clcnn__gemm_need(ctx, 1, 0, o, in, B, &need);
-        if (!no_dx) clcnn__gemm_need(ctx, 0, 0, B, in, o, &need);
-        break;
-      }
-      case CLCNN_LAYER_MAXPOOL2D:
-        est_add(m, &m->scratch, B * layer_out_size(l) * sizeof(cl_int), e); /* indices */
-        if (l->fused) est_add(m, &m->activations, y, e), outputs = 0;       /* no input gradient */
-        break;
-      case CLCNN_LAYER_FLATTEN: outputs = 0; break;
-      case CLCNN_LAYER_RELU: outputs = !l->fused; break;
-      case CLCNN_LAYER_BATCHNORM:
-        est_add(m, &m->scratch, l->mean.bytes, e);
-        est_add(m, &m->scratch, l->invstd.bytes, e);
-        est_add(m, &m->scratch, l->t.bytes, e);
-        est_add(m, &m->parameters, l->rmean.bytes, e);
-        est_add(m, &m->parameters, l->rvar.bytes, e);
-        batchnorm_need(ctx, l, batch, &need);
-        break;
-      case CLCNN_LAYER_DROPOUT: est_add(m, &m->scratch, dx, e); break; /* the mask */
-      default: break;
-    }
-    if (outputs) {
-      est_add(m, &m->activations, y, e);
-      est_add(m, &m->activations, dx, e);
-    }
-    size_t layer = m->parameters + m->gradients + m->activations + m->scratch - before;
-    if (so_far + dout + layer > build_peak) build_peak = so_far + dout + layer;
-    so_far += layer;
-    dout = y ? y : e;
-    if (dout > m->largest) m->largest = dout;
-    if (so_far + dout > build_peak) build_peak = so_far + dout;
+    for (int i = 0; i < nd->nbuf; i++) est_add(m, &m->parameters, nd->buf[i].count * e, e);
   }
-  if (net->nl) est_add(m, &m->activations, dout, e); /* the output gradient */
-  size_t ctxbufs[] = {need.pack_a, need.pack_b, need.part, need.transient};
+  struct plan p = {.ctx = ctx, .count_only = 1, .m = m};
+  clcnn_status st;
+  /* a net without a loss gets one when it is finished: count it on a node made for the count */
+  struct node tmp = {0};
+  tensor tout = {0}, *tin = last_of(net);
+  unsigned char priv[256];
+  const struct op *xent = op_named("xent");
+  int implicit = !net->finished && !net->nloss && net->nn;
+  if (!net->finished) decide(net);
+  if (implicit) {
+    tmp.op = xent, tmp.in = &tin, tmp.nin = 1, tmp.out = &tout, tmp.priv = priv;
+    memcpy(priv, xent->defaults, xent->priv_size);
+    tin->uses++;
+    st = xent->setup(ctx, &tmp);
+    if (!st) st = xent->alloc(&p, &tmp, batch);
+    tin->uses--;
+    if (st) return st;
+  }
+  if ((st = plan_buffers(net, &p, batch))) return st;
+  for (int i = 0; i < net->nt; i++) { /* past the kernels' int indices (the kinds check their own buffers) */
+    tensor *t = net->tensors[i];
+    if (B * tensor_size(t) > INT_MAX)
+      return FAIL(ctx, CLCNN_ERR_SHAPE, "%s: batch %d: %s (%d,%d,%d) is too large", fn, batch, t->name, t->c, t->h,
+                  t->w);
+  }
+  for (int j = 0; j < net->nn; j++) {
+    struct node *nd = net->nodes[j];
+    if (runs_commands(nd) && nd->op->need) nd->op->need(ctx, nd, batch, &p.need);
+  }
+  size_t ctxbufs[] = {p.need.pack_a, p.need.pack_b, p.need.part, p.need.transient};
   for (int j = 0; j < 4; j++)
     if (ctxbufs[j]) est_add(m, &m->scratch, ctxbufs[j], e);
   m->total = m->parameters + m->gradients + m->optimizer + m->activations + m->scratch;
-  if (build_peak > m->total) m->total = build_peak;
   return CLCNN_SUCCESS;
 }
 
-CLCNN_API clcnn_status clcnn_net_largest_batch(clcnn_net *net, const clcnn_optim_params *optim,
-                                               uint64_t global_bytes, uint64_t max_alloc_bytes, int max_batch,
-                                               int *batch) {
+CLCNN_API clcnn_status clcnn_net_largest_batch(clcnn_net *net, const clcnn_optim_params *optim, uint64_t global_bytes,
+                                               uint64_t max_alloc_bytes, int max_batch, int *batch) {
   NET_CHECK(net);
   if (!batch) return FAIL(net->ctx, CLCNN_ERR_NULL_POINTER, "clcnn_net_largest_batch: batch is NULL");
   *batch = 0;

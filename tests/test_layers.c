@@ -965,6 +965,7 @@ static void run_fused(const fcase *fc) {
   CALL(cx, what, clcnn_net_add_conv2d(net, cp));
   if (fc->relu) CALL(cx, what, clcnn_net_add_relu(net));
   if (fc->pool.kh) CALL(cx, what, clcnn_net_add_maxpool2d(net, &fc->pool));
+  CALL(cx, what, clcnn_net_finalize(net)); /* the fusion pass runs on the finished graph */
   {
     int ok = clcnn_net_num_layers(net) == nl && clcnn_net_output_size(net) == (size_t)oc * qh * qw;
     for (int l = 1; l < nl; l++) ok &= clcnn_net_layer_fused(net, l) == (l <= fc->fused);

@@ -403,7 +403,8 @@ int main(void) {
     clcnn_conv2d_params pc = {.out_channels = 3, .kh = 3, .kw = 3, .pad_h = 1, .pad_w = 1, .bias = 1};
     clcnn_pool2d_params p2 = {.kh = 2, .kw = 2};
     int pok = !clcnn_net_create(ctx, 2, 2, 9, 8, &pn) && !clcnn_net_add_conv2d(pn, &pc) && !clcnn_net_add_relu(pn) &&
-              !clcnn_net_add_maxpool2d(pn, &p2) && !clcnn_net_add_maxpool2d(pn, &p2) && !clcnn_net_init_params(pn, 5);
+              !clcnn_net_add_maxpool2d(pn, &p2) && !clcnn_net_add_maxpool2d(pn, &p2) && !clcnn_net_init_params(pn, 5) &&
+              !clcnn_net_finalize(pn); /* the fusion pass runs on the finished graph */
     pok = pok && clcnn_net_layer_fused(pn, 1) == 1 && clcnn_net_layer_fused(pn, 2) == 1 &&
           clcnn_net_layer_fused(pn, 3) == 0;
     double px[2 * 2 * 9 * 8], y2[2 * 3 * 2 * 2], y1[2 * 3 * 4 * 4];
