@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """tests/torch_interop.py MODEL DATA CHECKPOINT OUT - PyTorch's side of the interop test.
 
-Builds the torch.nn.Sequential that MODEL (a clcnn model file) describes, loads CHECKPOINT
-(written by clcnn-train) strictly, evaluates it on DATA's test set and prints
+Builds the torch module that MODEL (a clcnn model file) describes (tests/clcnn_torch.py's
+GraphNet; for a file without names, the torch.nn.Sequential's modules under the same keys),
+loads CHECKPOINT (written by clcnn-train) strictly, evaluates it on DATA's test set and prints
 "torch-eval LOSS ACC"; then writes a freshly initialised state_dict of the same model to OUT
 with safetensors.torch.save_file and prints "torch-fresh LOSS ACC" for those weights."""
 import gzip
@@ -14,52 +15,14 @@ import sys
 import torch
 import torch.nn as nn
 
-
-def pair(v):
-    if "x" in v:
-        a, b = v.split("x")
-        return int(a), int(b)
-    return int(v), int(v)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from clcnn_torch import GraphNet  # noqa: E402
 
 
 def build(path):
-    layers, shape = [], None
-    for raw in open(path):
-        words = raw.split("#")[0].split()
-        if not words:
-            continue
-        word, args = words[0], words[1:]
-        pos = [a for a in args if "=" not in a]
-        kv = dict(a.split("=", 1) for a in args if "=" in a)
-        if word == "input":
-            shape = tuple(int(a) for a in pos)
-            continue
-        c = shape[0]
-        if word == "conv":
-            k = pair(kv["kernel"])
-            s, p = pair(kv.get("stride", "1")), pair(kv.get("pad", "0"))
-            d, g = pair(kv.get("dilation", "1")), int(kv.get("groups", "1"))
-            m = nn.Conv2d(c, int(pos[0]), k, s, p, d, g, bias=kv.get("bias", "1") != "0")
-        elif word == "linear":
-            m = nn.Linear(c, int(pos[0]), bias=kv.get("bias", "1") != "0")
-        elif word in ("maxpool", "avgpool"):
-            k = pair(pos[0])
-            s = pair(kv["stride"]) if "stride" in kv else k
-            p = pair(kv.get("pad", "0"))
-            m = nn.MaxPool2d(k, s, p) if word == "maxpool" else nn.AvgPool2d(k, s, p)
-        elif word == "batchnorm":
-            eps, mom = float(kv.get("eps", "1e-5")), float(kv.get("momentum", "0.1"))
-            m = nn.BatchNorm2d(c, eps, mom) if len(shape) == 3 else nn.BatchNorm1d(c, eps, mom)
-        else:
-            m = {"relu": lambda: nn.ReLU(), "sigmoid": lambda: nn.Sigmoid(), "tanh": lambda: nn.Tanh(),
-                 "leakyrelu": lambda: nn.LeakyReLU(float(kv.get("slope", "0.01"))),
-                 "flatten": lambda: nn.Flatten(), "globalavgpool": lambda: nn.AdaptiveAvgPool2d(1),
-                 "dropout": lambda: nn.Dropout(float(kv.get("p", "0.5")))}[word]()
-        layers.append(m)
-        with torch.no_grad():  # follow the shape through the layer
-            out = m.eval()(torch.zeros(2, *shape))
-        shape = tuple(out.shape[1:])
-    return nn.Sequential(*layers)
+    """The model MODEL describes, as tests/clcnn_torch.py reads it (for a file without names
+    and graph ops: the torch.nn.Sequential's modules and state_dict keys)."""
+    return GraphNet(path)
 
 
 def idx(path):
