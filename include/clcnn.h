@@ -433,6 +433,31 @@ CLCNN_API clcnn_tensor *clcnn_dropout(clcnn_net *net, clcnn_tensor *x, double p,
 /* Each sample seen as (c, h, w): the same elements, as Tensor.view(N, c, h, w). */
 CLCNN_API clcnn_tensor *clcnn_reshape(clcnn_net *net, clcnn_tensor *x, int c, int h, int w, const char *name);
 
+/* torch.nn.ConvTranspose2d(in, out_channels, (kh,kw), stride, padding, output_padding, groups,
+ * bias, dilation): the adjoint of a conv2d. Zero stride/dilation/groups mean 1; output padding
+ * must be smaller than the stride or the dilation (as PyTorch requires). Output size
+ * (in - 1) * stride - 2 * pad + dilation * (k - 1) + outpad + 1. Weight (in, out/groups, kh, kw). */
+typedef struct {
+  int out_channels;
+  int kh, kw;
+  int stride_h, stride_w;
+  int pad_h, pad_w;
+  int outpad_h, outpad_w;
+  int dilation_h, dilation_w;
+  int groups;
+  int bias; /* non-zero: with bias */
+} clcnn_conv_transpose2d_params;
+CLCNN_API clcnn_tensor *clcnn_conv_transpose2d(clcnn_net *net, clcnn_tensor *x, const clcnn_conv_transpose2d_params *p,
+                                               const char *name);
+/* a + b, of the same shape. */
+CLCNN_API clcnn_tensor *clcnn_add(clcnn_net *net, clcnn_tensor *a, clcnn_tensor *b, const char *name);
+/* torch.cat(in, dim=1): n >= 2 tensors of the same H and W, their channels one after another. */
+CLCNN_API clcnn_tensor *clcnn_concat(clcnn_net *net, clcnn_tensor *const *in, int n, const char *name);
+/* torch.nn.Upsample(scale_factor=scale, mode, align_corners=False): H and W times scale >= 1. */
+typedef enum { CLCNN_UPSAMPLE_NEAREST = 0, CLCNN_UPSAMPLE_BILINEAR = 1 } clcnn_upsample_mode;
+CLCNN_API clcnn_tensor *clcnn_upsample(clcnn_net *net, clcnn_tensor *x, int scale, clcnn_upsample_mode mode,
+                                       const char *name);
+
 /* Losses: nodes whose output is one number, the mean over the batch as PyTorch's losses with
  * reduction='mean'. A net's total loss is the sum of its losses times their weights (>= 0). */
 /* torch.nn.CrossEntropyLoss(ignore_index): logits (N, K, 1, 1) with one class label per sample,
@@ -440,6 +465,13 @@ CLCNN_API clcnn_tensor *clcnn_reshape(clcnn_net *net, clcnn_tensor *x, int c, in
  * for nothing (a batch with none left has a NaN loss, as PyTorch's). Targets: int32. */
 CLCNN_API clcnn_tensor *clcnn_xent_loss(clcnn_net *net, clcnn_tensor *logits, int ignore_index, double weight,
                                         const char *name);
+/* torch.nn.BCEWithLogitsLoss: x any shape, targets one real per element (probabilities). */
+CLCNN_API clcnn_tensor *clcnn_bce_loss(clcnn_net *net, clcnn_tensor *x, double weight, const char *name);
+/* torch.nn.MSELoss: targets one real per element. */
+CLCNN_API clcnn_tensor *clcnn_mse_loss(clcnn_net *net, clcnn_tensor *x, double weight, const char *name);
+/* torch.nn.SmoothL1Loss(beta): beta >= 0 (0: L1); targets one real per element. */
+CLCNN_API clcnn_tensor *clcnn_smoothl1_loss(clcnn_net *net, clcnn_tensor *x, double beta, double weight,
+                                            const char *name);
 /* Give loss node LOSS its targets for the last forward's n samples (int32 class labels for
  * cross-entropy; reals of the context's precision, one per element of its input, for the
  * others), checked on the host and copied on the event chain. */

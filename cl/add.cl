@@ -1,0 +1,1 @@
+/* cl/add.cl - (to be written) */

@@ -1,0 +1,1 @@
+/* cl/concat.cl - (to be written) */

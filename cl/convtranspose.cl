@@ -1,0 +1,1 @@
+/* cl/convtranspose.cl - (to be written) */

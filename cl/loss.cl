@@ -1,0 +1,1 @@
+/* cl/loss.cl - (to be written) */

@@ -1,0 +1,1 @@
+/* cl/upsample.cl - (to be written) */

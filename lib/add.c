@@ -1,0 +1,1 @@
+/* lib/add.c - (to be written) */

@@ -1,0 +1,1 @@
+/* lib/concat.c - (to be written) */

@@ -1,0 +1,1 @@
+/* lib/convtranspose.c - (to be written) */

@@ -1,0 +1,1 @@
+/* lib/loss.c - (to be written) */

@@ -1,0 +1,1 @@
+/* lib/upsample.c - (to be written) */
