@@ -480,8 +480,14 @@ CLCNN_API clcnn_status clcnn_net_set_target(clcnn_net *net, clcnn_tensor *loss, 
  * their weighted sum. clcnn_net_loss() then gives that sum, clcnn_net_loss_value() each loss. */
 CLCNN_API clcnn_status clcnn_net_backward_losses(clcnn_net *net);
 CLCNN_API clcnn_status clcnn_net_loss_value(clcnn_net *net, clcnn_tensor *loss, double *value);
-/* The last forward's values of tensor t (n * its size, blocking); a tensor a fused node writes
- * past (a conv's output when the conv also does the relu and pooling after it) is refused. */
+/* Memory: a tensor's buffer is shared with tensors that do not live at the same time (a value
+ * that backward does not need is free once its readers ran; a gradient once its producer's
+ * backward ran). The net's output stays readable; keep any other tensor whose values you want to
+ * read after a forward with this call, before the graph is finished. */
+CLCNN_API clcnn_status clcnn_net_keep_tensor(clcnn_net *net, clcnn_tensor *t);
+/* The last forward's values of tensor t (n * its size, blocking): the input, the output or a
+ * kept tensor; a tensor a fused node writes past (a conv's output when the conv also does the
+ * relu and pooling after it) is refused. */
 CLCNN_API clcnn_status clcnn_net_read_tensor(clcnn_net *net, clcnn_tensor *t, void *out);
 
 /* ---- optimizers: torch.optim's update rules, run on the device ------------------------- */

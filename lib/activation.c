@@ -76,14 +76,14 @@ static void act_describe(const struct node *nd, char *buf, size_t size) {
 
 static tensor *act_parse(struct margs *A, clcnn_net *net, tensor **in, int nin, const char *name);
 
-#define ACT_OP(var, w, k, t, o, u)                                                                          \
-  const struct op var = {.word = w, .kind = k, .type = t, .priv_size = sizeof(struct act_state), .min_in = 1, \
+#define ACT_OP(var, w, k, t, f, o, u)                                                                          \
+  const struct op var = {.word = w, .kind = k, .type = t, .flags = f, .priv_size = sizeof(struct act_state), .min_in = 1, \
                          .max_in = 1, .opts = o, .usage = u, .parse = act_parse, .setup = act_setup,          \
                          .forward = act_forward, .backward = act_backward, .describe = act_describe}
-ACT_OP(op_relu, "relu", "relu", CLCNN_LAYER_RELU, {NULL}, "relu");
-ACT_OP(op_leaky_relu, "leakyrelu", "leaky_relu", CLCNN_LAYER_LEAKY_RELU, {"slope"}, "leakyrelu [slope=A]");
-ACT_OP(op_sigmoid, "sigmoid", "sigmoid", CLCNN_LAYER_SIGMOID, {NULL}, "sigmoid");
-ACT_OP(op_tanh, "tanh", "tanh", CLCNN_LAYER_TANH, {NULL}, "tanh");
+ACT_OP(op_relu, "relu", "relu", CLCNN_LAYER_RELU, OP_NO_BWD_X, {NULL}, "relu");
+ACT_OP(op_leaky_relu, "leakyrelu", "leaky_relu", CLCNN_LAYER_LEAKY_RELU, OP_NO_BWD_Y, {"slope"}, "leakyrelu [slope=A]");
+ACT_OP(op_sigmoid, "sigmoid", "sigmoid", CLCNN_LAYER_SIGMOID, OP_NO_BWD_X, {NULL}, "sigmoid");
+ACT_OP(op_tanh, "tanh", "tanh", CLCNN_LAYER_TANH, OP_NO_BWD_X, {NULL}, "tanh");
 
 static tensor *act(clcnn_net *net, const struct op *op, clcnn_tensor *x, double slope, const char *name) {
   struct act_state s = {.slope = slope};

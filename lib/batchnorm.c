@@ -147,7 +147,7 @@ static tensor *batchnorm_parse(struct margs *A, clcnn_net *net, tensor **in, int
 }
 
 const struct op op_batchnorm = {
-    .word = "batchnorm", .kind = "batchnorm", .type = CLCNN_LAYER_BATCHNORM, .priv_size = sizeof(struct bn_state),
+    .word = "batchnorm", .kind = "batchnorm", .type = CLCNN_LAYER_BATCHNORM, .flags = OP_NO_BWD_Y, .priv_size = sizeof(struct bn_state),
     .min_in = 1, .max_in = 1, .opts = {"eps", "momentum"}, .usage = "batchnorm [eps=E] [momentum=M]",
     .parse = batchnorm_parse, .setup = batchnorm_setup, .alloc = batchnorm_alloc, .need = batchnorm_need,
     .release = batchnorm_release, .forward = batchnorm_forward, .backward = batchnorm_backward,

@@ -315,7 +315,7 @@ static tensor *conv2d_parse(struct margs *A, clcnn_net *net, tensor **in, int ni
 }
 
 const struct op op_conv2d = {
-    .word = "conv", .kind = "conv2d", .type = CLCNN_LAYER_CONV2D, .priv_size = sizeof(struct conv_state),
+    .word = "conv", .kind = "conv2d", .type = CLCNN_LAYER_CONV2D, .flags = OP_NO_BWD_X | OP_NO_BWD_Y, .priv_size = sizeof(struct conv_state),
     .min_in = 1, .max_in = 1, .npos = 1, .pos = "OUT", .pos_what = {"output channels"},
     .opts = {"kernel", "stride", "pad", "dilation", "groups", "bias"},
     .usage = "conv OUT kernel=K|KHxKW [stride=S] [pad=P] [dilation=D] [groups=G] [bias=0|1]",

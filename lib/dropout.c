@@ -67,7 +67,7 @@ static tensor *dropout_parse(struct margs *A, clcnn_net *net, tensor **in, int n
 }
 
 const struct op op_dropout = {
-    .word = "dropout", .kind = "dropout", .type = CLCNN_LAYER_DROPOUT, .flags = OP_RANDOM,
+    .word = "dropout", .kind = "dropout", .type = CLCNN_LAYER_DROPOUT, .flags = OP_RANDOM | OP_NO_BWD_X | OP_NO_BWD_Y,
     .priv_size = sizeof(struct dropout_state), .min_in = 1, .max_in = 1, .opts = {"p"}, .usage = "dropout [p=P]",
     .parse = dropout_parse, .setup = dropout_setup, .alloc = dropout_alloc, .release = dropout_release,
     .forward = dropout_forward, .backward = dropout_backward, .describe = dropout_describe,

@@ -27,7 +27,9 @@ struct clcnn_tensor {
   int needs_grad;       /* a gradient flows into it (towards a parameter or the wanted input) */
   struct clcnn_tensor *valias, *galias; /* value / gradient kept in that tensor's storage */
   int no_value;         /* nothing reads its value (a fusion writes past it) */
-  cbuf val, grad;       /* own storage */
+  int kept;             /* its value stays readable after the forward (clcnn_net_keep_tensor) */
+  cbuf val;             /* the net input's storage */
+  cbuf *vbuf, *gbuf;    /* a root's buffers (the plan's, shared by tensors that do not live at once) */
   cbuf *v, *g;          /* where its value and gradient are */
   int gseen;            /* backward: its gradient has been written in this pass */
 };
@@ -90,7 +92,9 @@ clcnn_status plan_buf(struct plan *p, size_t *part, cbuf *b, size_t bytes, const
 enum {
   OP_VIEW = 1,  /* the output is the input's memory with another shape: no commands */
   OP_LOSS = 2,  /* a loss: reads targets, its output is the loss (1 value) */
-  OP_RANDOM = 4 /* takes a key for random numbers each training forward */
+  OP_RANDOM = 4,   /* takes a key for random numbers each training forward */
+  OP_NO_BWD_X = 8, /* backward does not read the inputs' values (they may be reused after the forward) */
+  OP_NO_BWD_Y = 16 /* backward does not read the output's value */
 };
 enum { OP_MAX_OPTS = 8 };
 

@@ -83,7 +83,7 @@ static tensor *linear_parse(struct margs *A, clcnn_net *net, tensor **in, int ni
 }
 
 const struct op op_linear = {
-    .word = "linear", .kind = "linear", .type = CLCNN_LAYER_LINEAR, .priv_size = sizeof(struct linear_state),
+    .word = "linear", .kind = "linear", .type = CLCNN_LAYER_LINEAR, .flags = OP_NO_BWD_Y, .priv_size = sizeof(struct linear_state),
     .min_in = 1, .max_in = 1, .npos = 1, .pos = "OUT", .pos_what = {"output features"}, .opts = {"bias"}, .usage = "linear OUT [bias=0|1]",
     .parse = linear_parse, .setup = linear_setup, .need = linear_need, .forward = linear_forward,
     .backward = linear_backward, .describe = linear_describe,

@@ -25,6 +25,8 @@ struct clcnn_net {
   int finished;
   clcnn_status build_st; /* of the last graph_add() */
   cbuf tstats;       /* (3): running sums of the losses, right predictions, samples */
+  cbuf *pool;        /* the tensors' values and gradients (liveness shares them) */
+  int npool;
   cbuf *acc;         /* backward: gradients of inputs read a second time, before they are summed */
   int nacc;
   int n;             /* batch of the last forward */
@@ -94,7 +96,7 @@ CLCNN_API clcnn_status clcnn_net_create(clcnn_ctx *ctx, int max_batch, int c, in
     clcnn_net_destroy(net);
     return st;
   }
-  x->v = &x->val;
+  x->v = x->vbuf = &x->val;
   *out = net;
   return CLCNN_SUCCESS;
 }
@@ -115,7 +117,6 @@ static void node_free(struct node *nd) {
 static void tensor_free(tensor *t) {
   if (!t) return;
   cbuf_free(&t->val);
-  cbuf_free(&t->grad);
   free(t);
 }
 
@@ -125,8 +126,14 @@ static void unplan(clcnn_net *net) {
     if (net->nodes[i]->op->release && net->nodes[i]->priv) net->nodes[i]->op->release(net->nodes[i]);
   for (int i = 0; i < net->nloss; i++)
     if (net->losses[i]->op->release && net->losses[i]->priv) net->losses[i]->op->release(net->losses[i]);
-  for (int i = 1; i < net->nt; i++) cbuf_free(&net->tensors[i]->val);
-  for (int i = 0; i < net->nt; i++) cbuf_free(&net->tensors[i]->grad);
+  for (int i = 0; i < net->npool; i++) cbuf_free(&net->pool[i]);
+  free(net->pool);
+  net->pool = NULL, net->npool = 0;
+  for (int i = 0; i < net->nt; i++) {
+    tensor *t = net->tensors[i];
+    t->gbuf = t->g = NULL;
+    if (i) t->vbuf = t->v = NULL;
+  }
   for (int i = 0; i < net->nacc; i++) cbuf_free(&net->acc[i]);
   free(net->acc);
   net->acc = NULL, net->nacc = 0;
@@ -379,6 +386,17 @@ CLCNN_API clcnn_tensor *clcnn_net_tensor(clcnn_net *net, const char *name) {
     if (!strcmp(net->tensors[i]->name, name)) return net->tensors[i];
   return NULL;
 }
+CLCNN_API clcnn_status clcnn_net_keep_tensor(clcnn_net *net, clcnn_tensor *t) {
+  NET_CHECK(net);
+  int mine = 0;
+  for (int i = 0; t && i < net->nt; i++) mine |= net->tensors[i] == t;
+  if (!mine) return FAIL(net->ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_net_keep_tensor: not a tensor of this net");
+  if (net->finished && !t->kept)
+    return FAIL(net->ctx, CLCNN_ERR_STATE, "clcnn_net_keep_tensor: the net is finished: keep tensors before");
+  t->kept = 1;
+  return CLCNN_SUCCESS;
+}
+
 CLCNN_API const char *clcnn_tensor_name(const clcnn_tensor *t) { return t ? t->name : NULL; }
 CLCNN_API clcnn_status clcnn_tensor_shape(const clcnn_tensor *t, int dims[4]) {
   if (!t || !dims) return CLCNN_ERR_NULL_POINTER;
@@ -457,6 +475,79 @@ static void decide(clcnn_net *net) {
 }
 
 /* Make (or count) every buffer a step of batches up to B needs beyond the parameters. */
+/* ---- liveness: every tensor's value and gradient lives from its first write to its last read
+ * on the step's timeline (forward of node i at i, the losses at nn, backward of node i at 2nn - i);
+ * buffers whose lives do not overlap share memory. ---- */
+struct slot {
+  tensor *t;
+  int grad;          /* 0: the value, 1: the gradient */
+  int birth, death;
+  size_t bytes;
+  int buf;           /* the pool buffer it goes to */
+};
+
+static int bwd_step(const clcnn_net *net, const struct node *nd) { return 2 * net->nn - nd->index; }
+
+/* Whether node c runs its own backward (a fused node and a view that shares its input's
+ * gradient do not). */
+static int runs_backward(const struct node *c) {
+  return !c->fused && !((c->op->flags & OP_VIEW) && c->out->galias);
+}
+
+static void slot_value(clcnn_net *net, tensor *r, struct slot *s) {
+  int end = 2 * net->nn + 1, birth = r->src->index, death = birth;
+  int pinned = 0;
+  for (int i = 1; i < net->nt; i++) {
+    tensor *g = net->tensors[i];
+    if (root_v(g) != r) continue;
+    if (g->kept || g == last_of(net)) death = end;
+    if (g->src->fused || g->no_value) pinned = 1;
+    if (!(g->src->op->flags & OP_NO_BWD_Y) && runs_backward(g->src) && bwd_step(net, g->src) > death)
+      death = bwd_step(net, g->src);
+    for (int j = 0; j < net->nn; j++) {
+      struct node *c = net->nodes[j];
+      for (int k = 0; k < c->nin; k++) {
+        if (c->in[k] != g) continue;
+        if (c->fused) pinned = 1;
+        if (c->index > death) death = c->index;
+        if (!(c->op->flags & OP_NO_BWD_X) && runs_backward(c) && bwd_step(net, c) > death) death = bwd_step(net, c);
+      }
+    }
+    for (int j = 0; j < net->nloss; j++)
+      if (net->losses[j]->in[0] == g && net->nn > death) death = net->nn;
+  }
+  if (pinned) birth = 0, death = end; /* a fusion writes and reads it out of the nodes' order */
+  s->birth = birth, s->death = death;
+}
+
+static void slot_grad(clcnn_net *net, tensor *r, struct slot *s) {
+  int end = 2 * net->nn + 1, birth = end, death = net->nn;
+  for (int i = 0; i < net->nt; i++) {
+    tensor *g = net->tensors[i];
+    if (root_g(g) != r) continue;
+    if (g == last_of(net)) birth = net->nn; /* clcnn_net_backward_from writes it */
+    if (!g->src) death = end;               /* the input's: read after the pass */
+    else if (runs_backward(g->src) && bwd_step(net, g->src) > death) death = bwd_step(net, g->src);
+    for (int j = 0; j < net->nn; j++) {
+      struct node *c = net->nodes[j];
+      for (int k = 0; k < c->nin; k++)
+        if (c->in[k] == g && runs_backward(c) && bwd_step(net, c) < birth) birth = bwd_step(net, c);
+    }
+    for (int j = 0; j < net->nloss; j++)
+      if (net->losses[j]->in[0] == g && net->nn < birth) birth = net->nn;
+    if (g == input_of(net) && birth == end) birth = death; /* no path: zeroed at the end */
+  }
+  if (birth > death) birth = death;
+  s->birth = birth, s->death = death;
+}
+
+static int slot_cmp(const void *a, const void *b) {
+  const struct slot *x = a, *y = b;
+  if (x->birth != y->birth) return x->birth < y->birth ? -1 : 1;
+  return x->bytes > y->bytes ? -1 : x->bytes < y->bytes;
+}
+
+/* Make (or count) every buffer a step of batches up to B needs beyond the parameters. */
 static clcnn_status plan_buffers(clcnn_net *net, struct plan *p, int B) {
   clcnn_ctx *ctx = net->ctx;
   size_t e = ctx->esz;
@@ -464,18 +555,56 @@ static clcnn_status plan_buffers(clcnn_net *net, struct plan *p, int B) {
   tensor *last = last_of(net);
   size_t acc_size = 0;
   int acc_slots = 0;
+  struct slot *slots = calloc(2 * (size_t)net->nt, sizeof *slots);
+  size_t *size = calloc(2 * (size_t)net->nt, sizeof *size);
+  int *free_after = calloc(2 * (size_t)net->nt, sizeof *free_after);
+  if (!slots || !size || !free_after) {
+    free(slots), free(size), free(free_after);
+    return FAIL(ctx, CLCNN_ERR_OUT_OF_MEMORY, "out of host memory (buffer plan)");
+  }
+  int ns = 0, nb = 0;
   for (int i = 1; i < net->nt; i++) {
     tensor *t = net->tensors[i];
-    int loss_out = t->src && (t->src->op->flags & OP_LOSS);
-    if (!t->valias && !t->no_value && !loss_out &&
-        (st = plan_buf(p, PLAN_ACT(p), &t->val, (size_t)B * tensor_size(t) * e, t->name)))
-      return st;
+    if (t->valias || t->no_value || (t->src->op->flags & OP_LOSS)) continue;
+    slots[ns] = (struct slot){.t = t, .bytes = (size_t)B * tensor_size(t) * e};
+    slot_value(net, t, &slots[ns++]);
   }
   for (int i = 0; i < net->nt; i++) {
     tensor *t = net->tensors[i];
     if (t->galias || !(t->needs_grad || t == last || graph_is_output(net, t))) continue;
-    if ((st = plan_buf(p, PLAN_ACT(p), &t->grad, (size_t)B * tensor_size(t) * e, t->name))) return st;
+    slots[ns] = (struct slot){.t = t, .grad = 1, .bytes = (size_t)B * tensor_size(t) * e};
+    slot_grad(net, t, &slots[ns++]);
   }
+  /* first fit by birth: the smallest free buffer that holds it, else the largest free one (grown) */
+  qsort(slots, ns, sizeof *slots, slot_cmp);
+  for (int i = 0; i < ns; i++) {
+    struct slot *sl = &slots[i];
+    int best = -1, big = -1;
+    for (int b = 0; b < nb; b++) {
+      if (free_after[b] >= sl->birth) continue;
+      if (size[b] >= sl->bytes && (best < 0 || size[b] < size[best])) best = b;
+      if (big < 0 || size[b] > size[big]) big = b;
+    }
+    if (best < 0) best = big;
+    if (best < 0) best = nb++;
+    if (sl->bytes > size[best]) size[best] = sl->bytes;
+    free_after[best] = sl->death;
+    sl->buf = best;
+  }
+  st = CLCNN_SUCCESS;
+  if (!p->count_only) {
+    net->pool = calloc(nb ? nb : 1, sizeof *net->pool);
+    if (!net->pool) st = FAIL(ctx, CLCNN_ERR_OUT_OF_MEMORY, "out of host memory (buffer plan)");
+    else net->npool = nb;
+  }
+  for (int b = 0; b < nb && !st; b++)
+    st = plan_buf(p, PLAN_ACT(p), p->count_only ? NULL : &net->pool[b], size[b], "activations");
+  for (int i = 0; i < ns && !st && !p->count_only; i++) {
+    if (slots[i].grad) slots[i].t->gbuf = &net->pool[slots[i].buf];
+    else slots[i].t->vbuf = &net->pool[slots[i].buf];
+  }
+  free(slots), free(size), free(free_after);
+  if (st) return st;
   /* a second gradient of a tensor read several times goes to a scratch buffer, then is added */
   for (int i = 0; i < net->nn; i++) {
     struct node *nd = net->nodes[i];
@@ -508,10 +637,11 @@ static clcnn_status plan_buffers(clcnn_net *net, struct plan *p, int B) {
 }
 
 static void resolve(clcnn_net *net) {
+  input_of(net)->vbuf = &input_of(net)->val;
   for (int i = 0; i < net->nt; i++) {
     tensor *t = net->tensors[i];
-    t->v = &root_v(t)->val;
-    t->g = &root_g(t)->grad;
+    t->v = root_v(t)->vbuf;
+    t->g = root_g(t)->gbuf;
   }
 }
 
@@ -834,6 +964,9 @@ CLCNN_API clcnn_status clcnn_net_read_tensor(clcnn_net *net, clcnn_tensor *t, vo
   if (root_v(t)->no_value)
     return FAIL(net->ctx, CLCNN_ERR_STATE, "clcnn_net_read_tensor: %s is not kept (a fused node writes past it)",
                 t->name);
+  if (t != last_of(net) && t != input_of(net) && !t->kept)
+    return FAIL(net->ctx, CLCNN_ERR_STATE, "clcnn_net_read_tensor: %s was not kept (clcnn_net_keep_tensor before the "
+                "graph is finished): its memory is reused", t->name);
   return clcnn__read(net->ctx, t->v, 0, (size_t)net->n * tensor_size(t) * net->ctx->esz, out, t->name);
 }
 

@@ -153,7 +153,7 @@ static tensor *pool2d_parse(struct margs *A, clcnn_net *net, tensor **in, int ni
 }
 
 #define POOL_OP(w, k, t)                                                                                        \
-  .word = w, .kind = k, .type = t, .priv_size = sizeof(struct pool_state), .min_in = 1, .max_in = 1,           \
+  .word = w, .kind = k, .type = t, .flags = OP_NO_BWD_X | OP_NO_BWD_Y, .priv_size = sizeof(struct pool_state), .min_in = 1, .max_in = 1,           \
   .parse = pool2d_parse, .setup = pool2d_setup, .alloc = pool2d_alloc, .release = pool2d_release,              \
   .forward = pool2d_forward, .backward = pool2d_backward, .describe = pool2d_describe
 const struct op op_maxpool2d = {POOL_OP("maxpool", "maxpool2d", CLCNN_LAYER_MAXPOOL2D), .npos = 1, .pos = "K", .pos_what = {"kernel"},

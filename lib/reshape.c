@@ -46,7 +46,7 @@ static tensor *reshape_parse(struct margs *A, clcnn_net *net, tensor **in, int n
 }
 
 #define VIEW_OP(w, k, t)                                                                                         \
-  .word = w, .kind = k, .type = t, .flags = OP_VIEW, .priv_size = sizeof(struct reshape_state), .min_in = 1,     \
+  .word = w, .kind = k, .type = t, .flags = OP_VIEW | OP_NO_BWD_X | OP_NO_BWD_Y, .priv_size = sizeof(struct reshape_state), .min_in = 1,     \
   .max_in = 1, .parse = reshape_parse, .setup = reshape_setup, .backward = reshape_backward,                    \
   .describe = reshape_describe
 const struct op op_flatten = {VIEW_OP("flatten", "flatten", CLCNN_LAYER_FLATTEN), .usage = "flatten"};
