@@ -434,6 +434,85 @@ static void test_bn_dropout(void) {
   bad("a duplicate dropout p", "input 1 8 8\ndropout p=0.1 p=0.2\n", INV, "t.txt:2:15: duplicate option 'p'");
 }
 
+/* Graph lines: names, inputs, losses; their errors at the right line and column. */
+static void test_graph_syntax(void) {
+  static const char res[] =
+      "input 2 6 6\n"
+      "stem = conv 4 kernel=3 pad=1 bias=0\n"
+      "stem_bn = batchnorm\n"
+      "a=relu\n"
+      "b = conv( a ) 4 kernel=3 pad=1\n"
+      "c = conv(input) 4 kernel=1 stride=1   # reads the net's input\n"
+      "relu(c)\n"
+      "flatten\n"
+      "out = linear 3\n"
+      "xent(out) ignore=7\n";
+  clcnn_net *net = parse(res);
+  if (tap_ok(net != NULL, "a graph with names, explicit inputs and a loss line parses: %s", err)) {
+    int n = clcnn_net_num_layers(net);
+    const char *want[] = {"stem", "stem_bn", "a", "b", "c", "5", "6", "out"};
+    int ok = n == 8;
+    for (int i = 0; ok && i < n; i++) ok = !strcmp(clcnn_net_layer_name(net, i), want[i]);
+    tap_ok(ok, "layers are named as their lines, unnamed ones by their index among the layer lines");
+    tap_ok(has_param(net, "stem.weight") && !has_param(net, "stem.bias") && has_param(net, "stem_bn.running_var") == 0 &&
+               has_param(net, "b.bias") && has_param(net, "out.weight"),
+           "parameters are named NAME.weight, NAME.bias");
+    clcnn_param_info info;
+    int found = 0;
+    for (int i = 0; i < clcnn_net_num_buffers(net); i++)
+      if (!clcnn_net_buffer_info(net, i, &info) && !strcmp(info.name, "stem_bn.num_batches_tracked")) found = 1;
+    tap_ok(found, "buffers too: stem_bn.num_batches_tracked");
+    int d[4];
+    clcnn_tensor *c = clcnn_net_tensor(net, "c"), *x = clcnn_net_tensor(net, "input");
+    tap_ok(c && x == clcnn_net_input(net) && !clcnn_tensor_shape(c, d) && d[1] == 4 && d[2] == 6 && d[3] == 6 &&
+               !strcmp(clcnn_tensor_name(c), "c") && clcnn_net_tensor(net, "loss0") != NULL &&
+               clcnn_net_tensor(net, "nothing") == NULL,
+           "tensors are found by name: the input, a layer, the loss (loss0)");
+    tap_ok(strstr(clcnn_net_warnings(net), "t.txt:5:1: warning: the output of layer 3 ('b') is not used") != NULL &&
+               !strstr(clcnn_net_warnings(net), "'a'"),
+           "a line that nothing reads is warned about: %s", clcnn_net_warnings(net));
+    clcnn_net_destroy(net);
+  }
+  net = parse("input 1 4 4\nflatten\nlinear 3\n");
+  tap_ok(net && !strcmp(clcnn_net_warnings(net), ""), "a chain has no warnings");
+  clcnn_net_destroy(net);
+
+  const clcnn_status INV = CLCNN_ERR_INVALID_ARGUMENT;
+  bad("an unknown input", "input 1 8 8\na = relu\nb = relu(zz)\n", INV, "t.txt:3:10: unknown name 'zz' (no line above defines it)");
+  bad("a use before the definition", "input 1 8 8\na = relu(b)\nb = relu\n", INV,
+      "t.txt:2:10: 'b' is used before its definition on line 3");
+  bad("a name defined twice", "input 1 8 8\na = relu\na = sigmoid\n", INV, "t.txt:3:1: name 'a' is defined twice (first on line 2)");
+  bad("a name that is the input's", "input 1 8 8\ninput = relu\n", INV, "t.txt:2:1:|input");
+  bad("a reserved name", "input 1 8 8\ntrain = relu\n", INV, "t.txt:2:1: name 'train' is reserved|torch.nn.Module");
+  bad("another reserved name", "input 1 8 8\nforward = relu\n", INV, "t.txt:2:1: name 'forward' is reserved");
+  bad("a 64-character name", "input 1 8 8\na123456789012345678901234567890123456789012345678901234567890123 = relu\n", INV,
+      "t.txt:2:1: name|longer than 63 characters");
+  bad("a name that starts with a digit", "input 1 8 8\n1a = relu\n", INV, "t.txt:2:1: bad name '1a'");
+  bad("a name and no op", "input 1 8 8\na =\n", INV, "t.txt:2:4: expected an op after 'a ='");
+  bad("a name and a bad op token", "input 1 8 8\na = +relu\n", INV, "t.txt:2:5: expected an op after 'a =', got '+relu'");
+  bad("an unclosed input list", "input 1 8 8\na = relu(input\n", INV, "t.txt:2:15: expected ',' or ')' in the inputs of relu");
+  bad("an empty input list", "input 1 8 8\na = relu()\n", INV, "t.txt:2:10: relu(): expected the names of its inputs");
+  bad("a trailing comma", "input 1 8 8\na = relu(input,)\n", INV, "t.txt:2:16: expected the name of an input of relu");
+  bad("two inputs to relu", "input 1 8 8\na = relu\nb = relu(a, input)\n", INV, "t.txt:3:5: relu takes 1 input, got 2");
+  bad("text glued to the inputs", "input 1 8 8\na = relu(input)x\n", INV, "t.txt:2:16: expected a blank after relu(...)");
+  bad("an unknown op after a name", "input 1 8 8\na = relux\n", INV, "t.txt:2:5: unknown layer 'relux'|or a loss: xent");
+  bad("a layer after a loss", "input 4 1 1\nlinear 3\nxent\nrelu\n", INV,
+      "t.txt:4:1: a layer after the loss on line 3: loss lines come after the layer lines");
+  bad("a loss before any layer", "input 4 1 1\nxent(input)\n", INV, "t.txt:2:1: a loss before any layer");
+  bad("a loss reading a loss", "input 4 1 1\nl = linear 3\ne = xent(l)\nxent(e)\n", INV,
+      "t.txt:4:6: 'e' is a loss: nothing reads a loss");
+  bad("a loss with a bad weight", "input 4 1 1\nl = linear 3\nxent(l) weight=-1\n", INV,
+      "t.txt:3:1: loss 'loss0' (cross_entropy): weight -1 must be finite and non-negative");
+  bad("a loss with an unknown option", "input 4 1 1\nl = linear 3\nxent(l) beta=2\n", INV,
+      "t.txt:3:9: 'beta=2': unknown option for xent (expected ignore, weight)");
+  bad("a loss name used twice", "input 4 1 1\nl = linear 3\nl = xent(l)\n", INV, "t.txt:3:1: name 'l' is defined twice");
+  bad("a shape error names the node", "input 1 8 8\nstem = conv 4 kernel=9\n", CLCNN_ERR_SHAPE,
+      "t.txt:2:8: layer 0 conv2d 'stem': kernel 9x9 is larger than the padded input 8x8");
+  bad("reshape to another element count", "input 1 4 4\nreshape 2 3 3\n", CLCNN_ERR_SHAPE,
+      "t.txt:2:1: layer 0 reshape: (2,3,3) has 18 elements, its input (1,4,4) 16");
+  bad("reshape with two numbers", "input 1 4 4\nreshape 2 8\n", INV, "t.txt:2:1: reshape needs C H W, got 2 of 3");
+}
+
 int main(void) {
   char e[512];
   clcnn_status st = clcnn_ctx_create(&ctx, NULL, e, sizeof e); /* defaults: float */
@@ -446,6 +525,7 @@ int main(void) {
   test_layout();
   test_errors();
   test_bn_dropout();
+  test_graph_syntax();
   clcnn_ctx_destroy(ctx);
   return tap_done();
 }
