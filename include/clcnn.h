@@ -472,6 +472,16 @@ CLCNN_API clcnn_tensor *clcnn_mse_loss(clcnn_net *net, clcnn_tensor *x, double w
 /* torch.nn.SmoothL1Loss(beta): beta >= 0 (0: L1); targets one real per element. */
 CLCNN_API clcnn_tensor *clcnn_smoothl1_loss(clcnn_net *net, clcnn_tensor *x, double beta, double weight,
                                             const char *name);
+/* The net's losses, in the order they were added (a net without any gets its default one when
+ * it is finished). */
+typedef struct {
+  clcnn_tensor *loss;   /* the loss node's output: pass it to clcnn_net_set_target */
+  clcnn_tensor *input;  /* what it reads */
+  clcnn_layer_type type; /* CLCNN_LAYER_XENT_LOSS ... */
+  double weight;
+} clcnn_loss_info;
+CLCNN_API int clcnn_net_num_losses(const clcnn_net *net);
+CLCNN_API clcnn_status clcnn_net_loss_info(const clcnn_net *net, int i, clcnn_loss_info *info);
 /* Give loss node LOSS its targets for the last forward's n samples (int32 class labels for
  * cross-entropy; reals of the context's precision, one per element of its input, for the
  * others), checked on the host and copied on the event chain. */

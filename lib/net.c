@@ -821,6 +821,20 @@ static struct node *loss_of(clcnn_net *net, const clcnn_tensor *t) {
   return NULL;
 }
 
+CLCNN_API int clcnn_net_num_losses(const clcnn_net *net) { return net ? net->nloss : 0; }
+
+CLCNN_API clcnn_status clcnn_net_loss_info(const clcnn_net *net, int i, clcnn_loss_info *info) {
+  if (!net || !info) return CLCNN_ERR_NULL_POINTER;
+  if (i < 0 || i >= net->nloss)
+    return FAIL(net->ctx, CLCNN_ERR_RANGE, "loss %d does not exist (the net has %d)", i, net->nloss);
+  const struct node *nd = net->losses[i];
+  info->loss = nd->out;
+  info->input = nd->in[0];
+  info->type = (clcnn_layer_type)nd->op->type;
+  info->weight = nd->weight;
+  return CLCNN_SUCCESS;
+}
+
 CLCNN_API clcnn_status clcnn_net_set_target(clcnn_net *net, clcnn_tensor *loss, const void *targets) {
   NET_CHECK(net);
   clcnn_ctx *ctx = net->ctx;
