@@ -11,6 +11,7 @@
  *   - d input, d weight, d bias vs central differences of L = sum(out * G) in double, h = 1e-6:
  *     |a-n| <= 1e-7 + 1e-6*|n|, every element up to 64, else 64 random ones;
  *   - two backward passes: parameter gradients exactly twice, input gradient exactly the same;
+ *     with the input gradient off, the same parameter gradients bit for bit;
  *   - a float context: forward vs the double reference and everything vs the double context,
  *     |f-d| <= 1e-5*|d| + 1e-5*max|d|.
  * Then PyTorch's default initialisation bounds (fan_in = OC/G * KH * KW), model-file lines that
@@ -325,6 +326,20 @@ static void run_case(const tcase *tc) {
         tap_ok(r, "%s: d %s vs central differences (%zu of %zu), max err %.3g (<= 1e-7 + 1e-6*|fd|)", what, pname[i],
                k, pcount[i], e);
     }
+  }
+  /* without the input gradient (a first layer in training): the same parameter gradients */
+  CALL(cx, what, clcnn_net_set_input_grad(net, 0));
+  for (int i = 0; i < np; i++) CALL(cx, what, clcnn_net_param_write(net, i, par[i]));
+  CALL(cx, what, clcnn_net_forward(net, x, tc->n));
+  CALL(cx, what, clcnn_net_zero_grad(net));
+  CALL(cx, what, clcnn_net_backward_from(net, G));
+  {
+    int ok = 1;
+    for (int i = 0; i < np; i++) {
+      CALL(cx, what, clcnn_net_grad_read(net, i, g2[i]));
+      ok &= memcmp(g2[i], g1[i], pcount[i] * sizeof(double)) == 0;
+    }
+    tap_ok(ok, "%s: without the input gradient, the same parameter gradients bit for bit", what);
   }
   clcnn_net_destroy(net);
 
