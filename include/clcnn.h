@@ -605,9 +605,10 @@ CLCNN_API clcnn_status clcnn_lr_schedule(const clcnn_lr_schedule_params *s, doub
 /* ---- model files ----------------------------------------------------------------------
  * One layer per line, '#' starts a comment, the first layer line is "input C H W":
  *   conv OUT kernel=K [stride=S] [pad=P] [dilation=D] [groups=G] [bias=0|1]
+ *   convtranspose OUT kernel=K [stride=S] [pad=P] [outpad=Q] [dilation=D] [groups=G] [bias=0|1]
  *   linear OUT [bias=0|1]      relu      leakyrelu [slope=A]      sigmoid      tanh
  *   maxpool K [stride=S] [pad=P]      avgpool K [stride=S] [pad=P]      globalavgpool
- * where every kernel, stride, pad and dilation is N or HxW (e.g. kernel=3x2),
+ * where every kernel, stride, pad, outpad and dilation is N or HxW (e.g. kernel=3x2),
  *   flatten      batchnorm [eps=E] [momentum=M]      dropout [p=P]
  * On error err reads "FILE:LINE:COL: what was expected" or names the layer and the shapes. */
 CLCNN_API clcnn_status clcnn_net_from_text(clcnn_ctx *ctx, const char *text, const char *filename,

@@ -242,4 +242,81 @@ static inline double ref_softmax_xent(const double *z, int n, int k, const int32
   return total / n;
 }
 
+/* ---- conv_transpose2d (torch.nn.functional.conv_transpose2d) ------------------------
+ * From the definition: every input element x[b][ic][i][j] adds x * wt[ic][o'][ki][kj] to
+ * y[b][g*ocg + o'][i*sh - ph + ki*dh][j*sw - pw + kj*dw] where that lands inside y, g being
+ * ic's group. x (n,c,h,w); wt (c, oc/groups, kh, kw); bias (oc) or NULL; y (n, oc, oh, ow)
+ * with oh = ref_convt_out_dim(h, kh, sh, ph, oph, dh), ow likewise. */
+static inline int ref_convt_out_dim(int in, int k, int s, int p, int op, int d) {
+  return (in - 1) * s - 2 * p + d * (k - 1) + op + 1;
+}
+
+static inline void ref_conv_transpose2d(const double *x, int n, int c, int h, int w, const double *wt,
+                                        const double *bias, int oc, int kh, int kw, int sh, int sw, int ph,
+                                        int pw, int oph, int opw, int dh, int dw, int groups, double *y) {
+  int oh = ref_convt_out_dim(h, kh, sh, ph, oph, dh), ow = ref_convt_out_dim(w, kw, sw, pw, opw, dw);
+  int cg = c / groups, ocg = oc / groups;
+  for (int b = 0; b < n; b++)
+    for (int o = 0; o < oc; o++)
+      for (int q = 0; q < oh * ow; q++) y[((size_t)b * oc + o) * oh * ow + q] = bias ? bias[o] : 0.0;
+  for (int b = 0; b < n; b++)
+    for (int ic = 0; ic < c; ic++) {
+      int g = ic / cg;
+      for (int i = 0; i < h; i++)
+        for (int j = 0; j < w; j++) {
+          double v = x[(((size_t)b * c + ic) * h + i) * w + j];
+          for (int oo = 0; oo < ocg; oo++)
+            for (int ki = 0; ki < kh; ki++) {
+              int yi = i * sh - ph + ki * dh;
+              if (yi < 0 || yi >= oh) continue;
+              for (int kj = 0; kj < kw; kj++) {
+                int yj = j * sw - pw + kj * dw;
+                if (yj < 0 || yj >= ow) continue;
+                y[(((size_t)b * oc + g * ocg + oo) * oh + yi) * ow + yj] +=
+                    v * wt[(((size_t)ic * ocg + oo) * kh + ki) * kw + kj];
+              }
+            }
+        }
+    }
+}
+
+/* Its adjoint: given dy (n, oc, oh, ow), the gradients of sum(y * dy): dx (n,c,h,w) and
+ * dwt (c, oc/groups, kh, kw) are overwritten, db (oc) too when not NULL. */
+static inline void ref_conv_transpose2d_backward(const double *x, int n, int c, int h, int w, const double *wt,
+                                                 int oc, int kh, int kw, int sh, int sw, int ph, int pw, int oph,
+                                                 int opw, int dh, int dw, int groups, const double *dy, double *dx,
+                                                 double *dwt, double *db) {
+  int oh = ref_convt_out_dim(h, kh, sh, ph, oph, dh), ow = ref_convt_out_dim(w, kw, sw, pw, opw, dw);
+  int cg = c / groups, ocg = oc / groups;
+  for (size_t i = 0; i < (size_t)oc * cg * kh * kw; i++) dwt[i] = 0.0;
+  for (int o = 0; db && o < oc; o++) {
+    db[o] = 0.0;
+    for (int b = 0; b < n; b++)
+      for (int q = 0; q < oh * ow; q++) db[o] += dy[((size_t)b * oc + o) * oh * ow + q];
+  }
+  for (int b = 0; b < n; b++)
+    for (int ic = 0; ic < c; ic++) {
+      int g = ic / cg;
+      for (int i = 0; i < h; i++)
+        for (int j = 0; j < w; j++) {
+          size_t xi = (((size_t)b * c + ic) * h + i) * w + j;
+          double acc = 0.0;
+          for (int oo = 0; oo < ocg; oo++)
+            for (int ki = 0; ki < kh; ki++) {
+              int yi = i * sh - ph + ki * dh;
+              if (yi < 0 || yi >= oh) continue;
+              for (int kj = 0; kj < kw; kj++) {
+                int yj = j * sw - pw + kj * dw;
+                if (yj < 0 || yj >= ow) continue;
+                double d = dy[(((size_t)b * oc + g * ocg + oo) * oh + yi) * ow + yj];
+                size_t wi = (((size_t)ic * ocg + oo) * kh + ki) * kw + kj;
+                acc += d * wt[wi];
+                dwt[wi] += d * x[xi];
+              }
+            }
+          dx[xi] = acc;
+        }
+    }
+}
+
 #endif /* CLCNN_REF_H */
