@@ -235,7 +235,7 @@ static tensor *convt_parse(struct margs *A, clcnn_net *net, tensor **in, int nin
 }
 
 const struct op op_conv_transpose2d = {
-    .word = "convtranspose", .kind = "conv_transpose2d", .type = CLCNN_LAYER_CONV_TRANSPOSE2D,
+    .word = "convtranspose", .flags = OP_NO_BWD_Y, .kind = "conv_transpose2d", .type = CLCNN_LAYER_CONV_TRANSPOSE2D,
     .priv_size = sizeof(struct convt_state), .min_in = 1, .max_in = 1, .npos = 1, .pos = "OUT",
     .pos_what = {"output channels"},
     .opts = {"kernel", "stride", "pad", "outpad", "dilation", "groups", "bias"},
