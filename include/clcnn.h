@@ -479,6 +479,9 @@ typedef struct {
   clcnn_tensor *input;  /* what it reads */
   clcnn_layer_type type; /* CLCNN_LAYER_XENT_LOSS ... */
   double weight;
+  int classes;           /* cross-entropy: the classes (labels are in [0, classes) or the ignore
+                            index); 0 for the losses over reals */
+  int targets;           /* targets per sample: labels (1, or H*W per position), or reals */
 } clcnn_loss_info;
 CLCNN_API int clcnn_net_num_losses(const clcnn_net *net);
 CLCNN_API clcnn_status clcnn_net_loss_info(const clcnn_net *net, int i, clcnn_loss_info *info);

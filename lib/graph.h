@@ -136,6 +136,8 @@ struct op {
   clcnn_status (*targets)(clcnn_ctx *ctx, struct node *nd, const void *targets, int n);
   clcnn_status (*value)(clcnn_ctx *ctx, struct node *nd, double *value);
   cbuf *(*target_buf)(struct node *nd);
+  /* the classes of its labels (0: its targets are reals) and how many targets a sample has */
+  void (*target_shape)(const struct node *nd, int *classes, int *per_sample);
 };
 
 /* The op table (lib/ops.c), ended by NULL. */

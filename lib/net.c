@@ -832,6 +832,9 @@ CLCNN_API clcnn_status clcnn_net_loss_info(const clcnn_net *net, int i, clcnn_lo
   info->input = nd->in[0];
   info->type = (clcnn_layer_type)nd->op->type;
   info->weight = nd->weight;
+  info->classes = 0;
+  info->targets = (int)tensor_size(nd->in[0]);
+  if (nd->op->target_shape) nd->op->target_shape(nd, &info->classes, &info->targets);
   return CLCNN_SUCCESS;
 }
 

@@ -113,6 +113,11 @@ static clcnn_status xent_value(clcnn_ctx *ctx, struct node *nd, double *v) {
 
 static cbuf *xent_target_buf(struct node *nd) { return &((struct xent_state *)nd->priv)->labels; }
 
+static void xent_target_shape(const struct node *nd, int *classes, int *per_sample) {
+  const struct xent_state *s = nd->priv;
+  *classes = s->k, *per_sample = s->p;
+}
+
 static void xent_describe(const struct node *nd, char *buf, size_t size) {
   const struct xent_state *s = nd->priv;
   snprintf(buf, size, "cross_entropy(%s, %d classes%s, ignore %d, weight %g)", nd->in[0]->name, s->k,
@@ -132,6 +137,7 @@ const struct op op_xent = {
     .opts = {"ignore", "weight"}, .usage = "xent(X) [ignore=I] [weight=W]", .parse = xent_parse,
     .setup = xent_setup, .alloc = xent_alloc, .release = xent_release, .backward = xent_backward,
     .describe = xent_describe, .targets = xent_targets, .value = xent_value, .target_buf = xent_target_buf,
+    .target_shape = xent_target_shape,
 };
 
 CLCNN_API clcnn_tensor *clcnn_xent_loss(clcnn_net *net, clcnn_tensor *logits, int ignore_index, double weight,

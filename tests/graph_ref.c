@@ -192,12 +192,11 @@ int main(int argc, char **argv) {
     char name[160];
     snprintf(name, sizeof name, "target.%s", clcnn_tensor_name(li.loss));
     if (li.type == CLCNN_LAYER_XENT_LOSS) {
-      int pixels = dims[2] * dims[3] > 1, classes = pixels ? dims[1] : dims[1] * dims[2] * dims[3];
-      size_t m = (size_t)N * (pixels ? dims[2] * dims[3] : 1);
+      size_t m = (size_t)N * li.targets;
       int32_t *y = malloc(m * sizeof *y);
       int64_t *y64 = malloc(m * sizeof *y64);
-      for (size_t k = 0; k < m; k++) y64[k] = y[k] = (int32_t)(ref_rng_next(&rng) % classes);
-      if (pixels) add(&o, name, CLCNN_ST_I64, 3, (int64_t[]){N, dims[2], dims[3]}, y64, m * sizeof *y64);
+      for (size_t k = 0; k < m; k++) y64[k] = y[k] = (int32_t)(ref_rng_next(&rng) % li.classes);
+      if (li.targets > 1) add(&o, name, CLCNN_ST_I64, 3, (int64_t[]){N, dims[2], dims[3]}, y64, m * sizeof *y64);
       else add(&o, name, CLCNN_ST_I64, 1, (int64_t[]){N}, y64, m * sizeof *y64);
       free(y64);
       tg[i] = y;

@@ -272,14 +272,42 @@ int main(int argc, char **argv) {
         uint64_t s = 12345;
         for (size_t i = 0; i < n * in; i++) x[i] = (float)(((s = s * 6364136223846793005ull + 1) >> 40) / 16777216.0);
         for (int i = 0; i < n; i++) y[i] = i % (int)k;
+        /* a graph with its own losses: targets for each (labels, or reals in [0,1)) */
+        if (clcnn_net_finalize(net)) die("%s", clcnn_ctx_last_error(cx));
+        int nl = clcnn_net_num_losses(net), plain = 0;
+        void **tg = calloc(nl ? nl : 1, sizeof *tg);
+        clcnn_tensor **lt = calloc(nl ? nl : 1, sizeof *lt);
+        if (!tg || !lt) die("out of memory");
+        for (int i = 0; i < nl; i++) {
+          clcnn_loss_info li;
+          clcnn_net_loss_info(net, i, &li);
+          size_t m = (size_t)n * li.targets;
+          lt[i] = li.loss;
+          if (nl == 1 && li.type == CLCNN_LAYER_XENT_LOSS && li.targets == 1) plain = 1;
+          if (li.classes) {
+            int32_t *l = malloc(m * sizeof *l);
+            for (size_t j = 0; l && j < m; j++) l[j] = (int32_t)(j % li.classes);
+            tg[i] = l;
+          } else {
+            float *r = malloc(m * sizeof *r);
+            for (size_t j = 0; r && j < m; j++) r[j] = (float)((j * 2654435761u) % 1000) / 1000.0f;
+            tg[i] = r;
+          }
+          if (!tg[i]) die("out of memory");
+        }
         double *t = malloc((steps + warmup) * sizeof *t), loss;
         uint64_t allocs_after_first = 0, allocs_end = 0;
         int total = first_step ? 1 : warmup + steps;
         for (int st = 0; st < total; st++) {
           double t0 = now();
-          if (clcnn_net_zero_grad(net) || clcnn_net_forward(net, x, n) || clcnn_net_backward(net, y) ||
-              clcnn_optim_step(opt) || clcnn_net_loss(net, &loss))
-            die("%s", clcnn_ctx_last_error(cx));
+          int bad = clcnn_net_zero_grad(net) || clcnn_net_forward(net, x, n);
+          if (plain) {
+            bad = bad || clcnn_net_backward(net, y);
+          } else {
+            for (int i = 0; i < nl && !bad; i++) bad = clcnn_net_set_target(net, lt[i], tg[i]) != 0;
+            bad = bad || clcnn_net_backward_losses(net);
+          }
+          if (bad || clcnn_optim_step(opt) || clcnn_net_loss(net, &loss)) die("%s", clcnn_ctx_last_error(cx));
           t[st] = now() - t0;
           if (st == 0) {
             clcnn_ctx_memory(cx, NULL, NULL, &allocs_after_first);
@@ -289,6 +317,8 @@ int main(int argc, char **argv) {
               fflush(stdout);
               /* destroying the context writes the programs it built to the disk cache */
               free(x), free(y), free(t), free(text);
+              for (int i = 0; i < nl; i++) free(tg[i]);
+              free(tg), free(lt);
               clcnn_optim_destroy(opt);
               clcnn_net_destroy(net);
               clcnn_ctx_destroy(pctx);
@@ -336,6 +366,8 @@ int main(int argc, char **argv) {
           printf("  %-3s %-52s %10.1f %8s %10.1f\n", "", "total", tf, "", tb);
         }
         free(x), free(y), free(t);
+        for (int i = 0; i < nl; i++) free(tg[i]);
+        free(tg), free(lt);
         clcnn_optim_destroy(opt);
         clcnn_net_destroy(net);
       }
