@@ -4,7 +4,7 @@
 
 extern const struct op op_conv2d, op_linear, op_relu, op_leaky_relu, op_sigmoid, op_tanh, op_maxpool2d, op_avgpool2d,
     op_global_avgpool, op_flatten, op_reshape, op_batchnorm, op_dropout, op_xent,
-    op_conv_transpose2d;
+    op_conv_transpose2d, op_add, op_concat, op_upsample;
 
 const struct op *const clcnn__ops[] = {
     &op_conv2d,
@@ -21,6 +21,9 @@ const struct op *const clcnn__ops[] = {
     &op_batchnorm,
     &op_dropout,
     &op_conv_transpose2d,
+    &op_add,
+    &op_concat,
+    &op_upsample,
     &op_xent,
     NULL,
 };

@@ -317,6 +317,88 @@ static inline void ref_conv_transpose2d_backward(const double *x, int n, int c, 
           dx[xi] = acc;
         }
     }
+/* ---- graph joins: add, concat along channels, upsampling ----------------------------------- */
+/* y = a + b (count elements). */
+static inline void ref_add(const double *a, const double *b, size_t count, double *y) {
+  for (size_t i = 0; i < count; i++) y[i] = a[i] + b[i];
+}
+
+/* torch.cat(dim=1): k inputs x[i] (n, c[i], p) -> y (n, sum c, p), p = H*W. */
+static inline void ref_concat(const double *const *x, const int *c, int k, int n, int p, double *y) {
+  int ct = 0;
+  for (int i = 0; i < k; i++) ct += c[i];
+  for (int b = 0; b < n; b++)
+    for (int i = 0, off = 0; i < k; off += c[i], i++)
+      for (int ch = 0; ch < c[i]; ch++)
+        for (int q = 0; q < p; q++)
+          y[((size_t)b * ct + off + ch) * p + q] = x[i][((size_t)b * c[i] + ch) * p + q];
+}
+
+/* Its adjoint: dx[i] (n, c[i], p) overwritten with its slice of dy (n, sum c, p). */
+static inline void ref_concat_backward(const double *dy, const int *c, int k, int n, int p, double *const *dx) {
+  int ct = 0;
+  for (int i = 0; i < k; i++) ct += c[i];
+  for (int b = 0; b < n; b++)
+    for (int i = 0, off = 0; i < k; off += c[i], i++)
+      for (int ch = 0; ch < c[i]; ch++)
+        for (int q = 0; q < p; q++)
+          dx[i][((size_t)b * c[i] + ch) * p + q] = dy[((size_t)b * ct + off + ch) * p + q];
+}
+
+/* torch.nn.Upsample(scale_factor=s, mode, align_corners=False), integer s >= 1, along one axis
+ * of n inputs: output o reads inputs i0 (weight w0) and i1 (weight w1). nearest: i0 = i1 =
+ * floor(o / s), w0 = 1, w1 = 0. bilinear: src = (o + 0.5) / s - 0.5, below 0 taken as 0,
+ * i0 = floor(src), i1 = i0 + 1 clamped to n - 1, w1 = src - i0, w0 = 1 - w1 (PyTorch's
+ * area_pixel_compute_source_index and upsample_bilinear2d, in double). */
+static inline void ref_upsample_src(int o, int s, int n, int bilinear, int *i0, int *i1, double *w0, double *w1) {
+  if (!bilinear) {
+    *i0 = *i1 = o / s;
+    *w0 = 1.0, *w1 = 0.0;
+    return;
+  }
+  double src = (o + 0.5) / s - 0.5;
+  if (src < 0) src = 0;
+  *i0 = (int)floor(src);
+  *i1 = *i0 + 1 < n ? *i0 + 1 : n - 1;
+  *w1 = src - *i0;
+  *w0 = 1.0 - *w1;
+}
+
+/* x (n,c,h,w) -> y (n,c,h*s,w*s). */
+static inline void ref_upsample(const double *x, int n, int c, int h, int w, int s, int bilinear, double *y) {
+  int oh = h * s, ow = w * s;
+  for (int p = 0; p < n * c; p++)
+    for (int oy = 0; oy < oh; oy++)
+      for (int ox = 0; ox < ow; ox++) {
+        int y0, y1, x0, x1;
+        double a0, a1, b0, b1;
+        ref_upsample_src(oy, s, h, bilinear, &y0, &y1, &a0, &a1);
+        ref_upsample_src(ox, s, w, bilinear, &x0, &x1, &b0, &b1);
+        const double *xp = x + (size_t)p * h * w;
+        y[((size_t)p * oh + oy) * ow + ox] =
+            a0 * (b0 * xp[y0 * w + x0] + b1 * xp[y0 * w + x1]) + a1 * (b0 * xp[y1 * w + x0] + b1 * xp[y1 * w + x1]);
+      }
+}
+
+/* Its adjoint, scattered: dx (n,c,h,w) overwritten with the sum over outputs of weight * dy. */
+static inline void ref_upsample_backward(const double *dy, int n, int c, int h, int w, int s, int bilinear,
+                                         double *dx) {
+  int oh = h * s, ow = w * s;
+  for (size_t i = 0; i < (size_t)n * c * h * w; i++) dx[i] = 0.0;
+  for (int p = 0; p < n * c; p++)
+    for (int oy = 0; oy < oh; oy++)
+      for (int ox = 0; ox < ow; ox++) {
+        int y0, y1, x0, x1;
+        double a0, a1, b0, b1;
+        ref_upsample_src(oy, s, h, bilinear, &y0, &y1, &a0, &a1);
+        ref_upsample_src(ox, s, w, bilinear, &x0, &x1, &b0, &b1);
+        double d = dy[((size_t)p * oh + oy) * ow + ox];
+        double *dp = dx + (size_t)p * h * w;
+        dp[y0 * w + x0] += a0 * b0 * d;
+        dp[y0 * w + x1] += a0 * b1 * d;
+        dp[y1 * w + x0] += a1 * b0 * d;
+        dp[y1 * w + x1] += a1 * b1 * d;
+      }
 }
 
 #endif /* CLCNN_REF_H */
