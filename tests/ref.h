@@ -317,6 +317,8 @@ static inline void ref_conv_transpose2d_backward(const double *x, int n, int c, 
           dx[xi] = acc;
         }
     }
+}
+
 /* ---- graph joins: add, concat along channels, upsampling ----------------------------------- */
 /* y = a + b (count elements). */
 static inline void ref_add(const double *a, const double *b, size_t count, double *y) {
