@@ -45,7 +45,7 @@ static tensor *add_parse(struct margs *A, clcnn_net *net, tensor **in, int nin, 
 }
 
 const struct op op_add = {
-    .word = "add", .kind = "add", .type = CLCNN_LAYER_ADD, .min_in = 2, .max_in = 2, .usage = "add(A, B)",
+    .word = "add", .kind = "add", .type = CLCNN_LAYER_ADD, .flags = OP_NO_BWD_X | OP_NO_BWD_Y, .min_in = 2, .max_in = 2, .usage = "add(A, B)",
     .parse = add_parse, .setup = add_setup, .forward = add_forward, .backward = add_backward,
     .describe = add_describe,
 };

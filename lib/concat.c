@@ -63,7 +63,7 @@ static tensor *concat_parse(struct margs *A, clcnn_net *net, tensor **in, int ni
 }
 
 const struct op op_concat = {
-    .word = "concat", .kind = "concat", .type = CLCNN_LAYER_CONCAT, .min_in = 2, .max_in = 0,
+    .word = "concat", .kind = "concat", .type = CLCNN_LAYER_CONCAT, .flags = OP_NO_BWD_X | OP_NO_BWD_Y, .min_in = 2, .max_in = 0,
     .usage = "concat(A, B, ...)", .parse = concat_parse, .setup = concat_setup, .forward = concat_forward,
     .backward = concat_backward, .describe = concat_describe,
 };

@@ -74,7 +74,7 @@ static tensor *upsample_parse(struct margs *A, clcnn_net *net, tensor **in, int 
 }
 
 const struct op op_upsample = {
-    .word = "upsample", .kind = "upsample", .type = CLCNN_LAYER_UPSAMPLE,
+    .word = "upsample", .kind = "upsample", .type = CLCNN_LAYER_UPSAMPLE, .flags = OP_NO_BWD_X | OP_NO_BWD_Y,
     .priv_size = sizeof(struct upsample_state), .min_in = 1, .max_in = 1, .npos = 1, .pos = "S",
     .pos_what = {"scale"}, .opts = {"mode"}, .usage = "upsample S [mode=nearest|bilinear]",
     .parse = upsample_parse, .setup = upsample_setup, .forward = upsample_forward,
