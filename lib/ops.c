@@ -3,7 +3,8 @@
 #include "graph.h"
 
 extern const struct op op_conv2d, op_linear, op_relu, op_leaky_relu, op_sigmoid, op_tanh, op_maxpool2d, op_avgpool2d,
-    op_global_avgpool, op_flatten, op_reshape, op_batchnorm, op_dropout, op_xent;
+    op_global_avgpool, op_flatten, op_reshape, op_batchnorm, op_dropout, op_xent,
+    op_bce, op_mse, op_smoothl1;
 
 const struct op *const clcnn__ops[] = {
     &op_conv2d,
@@ -20,5 +21,8 @@ const struct op *const clcnn__ops[] = {
     &op_batchnorm,
     &op_dropout,
     &op_xent,
+    &op_bce,
+    &op_mse,
+    &op_smoothl1,
     NULL,
 };
