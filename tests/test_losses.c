@@ -273,7 +273,6 @@ static void fd_check(struct fdnet *f, const char *what) {
       v[i] = keep;
       ok &= !clcnn_net_param_write(net, p, v);
       double num = (lp - lm) / (2 * FD_H), e = fabs(g[i] - num);
-      if (getenv("FDDBG")) tap_diag("%s %zu: %.10g vs %.10g", info.name, i, g[i], num);
       if (!(e <= FD_ABS + FD_REL * fabs(num))) ok = 0;
       if (!(e <= worst)) worst = e;
     }
@@ -483,6 +482,46 @@ static void multi_losses(void) {
   free_multi(&d), free_multi(&s);
 }
 
+/* Two losses on a tensor nothing else reads: input -> reshape r -> mse(r) 0.4, smoothl1(r, 0.5) 1.5.
+ * The input's gradient is 0.4 * mse's + 1.5 * smooth L1's (the second goes through the net's
+ * gradient-sum buffer). */
+static void two_on_one(clcnn_ctx *cx) {
+  char what[96];
+  snprintf(what, sizeof what, "%s: mse(r) 0.4 + smoothl1(r, beta 0.5) 1.5 on one tensor, 2 x 3x5x4", pname(cx));
+  const int n = 2, c = 3, h = 5, w = 4;
+  size_t m = (size_t)n * c * h * w;
+  clcnn_net *net = NULL;
+  double *x = dalloc(m), *t1 = dalloc(m), *t2 = dalloc(m), *g1 = dalloc(m), *g2 = dalloc(m), *dx = dalloc(m);
+  make_data(MSE, 0, x, t1, m);
+  for (size_t i = 0; i < m; i++) t2[i] = x[i] + rndf(-1, 1);
+  void *hx = to_host(cx, x, m), *h1 = to_host(cx, t1, m), *h2 = to_host(cx, t2, m), *hdx = xcalloc(m, 8);
+  CALL(cx, what, clcnn_net_create(cx, n, c, h, w, &net));
+  clcnn_tensor *r = clcnn_reshape(net, clcnn_net_input(net), c, h, w, "r");
+  clcnn_tensor *a = clcnn_mse_loss(net, r, 0.4, NULL), *b = clcnn_smoothl1_loss(net, r, 0.5, 1.5, NULL);
+  CALL(cx, what, clcnn_net_build_status(net));
+  double va, vb, total, e, want[2];
+  want[0] = ref_mse(x, t1, m, g1);
+  want[1] = ref_smoothl1(x, t2, m, 0.5, g2);
+  for (size_t i = 0; i < m; i++) g1[i] = 0.4 * g1[i] + 1.5 * g2[i];
+  CALL(cx, what, clcnn_net_forward(net, hx, n));
+  CALL(cx, what, clcnn_net_set_target(net, a, h1));
+  CALL(cx, what, clcnn_net_set_target(net, b, h2));
+  CALL(cx, what, clcnn_net_backward_losses(net));
+  CALL(cx, what, clcnn_net_loss_value(net, a, &va));
+  CALL(cx, what, clcnn_net_loss_value(net, b, &vb));
+  CALL(cx, what, clcnn_net_loss(net, &total));
+  CALL(cx, what, clcnn_net_read_input_grad(net, hdx));
+  from_host(cx, hdx, dx, m);
+  tap_ok(close_ctx(cx, &va, &want[0], 1, &e) && close_ctx(cx, &vb, &want[1], 1, &e) &&
+             fabs(total - (0.4 * va + 1.5 * vb)) <= 1e-7 * fabs(total),
+         "%s: values vs references, total = 0.4 mse + 1.5 smoothl1", what);
+  tap_ok(close_ctx(cx, dx, g1, m, &e), "%s: input gradient = the weighted sum of the references', max err %.3g", what,
+         e);
+done:
+  clcnn_net_destroy(net);
+  free(x), free(t1), free(t2), free(g1), free(g2), free(dx), free(hx), free(h1), free(h2), free(hdx);
+}
+
 /* ---- 4. cross-entropy per position ------------------------------------------------------ */
 /* input -> reshape -> xent(ignore, weight) on (N,C,H,W) logits; labels (N,H,W). */
 static void xent_case(clcnn_ctx *cx, int n, int maxb, int c, int h, int w, int ignore, double weight,
@@ -499,6 +538,7 @@ static void xent_case(clcnn_ctx *cx, int n, int maxb, int c, int h, int w, int i
   for (size_t i = 0; i < m; i++) x[i] = rndf(-3, 3);
   for (size_t i = 0; i < (size_t)n * p; i++)
     lab[i] = ignored_every && ref_rng_int(&rng, ignored_every) == 0 ? ignore : ref_rng_int(&rng, c);
+  if (ignored_every != 1) lab[0] = ignore == 0 ? 1 : 0; /* at least one label counts */
   hx = to_host(cx, x, m);
   CALL(cx, what, clcnn_net_create(cx, maxb, c, h, w, &net));
   clcnn_tensor *L = clcnn_xent_loss(net, clcnn_reshape(net, clcnn_net_input(net), c, h, w, "r"), ignore, weight,
@@ -506,6 +546,16 @@ static void xent_case(clcnn_ctx *cx, int n, int maxb, int c, int h, int w, int i
   CALL(cx, what, clcnn_net_build_status(net));
   double want = ref_xent_positions(x, n, c, (int)p, lab, ignore, g), got = 0, total = 0, e;
   for (size_t i = 0; i < m; i++) g[i] *= weight;
+  { /* first a batch without ignored labels, so that the gradient buffer holds non-zeros everywhere */
+    int32_t *all = xcalloc((size_t)n * p, sizeof(int32_t));
+    for (size_t i = 0; i < (size_t)n * p; i++) all[i] = (int32_t)(i % c);
+    clcnn_status st = clcnn_net_forward(net, hx, n);
+    if (!st) st = clcnn_net_set_target(net, L, all);
+    if (!st) st = clcnn_net_backward_losses(net);
+    if (!st) st = clcnn_net_wait_inputs(net); /* the labels are copied from `all` on the event chain */
+    free(all);
+    CALL(cx, what, st);
+  }
   CALL(cx, what, clcnn_net_forward(net, hx, n));
   CALL(cx, what, clcnn_net_set_target(net, L, lab));
   CALL(cx, what, clcnn_net_backward_losses(net));
@@ -827,6 +877,8 @@ int main(void) {
   fd_case(SL1, 0.5, 1.3);
   fd_case(SL1, 0, 1);
   multi_losses();
+  two_on_one(ctx64);
+  two_on_one(ctx32);
 
   for (int cxi = 0; cxi < 2; cxi++) {
     clcnn_ctx *cx = cxi ? ctx32 : ctx64;
