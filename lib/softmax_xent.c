@@ -50,7 +50,7 @@ static clcnn_status xent_targets(clcnn_ctx *ctx, struct node *nd, const void *ta
   size_t m = (size_t)n * s->p;
   int count = 0;
   for (size_t i = 0; i < m; i++) {
-    if (labels[i] == s->ignore) continue;
+    if (labels[i] == s->ignore && !s->flat) continue; /* the default loss has no ignore index */
     if (labels[i] < 0 || labels[i] >= s->k) {
       if (s->p == 1)
         return FAIL(ctx, CLCNN_ERR_LABEL, "label %d of sample %zu is outside 0..%d (the net has %d outputs)",

@@ -641,6 +641,31 @@ done:
   clcnn_net_destroy(net);
 }
 
+/* A net without a loss trains with cross-entropy over class labels each in [0, outputs) (the
+ * clcnn_net_backward contract): -100, PyTorch's default ignore index, is refused there, not
+ * ignored (ignoring it would also leave that batch out of clcnn_net_train_stats). */
+static void default_loss_labels(void) {
+  clcnn_ctx *cx = ctx64;
+  const char *what = "default loss";
+  clcnn_net *net = NULL;
+  double x[3 * 4];
+  for (int i = 0; i < 12; i++) x[i] = rndf(-1, 1);
+  int32_t lab[3] = {1, -100, 2};
+  double seen = -1;
+  CALL(cx, what, clcnn_net_create(cx, 3, 4, 1, 1, &net));
+  CALL(cx, what, clcnn_net_add_linear(net, 5, 1));
+  CALL(cx, what, clcnn_net_forward(net, x, 3));
+  clcnn_status st = clcnn_net_backward(net, lab);
+  tap_ok(st == CLCNN_ERR_LABEL && has_words(clcnn_ctx_last_error(cx), "label -100 of sample 1|outside 0..4"),
+         "%s: label -100 refused: %s", what, clcnn_ctx_last_error(cx));
+  lab[1] = 4;
+  CALL(cx, what, clcnn_net_backward(net, lab));
+  CALL(cx, what, clcnn_net_train_stats(net, NULL, NULL, &seen));
+  tap_ok(seen == 3, "%s: a batch of 3 in range counts 3 samples in the train stats (%g)", what, seen);
+done:
+  clcnn_net_destroy(net);
+}
+
 /* ---- 5. misuse and bad arguments -------------------------------------------------------- */
 static void misuse(clcnn_ctx *cx) {
   char what[64];
@@ -892,6 +917,7 @@ int main(void) {
   }
   xent_fd();
   xent_bad_labels();
+  default_loss_labels();
 
   misuse(ctx64);
   misuse(ctx32);
