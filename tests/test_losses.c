@@ -641,27 +641,63 @@ done:
   clcnn_net_destroy(net);
 }
 
-/* A net without a loss trains with cross-entropy over class labels each in [0, outputs) (the
- * clcnn_net_backward contract): -100, PyTorch's default ignore index, is refused there, not
- * ignored (ignoring it would also leave that batch out of clcnn_net_train_stats). */
-static void default_loss_labels(void) {
+/* clcnn_net_train_stats through cross-entropy's general kernels (one label per sample): a net
+ * without a loss (its cross-entropy ignores -100, as PyTorch's CrossEntropyLoss and
+ * tests/clcnn_torch.py's implicit xent) given a label -100, and an explicit xent with weight 0.5
+ * and ignore 255. The sums count the samples not ignored, their unweighted losses and their right
+ * predictions (torch.argmax's: the first largest output). */
+static void xent_stats(int explicit_loss) {
   clcnn_ctx *cx = ctx64;
-  const char *what = "default loss";
+  const char *what = explicit_loss ? "train stats: xent(ignore 255, weight 0.5), a label 255"
+                                   : "train stats: the default loss, a label -100";
+  const int n = 4, k = 5, ign = explicit_loss ? 255 : -100;
   clcnn_net *net = NULL;
-  double x[3 * 4];
+  double x[4 * 3], y[4 * 5], w[5 * 3], b[5];
   for (int i = 0; i < 12; i++) x[i] = rndf(-1, 1);
-  int32_t lab[3] = {1, -100, 2};
-  double seen = -1;
-  CALL(cx, what, clcnn_net_create(cx, 3, 4, 1, 1, &net));
-  CALL(cx, what, clcnn_net_add_linear(net, 5, 1));
-  CALL(cx, what, clcnn_net_forward(net, x, 3));
-  clcnn_status st = clcnn_net_backward(net, lab);
-  tap_ok(st == CLCNN_ERR_LABEL && has_words(clcnn_ctx_last_error(cx), "label -100 of sample 1|outside 0..4"),
-         "%s: label -100 refused: %s", what, clcnn_ctx_last_error(cx));
-  lab[1] = 4;
+  for (int i = 0; i < 15; i++) w[i] = rndf(-1, 1);
+  for (int i = 0; i < 5; i++) b[i] = rndf(-1, 1);
+  /* outputs 1 and 2 equal and the largest (>= 7, the others <= 4): sample 0's label 1 is right by
+   * the first-largest rule only */
+  for (int i = 0; i < 3; i++) w[2 * 3 + i] = w[1 * 3 + i];
+  b[1] = b[2] = 10;
+  int32_t lab[4] = {1, ign, 4, 0};
+  double sums[3][2] = {{0}}, loss;
+  CALL(cx, what, clcnn_net_create(cx, n, 3, 1, 1, &net));
+  clcnn_tensor *out = clcnn_linear(net, clcnn_net_input(net), k, 1, "fc");
+  if (explicit_loss) clcnn_xent_loss(net, out, 255, 0.5, "xe");
+  CALL(cx, what, clcnn_net_build_status(net));
+  CALL(cx, what, clcnn_net_param_write(net, 0, w));
+  CALL(cx, what, clcnn_net_param_write(net, 1, b));
+  CALL(cx, what, clcnn_net_train_stats_reset(net));
+  CALL(cx, what, clcnn_net_forward(net, x, n));
+  CALL(cx, what, clcnn_net_read_output(net, y));
   CALL(cx, what, clcnn_net_backward(net, lab));
-  CALL(cx, what, clcnn_net_train_stats(net, NULL, NULL, &seen));
-  tap_ok(seen == 3, "%s: a batch of 3 in range counts 3 samples in the train stats (%g)", what, seen);
+  CALL(cx, what, clcnn_net_loss(net, &loss));
+  CALL(cx, what, clcnn_net_train_stats(net, &sums[0][0], &sums[1][0], &sums[2][0]));
+  /* the reference over the samples not ignored */
+  double kept[3 * 5], one, sum = 0, hits = 0;
+  int32_t kl[3];
+  int m = 0;
+  for (int i = 0; i < n; i++) {
+    if (lab[i] == ign) continue;
+    memcpy(kept + m * k, y + i * k, k * sizeof(double));
+    kl[m] = lab[i];
+    sum += ref_softmax_xent(y + i * k, 1, k, &lab[i], NULL);
+    int best = 0;
+    for (int j = 1; j < k; j++)
+      if (y[i * k + j] > y[i * k + best]) best = j;
+    hits += best == lab[i];
+    m++;
+  }
+  one = ref_softmax_xent(kept, m, k, kl, NULL);
+  double e, wgt = explicit_loss ? 0.5 : 1;
+  double want_loss = wgt * one;
+  tap_ok(close_all(&loss, &want_loss, 1, F64_ABS, F64_REL, &e), "%s: loss %.17g vs %g * reference over the 3 kept %.17g",
+         what, loss, wgt, one);
+  tap_ok(sums[2][0] == 3, "%s: samples counted %g (the 3 not ignored)", what, sums[2][0]);
+  tap_ok(close_all(&sums[0][0], &sum, 1, F64_ABS, F64_REL, &e) && sums[1][0] == hits,
+         "%s: loss sum %.17g (reference %.17g, unweighted), right %g (reference %g)", what, sums[0][0], sum, sums[1][0],
+         hits);
 done:
   clcnn_net_destroy(net);
 }
@@ -917,7 +953,8 @@ int main(void) {
   }
   xent_fd();
   xent_bad_labels();
-  default_loss_labels();
+  xent_stats(0);
+  xent_stats(1);
 
   misuse(ctx64);
   misuse(ctx32);
