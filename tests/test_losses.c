@@ -325,9 +325,9 @@ static clcnn_tensor *make_conv(clcnn_net *net, clcnn_tensor *x, int oc, const ch
 static void fd_case(int kind, double beta, double weight) {
   clcnn_ctx *cx = ctx64;
   char what[128];
-  snprintf(what, sizeof what, "fd %s%s weight %g, 3 x 2x7x6 -> conv(2, k 3x2, s 2, p 1)", kind_name[kind],
+  snprintf(what, sizeof what, "fd %s%s weight %g, 3 x 2x7x5 -> conv(2, k 3x2, s 2, p 1)", kind_name[kind],
            kind == SL1 ? (beta == 0 ? " beta 0" : " beta 0.5") : "", weight);
-  struct fdnet f = {.cx = cx, .n = 3, .c = 2, .h = 7, .w = 6, .nloss = 1};
+  struct fdnet f = {.cx = cx, .n = 3, .c = 2, .h = 7, .w = 5, .nloss = 1};
   size_t nin = (size_t)f.n * f.c * f.h * f.w;
   double *x = dalloc(nin), *y = NULL, *t = NULL;
   for (size_t i = 0; i < nin; i++) x[i] = rndf(-1, 1);
@@ -350,7 +350,7 @@ done:
 }
 
 /* ---- 3. several losses on one net; float against double -------------------------------- */
-/* input 3 x 2x7x6 -> conv c (3 outputs); mse(c) weight 0.3 and smoothl1(c, beta 0.5) weight 1.7
+/* input 3 x 2x7x5 -> conv c (3 outputs); mse(c) weight 0.3 and smoothl1(c, beta 0.5) weight 1.7
  * read the same tensor; d = conv(c) (2 outputs) -> bce(d) weight 2. Returns the run's total,
  * the values, the input gradient and the parameter gradients (for float vs double). */
 struct multi_out {
@@ -363,7 +363,7 @@ static int multi_run(clcnn_ctx *cx, int fd, struct multi_out *o) {
                                    "float: mse(c) 0.3 + smoothl1(c) 1.7 + bce(conv(c)) 2";
   int ret = -1;
   ref_rng_seed(&rng, 4242); /* the same data in both contexts */
-  struct fdnet f = {.cx = cx, .n = 3, .c = 2, .h = 7, .w = 6, .nloss = 3};
+  struct fdnet f = {.cx = cx, .n = 3, .c = 2, .h = 7, .w = 5, .nloss = 3};
   size_t nin = (size_t)f.n * f.c * f.h * f.w;
   double *x = dalloc(nin), *yc = NULL, *yd = NULL, *t[3] = {0};
   for (size_t i = 0; i < nin; i++) x[i] = rndf(-1, 1);
@@ -584,8 +584,8 @@ done:
 
 static void xent_fd(void) {
   clcnn_ctx *cx = ctx64;
-  const char *what = "fd xent per position ignore 255 weight 0.5, 3 x 2x7x6 -> conv(4, k 3x2, s 2, p 1)";
-  struct fdnet f = {.cx = cx, .n = 3, .c = 2, .h = 7, .w = 6, .nloss = 1};
+  const char *what = "fd xent per position ignore 255 weight 0.5, 3 x 2x7x5 -> conv(4, k 3x2, s 2, p 1)";
+  struct fdnet f = {.cx = cx, .n = 3, .c = 2, .h = 7, .w = 5, .nloss = 1};
   size_t nin = (size_t)f.n * f.c * f.h * f.w;
   double *x = dalloc(nin);
   int32_t *lab = NULL;
