@@ -265,7 +265,7 @@ static void fd_check(struct fdnet *f, const char *what) {
     size_t k = pick(idx, info.count);
     for (size_t j = 0; ok && j < k; j++) {
       size_t i = idx[j];
-      double keep = v[i], lp, lm;
+      double keep = v[i], lp = NAN, lm = NAN;
       v[i] = keep + FD_H;
       ok &= !clcnn_net_param_write(net, p, v) && !total_loss(f, &lp);
       v[i] = keep - FD_H;
@@ -285,7 +285,7 @@ static void fd_check(struct fdnet *f, const char *what) {
     size_t k = pick(idx, nin);
     for (size_t j = 0; ok && j < k; j++) {
       size_t i = idx[j];
-      double *xp = f->hx, keep = x[i], lp, lm;
+      double *xp = f->hx, keep = x[i], lp = NAN, lm = NAN;
       xp[i] = keep + FD_H;
       ok &= !total_loss(f, &lp);
       xp[i] = keep - FD_H;
