@@ -17,9 +17,11 @@
  *     add; float against double on that net: |f-d| <= 1e-5*|d| + 1e-5*max|d|;
  *   - cross-entropy per position: ignore 255 and -100, weight 0.5, a batch with every label
  *     ignored (NaN loss, zero gradient, as PyTorch), labels out of range refused, FD through a conv;
+ *     one label per sample with an ignored label or weight 0.5: clcnn_net_train_stats;
  *   - API misuse and bad arguments: clear errors (the message is checked);
  *   - model-file lines for bce, mse, smoothl1: good ones read as written, bad ones refused with
- *     file:line:col.
+ *     file:line:col;
+ *   - memory: the estimate of a net with four losses is what a step allocates.
  * Expected values are computed here, never written in. */
 #include <math.h>
 #include <stdint.h>
@@ -888,6 +890,63 @@ static void model_bad(void) {
   }
 }
 
+/* ---- 7. memory: the estimate of a net with losses is what a step allocates ---------------- */
+static void memory(void) {
+  static const char text[] = "input 3 7 5\n"
+                             "c = conv 4 kernel=3x2 stride=2 pad=1\n"
+                             "bce(c) weight=0.5\n"
+                             "mse(c)\n"
+                             "x = xent(c) ignore=255\n"
+                             "smoothl1(c) beta=0.5\n";
+  const char *what = "memory: conv -> bce, mse, xent per position, smoothl1; batch 5";
+  const int B = 5;
+  clcnn_ctx_options o = {.precision = CLCNN_FLOAT, .gemm = "clcnn"};
+  char err[1024] = "";
+  clcnn_ctx *cx = NULL;
+  clcnn_net *small = NULL, *net = NULL;
+  float *x = NULL, *t = NULL;
+  int32_t *lab = NULL;
+  if (clcnn_ctx_create(&cx, &o, err, sizeof err)) tap_bail(err);
+  clcnn_memory_estimate est, full;
+  size_t base = 0, peak = 0;
+  CALL(cx, what, clcnn_net_from_text(cx, text, "m.txt", 1, &small, err, sizeof err));
+  CALL(cx, what, clcnn_net_memory_estimate(small, B, NULL, &est));
+  clcnn_net_destroy(small), small = NULL;
+  clcnn_ctx_destroy(cx), cx = NULL;
+  if (clcnn_ctx_create(&cx, &o, err, sizeof err)) tap_bail(err);
+  clcnn_ctx_memory(cx, &base, NULL, NULL);
+  CALL(cx, what, clcnn_net_from_text(cx, text, "m.txt", B, &net, err, sizeof err));
+  CALL(cx, what, clcnn_net_init_params(net, 5));
+  CALL(cx, what, clcnn_net_memory_estimate(net, B, NULL, &full));
+  size_t in = clcnn_net_input_size(net), out = clcnn_net_output_size(net);
+  x = xcalloc(B * in, sizeof *x), t = xcalloc(B * out, sizeof *t), lab = xcalloc(B * out / 4, sizeof *lab);
+  for (size_t i = 0; i < B * in; i++) x[i] = (float)rndf(-1, 1);
+  for (size_t i = 0; i < B * out; i++) t[i] = (float)rndf(0, 1);
+  for (size_t i = 0; i < B * out / 4; i++) lab[i] = (int32_t)(i % 5 == 0 ? 255 : i % 4);
+  const char *names[4] = {"loss0", "loss1", "x", "loss3"};
+  for (int step = 0; step < 2; step++) {
+    uint64_t a0 = 0, a1 = 0;
+    clcnn_ctx_memory(cx, NULL, NULL, &a0);
+    CALL(cx, what, clcnn_net_forward(net, x, B));
+    for (int i = 0; i < 4; i++)
+      CALL(cx, what, clcnn_net_set_target(net, clcnn_net_tensor(net, names[i]), i == 2 ? (void *)lab : (void *)t));
+    CALL(cx, what, clcnn_net_backward_losses(net));
+    CALL(cx, what, clcnn_net_finish(net));
+    clcnn_ctx_memory(cx, NULL, &peak, &a1);
+    if (step == 1) tap_ok(a1 == a0, "%s: a second step allocates nothing (%llu buffers)", what,
+                          (unsigned long long)(a1 - a0));
+  }
+  peak -= base;
+  tap_ok(est.total == peak && full.total == est.total, "%s: estimated %zu bytes (from batch 1) and %zu (at batch 5), "
+         "peak after a step %zu", what, est.total, full.total, peak);
+  tap_ok(est.largest == clcnn_ctx_largest_buffer(cx), "%s: largest buffer estimated %zu, allocated %zu", what,
+         est.largest, clcnn_ctx_largest_buffer(cx));
+done:
+  clcnn_net_destroy(small), clcnn_net_destroy(net);
+  clcnn_ctx_destroy(cx);
+  free(x), free(t), free(lab);
+}
+
 /* ---- main ------------------------------------------------------------------------------- */
 static clcnn_ctx *make_ctx(clcnn_precision prec) {
   clcnn_ctx_options opt = {.precision = prec};
@@ -960,6 +1019,7 @@ int main(void) {
   misuse(ctx32);
   model_good();
   model_bad();
+  memory();
 
   clcnn_ctx_destroy(ctx32);
   clcnn_ctx_destroy(ctx64);
