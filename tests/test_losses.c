@@ -803,6 +803,15 @@ static void misuse(clcnn_ctx *cx) {
     tap_ok(close_ctx(cx, &v, &want, 1, &e), "%s: then a batch of 1 gives its own loss %.17g (reference %.17g)",
            what, v, want);
   }
+  clcnn_net_destroy(net), net = NULL;
+  /* one loss, not a cross-entropy: clcnn_net_backward (class labels) is refused */
+  CALL(cx, what, clcnn_net_create(cx, 2, 2, 3, 2, &net));
+  clcnn_smoothl1_loss(net, clcnn_reshape(net, clcnn_net_input(net), 2, 3, 2, NULL), 1, 1, NULL);
+  CALL(cx, what, clcnn_net_build_status(net));
+  CALL(cx, what, clcnn_net_forward(net, hx, 2));
+  st = clcnn_net_backward(net, labels);
+  tap_ok(st == CLCNN_ERR_STATE && has_words(clcnn_ctx_last_error(cx), "1 loss,|not one cross-entropy"),
+         "%s: clcnn_net_backward on a net whose one loss is smoothl1: %s", what, clcnn_ctx_last_error(cx));
 done:
   clcnn_net_destroy(net);
   free(hx), free(ht);
