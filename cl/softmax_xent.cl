@@ -39,10 +39,12 @@ __kernel void softmax_xent_mean(__global real *loss, __global real *stats, __glo
 
 /* Per-position cross-entropy (torch.nn.CrossEntropyLoss with ignore_index, mean reduction):
  * logits (N,C,P), labels (N,P) in [0,C) or equal to ignore. Position i of the N*P: losses[i],
- * 0 where ignored, and dlogits = scale * (softmax - onehot), 0 where ignored; scale is the
+ * 0 where ignored, hits[i] whether the first largest logit (a NaN counts as the largest) is the
+ * label, 0 where ignored, and dlogits = scale * (softmax - onehot), 0 where ignored; scale is the
  * loss's weight over the number of positions not ignored (the host counts them). */
-__kernel void xent_pixels(__global real *losses, __global real *dlogits, __global const real *logits,
-                          __global const int *labels, int np, int c, int p, int ignore, real scale) {
+__kernel void xent_pixels(__global real *losses, __global real *hits, __global real *dlogits,
+                          __global const real *logits, __global const int *labels, int np, int c, int p,
+                          int ignore, real scale) {
   int i = get_global_id(0);
   if (i >= np) return;
   size_t base = (size_t)(i / p) * c * p + i % p;
@@ -51,21 +53,35 @@ __kernel void xent_pixels(__global real *losses, __global real *dlogits, __globa
   int t = labels[i];
   if (t == ignore) {
     losses[i] = 0;
+    hits[i] = 0;
     for (int j = 0; j < c; j++) dz[(size_t)j * p] = 0;
     return;
   }
-  real m = z[0];
-  for (int j = 1; j < c; j++) m = fmax(m, z[(size_t)j * p]);
+  real m = z[0], top = z[0];
+  int best = 0;
+  for (int j = 1; j < c; j++) {
+    real v = z[(size_t)j * p];
+    if (v > top || (isnan(v) && !isnan(top))) best = j, top = v;
+    m = fmax(m, v);
+  }
   real s = 0;
   for (int j = 0; j < c; j++) s += exp(z[(size_t)j * p] - m);
   losses[i] = log(s) + m - z[(size_t)t * p];
+  hits[i] = best == t;
   for (int j = 0; j < c; j++) dz[(size_t)j * p] = scale * (exp(z[(size_t)j * p] - m) / s - (j == t ? 1 : 0));
 }
 
-/* loss[0] = the sum of the np losses times inv (one over the positions not ignored). */
-__kernel void xent_pixels_mean(__global real *loss, __global const real *losses, int np, real inv) {
+/* loss[0] = the sum of the np losses times inv (one over the positions not ignored). When
+ * samples >= 0 (one label per sample), the running sums as softmax_xent_mean's, over the samples
+ * not ignored: stats[0] += their losses, stats[1] += their right predictions, stats[2] += samples. */
+__kernel void xent_pixels_mean(__global real *loss, __global real *stats, __global const real *losses,
+                               __global const real *hits, int np, real inv, int samples) {
   if (get_global_id(0) != 0) return;
-  real s = 0;
-  for (int i = 0; i < np; i++) s += losses[i];
+  real s = 0, h = 0;
+  for (int i = 0; i < np; i++) s += losses[i], h += hits[i];
   loss[0] = s * inv;
+  if (samples < 0) return;
+  stats[0] += s;
+  stats[1] += h;
+  stats[2] += samples;
 }

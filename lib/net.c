@@ -605,9 +605,10 @@ static clcnn_status plan_buffers(clcnn_net *net, struct plan *p, int B) {
   }
   free(slots), free(size), free(free_after);
   if (st) return st;
-  /* a second gradient of a tensor read several times goes to a scratch buffer, then is added */
-  for (int i = 0; i < net->nn; i++) {
-    struct node *nd = net->nodes[i];
+  /* a second gradient of a tensor read several times goes to a scratch buffer, then is added;
+   * losses too (two losses on one tensor that no other node reads) */
+  for (int i = 0; i < net->nn + net->nloss; i++) {
+    struct node *nd = i < net->nn ? net->nodes[i] : net->losses[i - net->nn];
     int slots = 0;
     for (int j = 0; j < nd->nin; j++)
       if (nd->in[j]->uses > 1 && nd->in[j]->needs_grad) {

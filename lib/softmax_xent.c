@@ -34,7 +34,7 @@ static clcnn_status xent_alloc(struct plan *pl, struct node *nd, int B) {
   if ((st = plan_buf(pl, PLAN_ACT(pl), &s->labels, m * sizeof(cl_int), "labels")) ||
       (st = plan_buf(pl, PLAN_ACT(pl), &s->losses, m * e, "losses")) ||
       (st = plan_buf(pl, PLAN_ACT(pl), &s->loss, e, "loss")) ||
-      (st = plan_buf(pl, PLAN_ACT(pl), &s->hits, (size_t)B * e, "hits")))
+      (st = plan_buf(pl, PLAN_ACT(pl), &s->hits, m * e, "hits")))
     return st;
   return CLCNN_SUCCESS;
 }
@@ -90,15 +90,20 @@ static clcnn_status xent_backward(clcnn_ctx *ctx, struct node *nd, int n) {
   /* PyTorch's mean over no labels at all is NaN: so is this (0/0) */
   double inv = s->count ? 1.0 / s->count : 0.0 / 0.0;
   size_t np = (size_t)n * s->p;
+  /* one label per sample: the training sums count the samples not ignored, unweighted */
+  cbuf *stats = graph_train_stats(nd->net);
+  int samples = s->p == 1 ? s->count : -1;
   if ((st = clcnn__kernel(ctx, KP_SOFTMAX_XENT, "xent_pixels", &k)) ||
-      (st = clcnn__args(ctx, k, "xent_pixels", MEM_ARG(&s->losses), MEM_ARG(d), MEM_ARG(logits), MEM_ARG(&s->labels),
-                        INT_ARG(np), INT_ARG(s->k), INT_ARG(s->p), INT_ARG(s->ignore), REAL_ARG(ctx, nd->weight * inv),
-                        (size_t)0)) ||
-      (st = clcnn__run(ctx, k, "xent_pixels", np, (cbuf *[]){logits, &s->labels}, 2, (cbuf *[]){&s->losses, d}, 2)) ||
+      (st = clcnn__args(ctx, k, "xent_pixels", MEM_ARG(&s->losses), MEM_ARG(&s->hits), MEM_ARG(d), MEM_ARG(logits),
+                        MEM_ARG(&s->labels), INT_ARG(np), INT_ARG(s->k), INT_ARG(s->p), INT_ARG(s->ignore),
+                        REAL_ARG(ctx, nd->weight * inv), (size_t)0)) ||
+      (st = clcnn__run(ctx, k, "xent_pixels", np, (cbuf *[]){logits, &s->labels}, 2,
+                       (cbuf *[]){&s->losses, &s->hits, d}, 3)) ||
       (st = clcnn__kernel(ctx, KP_SOFTMAX_XENT, "xent_pixels_mean", &k)) ||
-      (st = clcnn__args(ctx, k, "xent_pixels_mean", MEM_ARG(&s->loss), MEM_ARG(&s->losses), INT_ARG(np),
-                        REAL_ARG(ctx, inv), (size_t)0)) ||
-      (st = clcnn__run(ctx, k, "xent_pixels_mean", 1, (cbuf *[]){&s->losses}, 1, (cbuf *[]){&s->loss}, 1)))
+      (st = clcnn__args(ctx, k, "xent_pixels_mean", MEM_ARG(&s->loss), MEM_ARG(stats), MEM_ARG(&s->losses),
+                        MEM_ARG(&s->hits), INT_ARG(np), REAL_ARG(ctx, inv), INT_ARG(samples), (size_t)0)) ||
+      (st = clcnn__run(ctx, k, "xent_pixels_mean", 1, (cbuf *[]){&s->losses, &s->hits, stats}, 3,
+                       (cbuf *[]){&s->loss, stats}, 2)))
     return st;
   return CLCNN_SUCCESS;
 }

@@ -403,4 +403,81 @@ static inline void ref_upsample_backward(const double *dy, int n, int c, int h, 
       }
 }
 
+/* ---- per-position cross-entropy with an ignore index (torch.nn.CrossEntropyLoss) ----------
+ * z (n, c, p) logits, labels (n, p) in [0, c) or equal to ignore. Returns the mean over the
+ * positions whose label is not ignore (NaN when there are none, as PyTorch's 0/0); dz (n, c, p)
+ * or NULL receives (softmax - onehot) / count at those positions, 0 at the ignored ones. */
+static inline double ref_xent_positions(const double *z, int n, int c, int p, const int32_t *labels, int ignore,
+                                        double *dz) {
+  int count = 0;
+  for (int i = 0; i < n * p; i++) count += labels[i] != ignore;
+  double total = 0.0;
+  for (int b = 0; b < n; b++)
+    for (int q = 0; q < p; q++) {
+      const double *zq = z + (size_t)b * c * p + q;
+      double *dq = dz ? dz + (size_t)b * c * p + q : NULL;
+      int t = labels[b * p + q];
+      if (t == ignore) {
+        for (int j = 0; dq && j < c; j++) dq[(size_t)j * p] = 0.0;
+        continue;
+      }
+      double m = zq[0];
+      for (int j = 1; j < c; j++)
+        if (zq[(size_t)j * p] > m) m = zq[(size_t)j * p];
+      double s = 0.0;
+      for (int j = 0; j < c; j++) s += exp(zq[(size_t)j * p] - m);
+      total += log(s) + m - zq[(size_t)t * p];
+      for (int j = 0; dq && j < c; j++) dq[(size_t)j * p] = (exp(zq[(size_t)j * p] - m) / s - (j == t)) / count;
+    }
+  return total / count; /* 0/0 = NaN when every label is ignored */
+}
+
+/* ---- elementwise losses, mean over all m elements ---------------------------------------
+ * x and t (m); each returns the mean loss and, when g is not NULL, writes dL/dx (of the mean). */
+
+/* log(1 + e^z) without overflow */
+static inline double ref_softplus(double z) { return z > 0 ? z + log1p(exp(-z)) : log1p(exp(z)); }
+
+/* torch.nn.BCEWithLogitsLoss: t * -log(sigmoid(x)) + (1 - t) * -log(1 - sigmoid(x)), written as
+ * t softplus(-x) + (1 - t) softplus(x); the gradient sigmoid(x) - t. */
+static inline double ref_bce_with_logits(const double *x, const double *t, size_t m, double *g) {
+  double total = 0.0;
+  for (size_t i = 0; i < m; i++) {
+    total += t[i] * ref_softplus(-x[i]) + (1 - t[i]) * ref_softplus(x[i]);
+    if (g) g[i] = (1.0 / (1.0 + exp(-x[i])) - t[i]) / (double)m;
+  }
+  return total / (double)m;
+}
+
+/* torch.nn.MSELoss: (x - t)^2; the gradient 2 (x - t). */
+static inline double ref_mse(const double *x, const double *t, size_t m, double *g) {
+  double total = 0.0;
+  for (size_t i = 0; i < m; i++) {
+    double d = x[i] - t[i];
+    total += d * d;
+    if (g) g[i] = 2 * d / (double)m;
+  }
+  return total / (double)m;
+}
+
+/* torch.nn.SmoothL1Loss(beta): 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta, d = x - t.
+ * The gradient as PyTorch's backward: d / beta strictly between -beta and beta, -1 at and below
+ * -beta, +1 at and above beta. beta == 0 is torch.nn.L1Loss (PyTorch calls l1_loss): |d|, whose
+ * gradient is sign(d), 0 at d == 0. */
+static inline double ref_smoothl1(const double *x, const double *t, size_t m, double beta, double *g) {
+  double total = 0.0;
+  for (size_t i = 0; i < m; i++) {
+    double d = x[i] - t[i], gi;
+    if (beta == 0) {
+      total += fabs(d);
+      gi = d > 0 ? 1.0 : d < 0 ? -1.0 : 0.0;
+    } else {
+      total += fabs(d) < beta ? 0.5 * d * d / beta : fabs(d) - 0.5 * beta;
+      gi = d <= -beta ? -1.0 : d >= beta ? 1.0 : d / beta;
+    }
+    if (g) g[i] = gi / (double)m;
+  }
+  return total / (double)m;
+}
+
 #endif /* CLCNN_REF_H */
