@@ -377,6 +377,9 @@ static int multi_run(clcnn_ctx *cx, int fd, struct multi_out *o) {
   f.loss[1] = clcnn_smoothl1_loss(f.net, c, 0.5, 1.7, "l_sl1");
   f.loss[2] = clcnn_bce_loss(f.net, d, 2.0, "l_bce");
   CALL(cx, what, clcnn_net_build_status(f.net));
+  /* read back after the forward: kept from the buffer sharing */
+  CALL(cx, what, clcnn_net_keep_tensor(f.net, c));
+  CALL(cx, what, clcnn_net_keep_tensor(f.net, d));
   /* parameters: float-exact, the same in both contexts */
   for (int p = 0; p < clcnn_net_num_params(f.net); p++) {
     clcnn_param_info info;
