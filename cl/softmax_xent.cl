@@ -18,6 +18,11 @@ __kernel void softmax_xent_forward_backward(__global real *losses, __global real
   real s = 0;
   for (int j = 0; j < k; j++) s += exp(z[j] - m);
   int t = labels[i];
+  if (t < 0 || t >= k) { /* checked on the host: only a label changed since */
+    losses[i] = hits[i] = NAN;
+    for (int j = 0; j < k; j++) dz[j] = NAN;
+    return;
+  }
   losses[i] = log(s) + m - z[t];
   hits[i] = best == t;
   real inv = 1 / (s * n);
@@ -51,6 +56,11 @@ __kernel void xent_pixels(__global real *losses, __global real *hits, __global r
   __global const real *z = logits + base;
   __global real *dz = dlogits + base;
   int t = labels[i];
+  if (t != ignore && (t < 0 || t >= c)) { /* checked on the host: only a label changed since */
+    losses[i] = hits[i] = NAN;
+    for (int j = 0; j < c; j++) dz[(size_t)j * p] = NAN;
+    return;
+  }
   if (t == ignore) {
     losses[i] = 0;
     hits[i] = 0;

@@ -487,7 +487,8 @@ CLCNN_API int clcnn_net_num_losses(const clcnn_net *net);
 CLCNN_API clcnn_status clcnn_net_loss_info(const clcnn_net *net, int i, clcnn_loss_info *info);
 /* Give loss node LOSS its targets for the last forward's n samples (int32 class labels for
  * cross-entropy; reals of the context's precision, one per element of its input, for the
- * others), checked on the host and copied on the event chain. */
+ * others), checked on the host and copied on the event chain: keep them unchanged until
+ * clcnn_net_wait_inputs() (a label changed after the check gives a NaN loss). */
 CLCNN_API clcnn_status clcnn_net_set_target(clcnn_net *net, clcnn_tensor *loss, const void *targets);
 /* Enqueue every loss (each must have its targets for this batch) and the backward pass from
  * their weighted sum. clcnn_net_loss() then gives that sum, clcnn_net_loss_value() each loss. */

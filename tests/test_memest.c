@@ -27,10 +27,10 @@ static clcnn_ctx *open_ctx(const char *gemm) {
 /* A small net whose weight gradients are long, thin products: both GEMMs split K on a big batch. */
 static const char thin[] = "input 16 1 1\nlinear 10\n";
 
-/* MODEL: a file in examples/, or "thin". */
+/* MODEL: a file in examples/ or, as "graphs/NAME", in tests/graphs/; or "thin". */
 static clcnn_net *load(clcnn_ctx *ctx, const char *model, int batch) {
   char path[1024], err[1024];
-  snprintf(path, sizeof path, "%s/examples/%s", srcdir(), model);
+  snprintf(path, sizeof path, "%s/%s/%s", srcdir(), strncmp(model, "graphs/", 7) ? "examples" : "tests", model);
   clcnn_net *net = NULL;
   if (!strcmp(model, "thin") ? clcnn_net_from_text(ctx, thin, "thin", batch, &net, err, sizeof err)
                              : clcnn_net_from_file(ctx, path, batch, &net, err, sizeof err)) {
@@ -61,6 +61,30 @@ static void param_bytes(clcnn_net *net, size_t esz, size_t *params, size_t *buff
     if (!clcnn_net_param_info(net, i, &info)) *params += info.count * esz;
   for (int i = 0; i < clcnn_net_num_buffers(net); i++)
     if (!clcnn_net_buffer_info(net, i, &info) && info.dtype == CLCNN_DTYPE_REAL) *buffers += info.count * esz;
+}
+
+/* A training step's losses: the labels for a net with one cross-entropy per sample, else targets
+ * for each of its losses (labels or reals). */
+static int backward(clcnn_net *net, const int32_t *y, int batch) {
+  int nl = clcnn_net_num_losses(net);
+  clcnn_loss_info li;
+  if (nl == 1 && !clcnn_net_loss_info(net, 0, &li) && li.type == CLCNN_LAYER_XENT_LOSS && li.targets == 1)
+    return clcnn_net_backward(net, y) == CLCNN_SUCCESS;
+  void *t[8] = {0};
+  int ok = nl <= 8;
+  for (int i = 0; i < nl && ok; i++) {
+    ok = !clcnn_net_loss_info(net, i, &li);
+    size_t m = (size_t)batch * li.targets;
+    ok = ok && (t[i] = malloc(m * 8 + 1)) != NULL;
+    for (size_t j = 0; ok && j < m; j++)
+      if (li.classes) ((int32_t *)t[i])[j] = (int32_t)(j % li.classes);
+      else ((float *)t[i])[j] = (float)(j % 7) / 7.0f;
+    ok = ok && clcnn_net_set_target(net, li.loss, t[i]) == CLCNN_SUCCESS;
+  }
+  ok = ok && clcnn_net_backward_losses(net) == CLCNN_SUCCESS;
+  clcnn_net_wait_inputs(net); /* the targets are copied from t on the event chain */
+  for (int i = 0; i < 8; i++) free(t[i]);
+  return ok;
 }
 
 static void one_case(const char *model, int batch, const struct optcase *oc, const char *gemm) {
@@ -118,7 +142,7 @@ static void one_case(const char *model, int batch, const struct optcase *oc, con
   for (size_t i = 0; x && i < batch * in; i++) x[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
   for (int i = 0; y && i < batch; i++) y[i] = (int32_t)(i % k);
   double loss = 0;
-  ok = ok && x && y && !clcnn_net_forward(net, x, batch) && !clcnn_net_backward(net, y) && !clcnn_optim_step(opt) &&
+  ok = ok && x && y && !clcnn_net_forward(net, x, batch) && backward(net, y, batch) && !clcnn_optim_step(opt) &&
        !clcnn_net_loss(net, &loss) && !clcnn_net_finish(net);
   if (!ok) tap_diag("%s: %s", what, clcnn_ctx_last_error(ctx));
   size_t peak = 0;
@@ -136,7 +160,7 @@ static void one_case(const char *model, int batch, const struct optcase *oc, con
   /* a second step allocates nothing more */
   uint64_t allocs0, allocs1;
   clcnn_ctx_memory(ctx, NULL, NULL, &allocs0);
-  ok = ok && !clcnn_net_forward(net, x, batch) && !clcnn_net_backward(net, y) && !clcnn_optim_step(opt) &&
+  ok = ok && !clcnn_net_forward(net, x, batch) && backward(net, y, batch) && !clcnn_optim_step(opt) &&
        !clcnn_net_finish(net);
   clcnn_ctx_memory(ctx, NULL, NULL, &allocs1);
   tap_ok(ok && allocs1 == allocs0, "%s: a second step allocates nothing (%llu buffers)", what,
@@ -190,7 +214,8 @@ int main(void) {
   static const struct {
     const char *model;
     int batches[3];
-  } models[] = {{"lenet5.txt", {1, 7, 64}}, {"fashion-bn.txt", {1, 5, 32}}, {"cifar10.txt", {3, 16, 0}}};
+  } models[] = {{"lenet5.txt", {1, 7, 64}}, {"fashion-bn.txt", {1, 5, 32}}, {"cifar10.txt", {3, 16, 0}},
+                {"resnet-fashion.txt", {2, 9, 0}}, {"graphs/unet-tiny.txt", {1, 6, 0}}, {"graphs/fanout.txt", {3, 0, 0}}};
   for (size_t m = 0; m < sizeof models / sizeof models[0]; m++)
     for (int b = 0; b < 3 && models[m].batches[b]; b++)
       for (int o = 0; o < 3; o++) one_case(models[m].model, models[m].batches[b], &optims[o], "clcnn");
