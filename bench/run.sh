@@ -13,7 +13,7 @@ batches=${BATCHES:-16,64,256}
 steps=${STEPS:-20}
 rounds=${ROUNDS:-3}
 case $rounds in '' | *[!0-9]* | 0) echo "ROUNDS must be a positive number, not '$rounds'" >&2; exit 2 ;; esac
-[ $# -gt 0 ] || set -- "$top/examples/lenet5.txt" "$top/examples/cifar10.txt"
+[ $# -gt 0 ] || set -- "$top/examples/lenet5.txt" "$top/examples/cifar10.txt" "$top/examples/resnet-fashion.txt"
 out=$(mktemp -d "${TMPDIR:-/tmp}/clcnn-bench.XXXXXX") || exit 1
 trap 'rm -rf "$out"' EXIT INT TERM
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"

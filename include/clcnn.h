@@ -414,6 +414,9 @@ CLCNN_API clcnn_status clcnn_tensor_shape(const clcnn_tensor *t, int dims[4]);
 CLCNN_API clcnn_status clcnn_net_build_status(const clcnn_net *net);
 /* A layer's name (static while the net lives). */
 CLCNN_API const char *clcnn_net_layer_name(const clcnn_net *net, int layer);
+/* The tensors layer reads: up to max of them into in; returns how many there are (-1 for a bad
+ * argument). */
+CLCNN_API int clcnn_net_layer_inputs(const clcnn_net *net, int layer, clcnn_tensor **in, int max);
 /* Finish the graph (see above); a net without a loss gets the default one: cross-entropy over
  * the whole output of each sample against class labels (clcnn_net_backward). */
 CLCNN_API clcnn_status clcnn_net_finalize(clcnn_net *net);

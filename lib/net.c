@@ -1074,6 +1074,13 @@ CLCNN_API const char *clcnn_net_layer_name(const clcnn_net *net, int i) {
   return net && i >= 0 && i < net->nn ? net->nodes[i]->name : NULL;
 }
 
+CLCNN_API int clcnn_net_layer_inputs(const clcnn_net *net, int i, clcnn_tensor **in, int max) {
+  if (!net || i < 0 || i >= net->nn || (max > 0 && !in)) return -1;
+  const struct node *nd = net->nodes[i];
+  for (int j = 0; j < nd->nin && j < max; j++) in[j] = nd->in[j];
+  return nd->nin;
+}
+
 CLCNN_API clcnn_status clcnn_net_layer_shape(const clcnn_net *net, int i, int dims[4]) {
   if (!net || !dims) return CLCNN_ERR_NULL_POINTER;
   if (i < -1 || i >= net->nn) return FAIL(net->ctx, CLCNN_ERR_RANGE, "layer %d does not exist (0..%d)", i, net->nn - 1);

@@ -836,6 +836,7 @@ int main(int argc, char **argv) {
   clcnn_net *net = NULL;
   st = clcnn_net_from_text(ctx, model_text, o.model, (int)o.batch, &net, err, sizeof err);
   if (st) die(1, "%s", err);
+  fputs(clcnn_net_warnings(net), stderr); /* lines whose output nothing reads */
   int dims[4];
   clcnn_net_layer_shape(net, -1, dims);
   int classes_out = (int)clcnn_net_output_size(net);
@@ -962,7 +963,20 @@ int main(int argc, char **argv) {
     for (int l = 0; l < clcnn_net_num_layers(net); l++) {
       int d[4];
       clcnn_net_layer_shape(net, l, d);
-      printf("  %2d  %-48s -> %dx%dx%d\n", l, clcnn_net_layer_describe(net, l, desc, sizeof desc), d[1], d[2], d[3]);
+      /* a graph's layers: their names, and their inputs where they are not the line before */
+      char who[200] = "", from[300] = "";
+      const char *name = clcnn_net_layer_name(net, l);
+      if (strcmp(name, (snprintf(who, sizeof who, "%d", l), who))) snprintf(who, sizeof who, "%s = ", name);
+      else who[0] = 0;
+      clcnn_tensor *in[8];
+      int nin = clcnn_net_layer_inputs(net, l, in, 8);
+      clcnn_tensor *prev = l ? clcnn_net_tensor(net, clcnn_net_layer_name(net, l - 1)) : clcnn_net_input(net);
+      if (nin != 1 || in[0] != prev)
+        for (int j = 0; j < nin && j < 8; j++)
+          snprintf(from + strlen(from), sizeof from - strlen(from), "%s%s", j ? ", " : " <- ", clcnn_tensor_name(in[j]));
+      char line[600];
+      snprintf(line, sizeof line, "%s%s%s", who, clcnn_net_layer_describe(net, l, desc, sizeof desc), from);
+      printf("  %2d  %-48s -> %dx%dx%d\n", l, line, d[1], d[2], d[3]);
     }
 
   /* what main releases on the way out (destroying the context also writes its programs to the
