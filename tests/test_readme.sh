@@ -50,5 +50,28 @@ if out=$(env -u CLCNN_KERNEL_PATH LD_LIBRARY_PATH="$libdir" "$tmp/example" 2>&1)
 else
   notok "the example runs"; echo "$out" | sed 's/^/# /'
 fi
+
+# the graph example: builders wiring a residual block, two losses with their targets
+sed -n '/<!-- graph-example:begin -->/,/<!-- graph-example:end -->/p' "$abs_top_srcdir/README.md" |
+  grep -v '^<!--' | grep -v '^```' > "$tmp/graph.c"
+# shellcheck disable=SC2086
+if grep -q 'clcnn_net_backward_losses' "$tmp/graph.c" &&
+  ${CC:-cc} -Werror -Wall $CLCNN_TEST_CFLAGS "$tmp/graph.c" $flags -o "$tmp/graph" 2> "$tmp/cc.log"; then
+  ok "the graph example compiles with the installed header and library"
+else
+  notok "the graph example compiles"; sed 's/^/# /' "$tmp/cc.log"
+fi
+if out=$(env -u CLCNN_KERNEL_PATH LD_LIBRARY_PATH="$libdir" "$tmp/graph" 2>&1); then
+  l1=$(echo "$out" | sed -n 's/^xent \([0-9.]*\) + 0.1 \* mse \([0-9.]*\)$/\1 \2/p')
+  loss=$(echo "$out" | sed -n 's/^loss: //p')
+  if [ -n "$l1" ] && [ -n "$loss" ] && awk -v a="${l1% *}" -v b="${l1#* }" -v t="$loss" \
+    'BEGIN { d = a + 0.1 * b - t; if (d < 0) d = -d; exit !(a > 0 && b > 0 && d < 1e-5 * t) }'; then
+    ok "the graph example runs: the total is the weighted sum of its losses ($out)"
+  else
+    notok "the graph example's total loss"; echo "$out" | sed 's/^/# /'
+  fi
+else
+  notok "the graph example runs"; echo "$out" | sed 's/^/# /'
+fi
 echo "1..$n"
 exit $fail
