@@ -610,13 +610,18 @@ CLCNN_API clcnn_status clcnn_lr_schedule(const clcnn_lr_schedule_params *s, doub
                                          int64_t epoch, double *lr);
 
 /* ---- model files ----------------------------------------------------------------------
- * One layer per line, '#' starts a comment, the first layer line is "input C H W":
+ * One node per line, '#' starts a comment, the first line is "input C H W" (the tensor named
+ * "input"); then lines "[NAME =] OP[(IN, ...)] [numbers] [key=value ...]", where OP is one of
  *   conv OUT kernel=K [stride=S] [pad=P] [dilation=D] [groups=G] [bias=0|1]
  *   convtranspose OUT kernel=K [stride=S] [pad=P] [outpad=Q] [dilation=D] [groups=G] [bias=0|1]
  *   linear OUT [bias=0|1]      relu      leakyrelu [slope=A]      sigmoid      tanh
  *   maxpool K [stride=S] [pad=P]      avgpool K [stride=S] [pad=P]      globalavgpool
- * where every kernel, stride, pad, outpad and dilation is N or HxW (e.g. kernel=3x2),
- *   flatten      batchnorm [eps=E] [momentum=M]      dropout [p=P]
+ *   flatten      batchnorm [eps=E] [momentum=M]      dropout [p=P]      reshape C H W
+ *   upsample S [mode=nearest|bilinear]      add(A, B)      concat(A, B, ...)
+ * where every kernel, stride, pad, outpad and dilation is N or HxW (e.g. kernel=3x2). Without
+ * parentheses a line reads the line before it; a line without a name is named by its index
+ * among the layer lines; the net's output is the last layer line. Loss lines come last:
+ *   xent(X) [ignore=I] [weight=W]   bce(X) [weight=W]   mse(X) [weight=W]   smoothl1(X) [beta=B] [weight=W]
  * On error err reads "FILE:LINE:COL: what was expected" or names the layer and the shapes. */
 CLCNN_API clcnn_status clcnn_net_from_text(clcnn_ctx *ctx, const char *text, const char *filename,
                                            int max_batch, clcnn_net **out, char *err,

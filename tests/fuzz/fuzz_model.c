@@ -37,6 +37,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                dims[3]);
   }
   FUZZ_CHECK(clcnn_net_output_size(net) > 0, "no output");
+  /* the graph: every layer named, its inputs tensors of the net; the fusion and liveness passes
+   * run when it is finished (a plan past the context's cap is refused, not a crash) */
+  for (int i = 0; i < nl; i++) {
+    const char *name = clcnn_net_layer_name(net, i);
+    FUZZ_CHECK(name && name[0] && strlen(name) < 64 && clcnn_net_tensor(net, name), "layer %d's name", i);
+    clcnn_tensor *in[4];
+    int nin = clcnn_net_layer_inputs(net, i, in, 4);
+    FUZZ_CHECK(nin >= 1, "layer %d reads %d tensors", i, nin);
+    for (int j = 0; j < nin && j < 4; j++)
+      FUZZ_CHECK(clcnn_net_tensor(net, clcnn_tensor_name(in[j])) == in[j], "layer %d's input %d", i, j);
+  }
+  FUZZ_CHECK(clcnn_net_warnings(net) != NULL, "warnings");
+  clcnn_status fs = clcnn_net_finalize(net);
+  FUZZ_CHECK(fs == CLCNN_SUCCESS || fs == CL_MEM_OBJECT_ALLOCATION_FAILURE || fs == CLCNN_ERR_SHAPE,
+             "finishing the graph: %s", clcnn_ctx_last_error(ctx));
+  for (int i = 0; !fs && i < nl; i++) FUZZ_CHECK(clcnn_net_layer_fused(net, i) >= 0, "layer %d", i);
   clcnn_net_destroy(net);
   return 0;
 }
