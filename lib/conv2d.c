@@ -5,6 +5,9 @@
 #include <stdio.h>
 
 #include "conv2d.h"
+#include "pool2d.h"
+
+extern const struct op op_relu; /* a relu after the conv: done by the conv */
 
 static int out_dim(int in, int k, int s, int p, int d) { return (in + 2 * p - d * (k - 1) - 1) / s + 1; }
 
@@ -115,14 +118,15 @@ static clcnn_status conv2d_forward(clcnn_ctx *ctx, struct node *nd, int n) {
   cbuf *bias = (nd->npar > 1) ? &nd->par[1].v : &s->t;
   if (s->fpool) { /* relu and 2x2 max pooling fused: the pooling layer's output and indices */
     struct node *q = s->fpool;
+    cbuf *qidx = &((struct pool_state *)q->priv)->idx;
     size_t rows = (size_t)n * q->out->c * q->out->h;
     if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_unpack_pool", &k)) ||
-        (st = clcnn__args(ctx, k, "conv2d_unpack_pool", MEM_ARG(q->out->v), MEM_ARG(&((struct pool_state *)q->priv)->idx), MEM_ARG(&s->t),
+        (st = clcnn__args(ctx, k, "conv2d_unpack_pool", MEM_ARG(q->out->v), MEM_ARG(qidx), MEM_ARG(&s->t),
                           MEM_ARG(bias), INT_ARG(rows), INT_ARG(nd->out->c), INT_ARG(NP), INT_ARG(nd->out->h),
                           INT_ARG(nd->out->w), INT_ARG(q->out->h), INT_ARG(q->out->w), INT_ARG((nd->npar > 1)), (size_t)0)))
       return st;
     return clcnn__run(ctx, k, "conv2d_unpack_pool", rows, (cbuf *[]){&s->t, bias}, (nd->npar > 1) ? 2 : 1,
-                      (cbuf *[]){q->out->v, &((struct pool_state *)q->priv)->idx}, 2);
+                      (cbuf *[]){q->out->v, qidx}, 2);
   }
   if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_unpack", &k)) ||
       (st = clcnn__args(ctx, k, "conv2d_unpack", MEM_ARG(nd->out->v), MEM_ARG(&s->t), MEM_ARG(bias),
@@ -179,12 +183,13 @@ static clcnn_status conv2d_backward(clcnn_ctx *ctx, struct node *nd, int n) {
    * fused pooling's output gradient */
   if (s->fpool) {
     struct node *q = s->fpool;
+    cbuf *qidx = &((struct pool_state *)q->priv)->idx;
     size_t rows = (size_t)n * q->out->c * q->out->h;
     if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_pack_pool", &k)) ||
-        (st = clcnn__args(ctx, k, "conv2d_pack_pool", MEM_ARG(&s->t), MEM_ARG(dy), MEM_ARG(q->out->v), MEM_ARG(&((struct pool_state *)q->priv)->idx),
+        (st = clcnn__args(ctx, k, "conv2d_pack_pool", MEM_ARG(&s->t), MEM_ARG(dy), MEM_ARG(q->out->v), MEM_ARG(qidx),
                           INT_ARG(rows), INT_ARG(nd->out->c), INT_ARG(NP), INT_ARG(nd->out->h), INT_ARG(nd->out->w),
                           INT_ARG(q->out->h), INT_ARG(q->out->w), (size_t)0)) ||
-        (st = clcnn__run(ctx, k, "conv2d_pack_pool", rows, (cbuf *[]){dy, q->out->v, &((struct pool_state *)q->priv)->idx}, 3, (cbuf *[]){&s->t}, 1)))
+        (st = clcnn__run(ctx, k, "conv2d_pack_pool", rows, (cbuf *[]){dy, q->out->v, qidx}, 3, (cbuf *[]){&s->t}, 1)))
       return st;
   } else if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_pack", &k)) ||
       (st = clcnn__args(ctx, k, "conv2d_pack", MEM_ARG(&s->t), MEM_ARG(dy), MEM_ARG(nd->out->v), INT_ARG(n),

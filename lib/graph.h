@@ -94,7 +94,8 @@ enum {
   OP_LOSS = 2,  /* a loss: reads targets, its output is the loss (1 value) */
   OP_RANDOM = 4,   /* takes a key for random numbers each training forward */
   OP_NO_BWD_X = 8, /* backward does not read the inputs' values (they may be reused after the forward) */
-  OP_NO_BWD_Y = 16 /* backward does not read the output's value */
+  OP_NO_BWD_Y = 16, /* backward does not read the output's value */
+  OP_DEFAULT_LOSS = 32 /* the loss a net without one gets (cross-entropy over class labels) */
 };
 enum { OP_MAX_OPTS = 8 };
 
@@ -192,18 +193,5 @@ const char *margs_str(struct margs *A, const char *opt, int *len, int *col);
 tensor *margs_error(struct margs *A, const char *opt, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* A required option that is absent. */
 tensor *margs_missing(struct margs *A, const char *what);
-
-/* ---- kinds' private state, shared with the fusion of a conv (lib/conv2d.c) ---- */
-extern const struct op op_relu, op_maxpool2d;
-/* A max pooling's window is 2x2 with stride 2 and no padding (the kernels and the fusion with
- * a conv that are made for it). */
-static inline int pool_is_2x2(const clcnn_pool2d_params *p) {
-  return p->kh == 2 && p->kw == 2 && p->stride_h == 2 && p->stride_w == 2 && p->pad_h == 0 && p->pad_w == 0;
-}
-/* maxpool2d's state, which a conv that computes the pooling writes */
-struct pool_state {
-  clcnn_pool2d_params p;
-  cbuf idx; /* max pooling: where each maximum came from */
-};
 
 #endif

@@ -420,9 +420,10 @@ int graph_is_output(clcnn_net *net, const tensor *t) {
   return 0;
 }
 
-static const struct op *op_named(const char *word) {
+/* The loss a net without one gets: the op table's entry that says so. */
+static const struct op *default_loss(void) {
   for (int i = 0; clcnn__ops[i]; i++)
-    if (!strcmp(clcnn__ops[i]->word, word)) return clcnn__ops[i];
+    if (clcnn__ops[i]->flags & OP_DEFAULT_LOSS) return clcnn__ops[i];
   return NULL;
 }
 
@@ -648,7 +649,7 @@ static void resolve(clcnn_net *net) {
 
 /* The loss a net without one trains with: cross-entropy on its output against class labels. */
 static clcnn_status add_implicit_loss(clcnn_net *net) {
-  const struct op *xent = op_named("xent");
+  const struct op *xent = default_loss();
   tensor *last = last_of(net);
   if (!graph_add(net, xent, &last, 1, NULL, xent->defaults, xent->priv_size)) return net->build_st;
   net->implicit_loss = 1;
@@ -868,7 +869,7 @@ CLCNN_API clcnn_status clcnn_net_backward(clcnn_net *net, const int32_t *labels)
   if (!labels) return FAIL(ctx, CLCNN_ERR_NULL_POINTER, "clcnn_net_backward: labels is NULL");
   if (!net->have_forward)
     return FAIL(ctx, CLCNN_ERR_STATE, "clcnn_net_backward: no forward pass to go back through");
-  if (net->nloss != 1 || strcmp(net->losses[0]->op->word, "xent"))
+  if (net->nloss != 1 || !(net->losses[0]->op->flags & OP_DEFAULT_LOSS))
     return FAIL(ctx, CLCNN_ERR_STATE, "clcnn_net_backward: the net has %d loss%s, not one cross-entropy: give each "
                 "its targets (clcnn_net_set_target) and call clcnn_net_backward_losses", net->nloss,
                 net->nloss == 1 ? "" : "es");
@@ -1378,7 +1379,7 @@ CLCNN_API clcnn_status clcnn_net_memory_estimate(clcnn_net *net, int batch, cons
   struct node tmp = {0};
   tensor tout = {0}, *tin = last_of(net);
   unsigned char priv[256];
-  const struct op *xent = op_named("xent");
+  const struct op *xent = default_loss();
   int implicit = !net->finished && !net->nloss && net->nn;
   if (!net->finished) decide(net);
   if (implicit) {

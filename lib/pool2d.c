@@ -3,7 +3,7 @@
 #include <limits.h>
 #include <stdio.h>
 
-#include "graph.h"
+#include "pool2d.h"
 
 static clcnn_status pool2d_setup(clcnn_ctx *ctx, struct node *nd) {
   struct pool_state *s = nd->priv;

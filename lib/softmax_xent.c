@@ -137,7 +137,7 @@ static tensor *xent_parse(struct margs *A, clcnn_net *net, tensor **in, int nin,
 }
 
 const struct op op_xent = {
-    .word = "xent", .kind = "cross_entropy", .type = CLCNN_LAYER_XENT_LOSS, .flags = OP_LOSS,
+    .word = "xent", .kind = "cross_entropy", .type = CLCNN_LAYER_XENT_LOSS, .flags = OP_LOSS | OP_DEFAULT_LOSS,
     .priv_size = sizeof(struct xent_state), .defaults = &defaults, .min_in = 1, .max_in = 1,
     .opts = {"ignore", "weight"}, .usage = "xent(X) [ignore=I] [weight=W]", .parse = xent_parse,
     .setup = xent_setup, .alloc = xent_alloc, .release = xent_release, .backward = xent_backward,
