@@ -359,11 +359,33 @@ static void check_api(void) {
   clcnn_net_destroy(net);
 }
 
+/* tests/graphs/NAME as text (the caller frees it); NULL when it cannot be read. */
+static char *graph_file(const char *name) {
+  const char *top = getenv("abs_top_srcdir");
+  char path[1024];
+  snprintf(path, sizeof path, "%s/tests/graphs/%s", top ? top : ".", name);
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  char *text = calloc(1, 1 << 16);
+  size_t n = text ? fread(text, 1, (1 << 16) - 1, f) : 0;
+  fclose(f);
+  if (text && !n) free(text), text = NULL;
+  return text;
+}
+
 int main(void) {
   ref_rng_seed(&rng, 42);
   ctx = make_ctx(CLCNN_DOUBLE);
   ctx32 = make_ctx(CLCNN_FLOAT);
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_fd(&cases[i]);
+  /* the whole of tests/graphs/fanout.txt: a tensor read by a conv, an add and a concat, a
+   * transposed conv, a reshape, an upsample and two losses (BCE on 4x4x5, smooth L1 on 2x8x8) */
+  char *fan = graph_file("fanout.txt");
+  if (tap_ok(fan != NULL, "tests/graphs/fanout.txt is readable")) {
+    struct gcase g = {"tests/graphs/fanout.txt as a whole", fan, 2, {{"mask", 0, 80, 0}, {"loss1", 0, 128, 0}}, 2};
+    check_fd(&g);
+  }
+  free(fan);
   check_fusion();
   check_liveness();
   check_api();
