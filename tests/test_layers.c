@@ -24,103 +24,9 @@
 #include <string.h>
 
 #include "clcnn.h"
-#include "ref.h"
-#include "tap.h"
+#include "testutil.h" /* the margins above, the helpers */
 
-/* Margins (see the top comment). */
-#define F64_ABS 1e-12
-#define F64_REL 1e-10
-#define F32_REL 1e-5
-#define F32_SCALE 1e-5 /* times the largest |reference| of the tensor */
-#define FD_H 1e-6
-#define FD_ABS 1e-7
-#define FD_REL 1e-6
-#define FD_SAMPLE 64
-
-static ref_rng rng;
 static clcnn_ctx *ctx64, *ctx32;
-
-/* ---- small helpers ------------------------------------------------------------------- */
-static void *xcalloc(size_t n, size_t size) {
-  void *p = calloc(n ? n : 1, size ? size : 1);
-  if (!p) tap_bail("out of host memory");
-  return p;
-}
-static double *dalloc(size_t n) { return xcalloc(n, sizeof(double)); }
-
-/* A number float can hold exactly, uniform in [lo, hi). */
-static double rndf(double lo, double hi) { return (double)(float)ref_rng_range(&rng, lo, hi); }
-
-/* Host array of the context's precision holding a[0..n). */
-static void *to_host(const clcnn_ctx *cx, const double *a, size_t n) {
-  if (clcnn_ctx_elem_size(cx) == sizeof(float)) {
-    float *p = xcalloc(n, sizeof(float));
-    for (size_t i = 0; i < n; i++) p[i] = (float)a[i];
-    return p;
-  }
-  double *p = dalloc(n);
-  memcpy(p, a, n * sizeof(double));
-  return p;
-}
-static void from_host(const clcnn_ctx *cx, const void *h, double *a, size_t n) {
-  if (clcnn_ctx_elem_size(cx) == sizeof(float))
-    for (size_t i = 0; i < n; i++) a[i] = ((const float *)h)[i];
-  else
-    memcpy(a, h, n * sizeof(double));
-}
-
-static double max_abs(const double *a, size_t n) {
-  double m = 0.0;
-  for (size_t i = 0; i < n; i++)
-    if (fabs(a[i]) > m) m = fabs(a[i]);
-  return m;
-}
-
-/* Every |got - want| <= abs_tol + rel_tol*|want|? *maxerr gets the largest |got - want| (NaN
- * when any is NaN). */
-static int close_all(const double *got, const double *want, size_t n, double abs_tol,
-                     double rel_tol, double *maxerr) {
-  int ok = 1;
-  double m = 0.0;
-  for (size_t i = 0; i < n; i++) {
-    double e = fabs(got[i] - want[i]);
-    if (!(e <= abs_tol + rel_tol * fabs(want[i]))) ok = 0;
-    if (isnan(e) || e > m) m = isnan(m) ? m : e;
-  }
-  *maxerr = m;
-  return ok;
-}
-static int close_f64(const double *got, const double *want, size_t n, double *maxerr) {
-  return close_all(got, want, n, F64_ABS, F64_REL, maxerr);
-}
-static int close_f32(const double *got, const double *want, size_t n, double *maxerr) {
-  return close_all(got, want, n, F32_SCALE * max_abs(want, n), F32_REL, maxerr);
-}
-
-/* Indices to check in a tensor of n elements: all of them, or FD_SAMPLE distinct random ones.
- * Returns how many; idx has room for n. */
-static size_t pick(size_t *idx, size_t n) {
-  for (size_t i = 0; i < n; i++) idx[i] = i;
-  if (n <= FD_SAMPLE) return n;
-  for (size_t i = 0; i < FD_SAMPLE; i++) {
-    size_t j = i + (size_t)ref_rng_int(&rng, (int)(n - i));
-    size_t t = idx[i];
-    idx[i] = idx[j];
-    idx[j] = t;
-  }
-  return FD_SAMPLE;
-}
-
-/* A failed API call: one "not ok" line that says which, with the context's story. */
-#define CALL(cx, what, expr)                                                                \
-  do {                                                                                      \
-    clcnn_status s_ = (expr);                                                               \
-    if (s_ != CLCNN_SUCCESS) {                                                              \
-      tap_ok(0, "%s: %s: %s (%d): %s", what, #expr, clcnn_status_name(s_), s_,              \
-             clcnn_ctx_last_error(cx));                                                     \
-      goto done;                                                                            \
-    }                                                                                       \
-  } while (0)
 
 /* ---- one-layer cases ----------------------------------------------------------------- */
 typedef struct {
@@ -1051,23 +957,6 @@ done:
   for (int i = 0; i < 2; i++) free(p[i]), free(g[i]), free(gr[i]), free(g32[i]), free(hp[i]);
 }
 
-static clcnn_ctx *make_ctx(clcnn_precision prec) {
-  clcnn_ctx_options opt = {.device = NULL, .precision = prec, .kernel_path = NULL, .profiling = 0};
-  char err[512] = "";
-  clcnn_ctx *cx = NULL;
-  clcnn_status s = clcnn_ctx_create(&cx, &opt, err, sizeof err);
-  if (s != CLCNN_SUCCESS || !cx) {
-    char why[700];
-    snprintf(why, sizeof why, "clcnn_ctx_create(%s): %s (%d): %s",
-             prec == CLCNN_DOUBLE ? "double" : "float", clcnn_status_name(s), s, err);
-    clcnn_ctx_destroy(ctx64);
-    tap_bail(why); /* no device is a failure, never a skip */
-  }
-  tap_diag("%s context on %s", prec == CLCNN_DOUBLE ? "double" : "float",
-           clcnn_ctx_device_name(cx));
-  return cx;
-}
-
 /* Max pooling passes NaN on as PyTorch's kernels do: a window holding a NaN outputs NaN and its
  * gradient goes to the NaN, the last one in scan order when there are two (2x2 stride 2, the
  * fast kernels, and 3x3 stride 1, the general ones; a NaN first in its window and a NaN after a
@@ -1193,8 +1082,8 @@ int main(void) {
   /* clcnn's own GEMM (the CPU default, pinned so that a GEMM choice file cannot move a shape to
    * CLBlast); tests/test_layers_clblast.sh runs this with CLCNN_GEMM=clblast */
   setenv("CLCNN_GEMM", "clcnn", 0);
-  ctx64 = make_ctx(CLCNN_DOUBLE);
-  ctx32 = make_ctx(CLCNN_FLOAT);
+  ctx64 = make_ctx_of(CLCNN_DOUBLE, NULL, 1);
+  ctx32 = make_ctx_of(CLCNN_FLOAT, ctx64, 1);
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) /* every third: a partial batch */
     run_case(&cases[i], i % 3 == 2 ? cases[i].n + 2 : cases[i].n);
   for (size_t i = 0; i < sizeof kcases / sizeof kcases[0]; i++)
