@@ -104,47 +104,6 @@ static clcnn_net *make_net(clcnn_ctx *cx, const tcase *tc) {
   return net;
 }
 
-/* Central differences of L = sum(out * G) for the entries of t: the input when pidx < 0, else
- * parameter pidx; against ana. */
-static int fd_check(clcnn_net *net, int n, double *xh, int pidx, double *t, size_t count, const double *G,
-                    size_t nout, const double *ana, double *maxerr, size_t *checked, const char *what) {
-  size_t *idx = xcalloc(count, sizeof *idx);
-  double *op = dalloc(nout), *om = dalloc(nout);
-  int ok = 1;
-  double m = 0.0;
-  size_t k = pick(idx, count);
-  for (size_t s = 0; s < k; s++) {
-    size_t j = idx[s];
-    double keep = t[j];
-    for (int side = 0; side < 2; side++) {
-      t[j] = keep + (side ? -FD_H : FD_H);
-      if (pidx >= 0) CALL(ctx64, what, clcnn_net_param_write(net, pidx, t));
-      CALL(ctx64, what, clcnn_net_forward(net, xh, n));
-      CALL(ctx64, what, clcnn_net_read_output(net, side ? om : op));
-    }
-    t[j] = keep;
-    double num = 0.0;
-    for (size_t i = 0; i < nout; i++) num += G[i] * (op[i] - om[i]);
-    num /= 2 * FD_H;
-    double e = fabs(ana[j] - num);
-    if (!(e <= FD_ABS + FD_REL * fabs(num))) {
-      if (ok) tap_diag("%s: first miss at %zu: analytic %.12g, numeric %.12g", what, j, ana[j], num);
-      ok = 0;
-    }
-    if (isnan(e) || e > m) m = isnan(m) ? m : e;
-  }
-  if (pidx >= 0) CALL(ctx64, what, clcnn_net_param_write(net, pidx, t));
-  *maxerr = m;
-  *checked = k;
-  free(idx), free(op), free(om);
-  return ok;
-done:
-  free(idx), free(op), free(om);
-  *maxerr = NAN;
-  *checked = 0;
-  return -1;
-}
-
 static void run_case(const tcase *tc) {
   clcnn_conv_transpose2d_params p = norm(tc->p);
   int oh, ow, oc = p.out_channels, np = p.bias ? 2 : 1;
@@ -231,12 +190,12 @@ static void run_case(const tcase *tc) {
   {
     double e;
     size_t k;
-    int r = fd_check(net, tc->n, x, -1, x, nin, G, nout, dx1, &e, &k, what);
+    int r = fd_central(ctx64, net, tc->n, x, -1, x, nin, G, nout, dx1, &e, &k, what);
     if (r >= 0)
       tap_ok(r, "%s: d input vs central differences (%zu of %zu), max err %.3g (<= 1e-7 + 1e-6*|fd|)", what, k, nin,
              e);
     for (int i = 0; i < np; i++) {
-      r = fd_check(net, tc->n, x, i, par[i], pcount[i], G, nout, g1[i], &e, &k, what);
+      r = fd_central(ctx64, net, tc->n, x, i, par[i], pcount[i], G, nout, g1[i], &e, &k, what);
       if (r >= 0)
         tap_ok(r, "%s: d %s vs central differences (%zu of %zu), max err %.3g (<= 1e-7 + 1e-6*|fd|)", what, pname[i],
                k, pcount[i], e);

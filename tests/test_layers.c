@@ -293,49 +293,6 @@ static void make_input(const lcase *lc, double *x, size_t count) {
   }
 }
 
-/* Central differences of L = sum(out * G) with respect to entries of t, which is the net's
- * input xh when pidx < 0, else a copy of parameter pidx; compared with ana. The difference
- * is summed as sum(G * (out+ - out-)) so that the untouched outputs cancel exactly. */
-static int fd_check(clcnn_net *net, int n, double *xh, int pidx, double *t, size_t count,
-                    const double *G, size_t nout, const double *ana, double *maxerr,
-                    size_t *checked, const char *what) {
-  size_t *idx = xcalloc(count, sizeof *idx);
-  double *op = dalloc(nout), *om = dalloc(nout);
-  int ok = 1;
-  double m = 0.0;
-  size_t k = pick(idx, count);
-  for (size_t s = 0; s < k; s++) {
-    size_t j = idx[s];
-    double keep = t[j];
-    for (int side = 0; side < 2; side++) {
-      t[j] = keep + (side ? -FD_H : FD_H);
-      if (pidx >= 0) CALL(ctx64, what, clcnn_net_param_write(net, pidx, t));
-      CALL(ctx64, what, clcnn_net_forward(net, xh, n));
-      CALL(ctx64, what, clcnn_net_read_output(net, side ? om : op));
-    }
-    t[j] = keep;
-    double num = 0.0;
-    for (size_t i = 0; i < nout; i++) num += G[i] * (op[i] - om[i]);
-    num /= 2 * FD_H;
-    double e = fabs(ana[j] - num);
-    if (!(e <= FD_ABS + FD_REL * fabs(num))) {
-      if (ok) tap_diag("%s: first miss at %zu: analytic %.12g, numeric %.12g", what, j, ana[j], num);
-      ok = 0;
-    }
-    if (isnan(e) || e > m) m = isnan(m) ? m : e;
-  }
-  if (pidx >= 0) CALL(ctx64, what, clcnn_net_param_write(net, pidx, t));
-  *maxerr = m;
-  *checked = k;
-  free(idx), free(op), free(om);
-  return ok;
-done:
-  free(idx), free(op), free(om);
-  *maxerr = NAN;
-  *checked = 0;
-  return -1; /* already reported */
-}
-
 static const char *const pname[2] = {"weight", "bias"};
 
 /* max_batch > lc->n runs a partial batch through a net made for a bigger one. */
@@ -436,12 +393,12 @@ static void run_case(const lcase *lc, int max_batch) {
   {
     double e;
     size_t k;
-    int r = fd_check(net, lc->n, x, -1, x, nin, G, nout, dx1, &e, &k, what);
+    int r = fd_central(ctx64, net, lc->n, x, -1, x, nin, G, nout, dx1, &e, &k, what);
     if (r >= 0)
       tap_ok(r, "%s: d input vs central differences (%zu of %zu), max err %.3g "
              "(<= 1e-7 + 1e-6*|fd|)", what, k, nin, e);
     for (int i = 0; i < np; i++) {
-      r = fd_check(net, lc->n, x, i, p[i], pcount[i], G, nout, g1[i], &e, &k, what);
+      r = fd_central(ctx64, net, lc->n, x, i, p[i], pcount[i], G, nout, g1[i], &e, &k, what);
       if (r >= 0)
         tap_ok(r, "%s: d %s vs central differences (%zu of %zu), max err %.3g "
                "(<= 1e-7 + 1e-6*|fd|)", what, pname[i], k, pcount[i], e);
@@ -894,11 +851,11 @@ static void run_fused(const fcase *fc) {
     tap_ok(ok, "%s: every gradient vs the reference's adjoint, max err d input %.3g, d weight %.3g, d bias %.3g",
            what, e[1], e[2], e[3]);
     size_t k;
-    int rr = fd_check(net, fc->n, x, -1, x, nin, G, nout, dx, &e[0], &k, what);
+    int rr = fd_central(ctx64, net, fc->n, x, -1, x, nin, G, nout, dx, &e[0], &k, what);
     if (rr >= 0)
       tap_ok(rr, "%s: d input vs central differences (%zu of %zu), max err %.3g", what, k, nin, e[0]);
     for (int i = 0; i < np; i++) {
-      rr = fd_check(net, fc->n, x, i, p[i], pcount[i], G, nout, g[i], &e[0], &k, what);
+      rr = fd_central(ctx64, net, fc->n, x, i, p[i], pcount[i], G, nout, g[i], &e[0], &k, what);
       if (rr >= 0)
         tap_ok(rr, "%s: d %s vs central differences (%zu of %zu), max err %.3g", what, pname[i], k, pcount[i],
                e[0]);

@@ -1,7 +1,8 @@
 /* tests/testutil.h - helpers that clcnn's C tests share: the margins of the numeric checks,
  * host buffers, float-exact random data, copies to and from a context's precision, the
- * closeness check, the pick of finite-difference indices, the CALL macro, the contexts, and the
- * check that a model file's text is refused with the right words.
+ * closeness check, the pick of finite-difference indices, the CALL macro, the central-difference
+ * gradient check, the contexts, and the check that a model file's text is refused with the
+ * right words.
  *
  * Everything is static (inline), so each test program gets its own copy and its own `rng`; a
  * program seeds it with ref_rng_seed(&rng, ...) before using rndf() or pick(). Include after
@@ -119,6 +120,53 @@ static inline size_t pick(size_t *idx, size_t n) { return pick_most(idx, n, FD_S
       goto done;                                                                                                \
     }                                                                                                           \
   } while (0)
+
+/* Central differences of L = sum(out * G), step FD_H, with respect to the entries of t that
+ * pick() chooses (t is the net's input xh when pidx < 0, else a host copy of parameter pidx),
+ * against the analytic gradient ana: |ana - num| <= FD_ABS + FD_REL*|num|. The forward runs on
+ * net (in context cx) with xh at batch n; the difference is summed as sum(G * (out+ - out-)) so
+ * that the untouched outputs cancel exactly. The first miss is a diagnostic. *maxerr gets the
+ * largest |ana - num| (NaN when any is), *checked how many entries were checked. Returns 1 when
+ * all are close, 0 when not, -1 when an API call failed (a "not ok" line said which). */
+static inline int fd_central(clcnn_ctx *cx, clcnn_net *net, int n, double *xh, int pidx, double *t, size_t count,
+                             const double *G, size_t nout, const double *ana, double *maxerr, size_t *checked,
+                             const char *what) {
+  size_t *idx = xcalloc(count, sizeof *idx);
+  double *op = dalloc(nout), *om = dalloc(nout);
+  int ok = 1;
+  double m = 0.0;
+  size_t k = pick(idx, count);
+  for (size_t s = 0; s < k; s++) {
+    size_t j = idx[s];
+    double keep = t[j];
+    for (int side = 0; side < 2; side++) {
+      t[j] = keep + (side ? -FD_H : FD_H);
+      if (pidx >= 0) CALL(cx, what, clcnn_net_param_write(net, pidx, t));
+      CALL(cx, what, clcnn_net_forward(net, xh, n));
+      CALL(cx, what, clcnn_net_read_output(net, side ? om : op));
+    }
+    t[j] = keep;
+    double num = 0.0;
+    for (size_t i = 0; i < nout; i++) num += G[i] * (op[i] - om[i]);
+    num /= 2 * FD_H;
+    double e = fabs(ana[j] - num);
+    if (!(e <= FD_ABS + FD_REL * fabs(num))) {
+      if (ok) tap_diag("%s: first miss at %zu: analytic %.12g, numeric %.12g", what, j, ana[j], num);
+      ok = 0;
+    }
+    if (isnan(e) || e > m) m = isnan(m) ? m : e;
+  }
+  if (pidx >= 0) CALL(cx, what, clcnn_net_param_write(net, pidx, t));
+  *maxerr = m;
+  *checked = k;
+  free(idx), free(op), free(om);
+  return ok;
+done:
+  free(idx), free(op), free(om);
+  *maxerr = NAN;
+  *checked = 0;
+  return -1;
+}
 
 /* A context of precision prec on the default device; none is a failure, never a skip: bails out
  * (destroying `other` first, when given). With say_device, a diagnostic names the device. */
