@@ -190,12 +190,12 @@ static void run_case(const tcase *tc) {
   {
     double e;
     size_t k;
-    int r = fd_central(ctx64, net, tc->n, x, -1, x, nin, G, nout, dx1, &e, &k, what);
+    int r = fd_central(ctx64, net, tc->n, x, -1, x, nin, FD_SAMPLE, G, nout, dx1, &e, &k, what);
     if (r >= 0)
       tap_ok(r, "%s: d input vs central differences (%zu of %zu), max err %.3g (<= 1e-7 + 1e-6*|fd|)", what, k, nin,
              e);
     for (int i = 0; i < np; i++) {
-      r = fd_central(ctx64, net, tc->n, x, i, par[i], pcount[i], G, nout, g1[i], &e, &k, what);
+      r = fd_central(ctx64, net, tc->n, x, i, par[i], pcount[i], FD_SAMPLE, G, nout, g1[i], &e, &k, what);
       if (r >= 0)
         tap_ok(r, "%s: d %s vs central differences (%zu of %zu), max err %.3g (<= 1e-7 + 1e-6*|fd|)", what, pname[i],
                k, pcount[i], e);

@@ -225,44 +225,13 @@ static void ref_graph(const gcase *g, int n, const double *x, double *const *par
     }                                                                                                       \
   } while (0)
 
-/* L(t) = sum(dy * out) by central differences at the chosen entries of t (the net's input xh
- * when pidx < 0, else a host copy of parameter pidx), against ana. */
+/* L(t) = sum(dy * out) by central differences at `most` of the entries of t (the net's input xh
+ * when pidx < 0, else a host copy of parameter pidx), against ana: testutil.h's fd_central, with
+ * a failed API call counted as a failed check (0). */
 static int fd_check(clcnn_net *net, int n, double *xh, int pidx, double *t, size_t count, size_t most,
                     const double *dy, size_t nout, const double *ana, double *maxerr, size_t *checked,
                     const char *what) {
-  size_t *idx = xcalloc(count, sizeof *idx);
-  double *op = dalloc(nout), *om = dalloc(nout);
-  int ok = 1;
-  double m = 0.0;
-  size_t k = pick_most(idx, count, most);
-  for (size_t s = 0; s < k; s++) {
-    size_t j = idx[s];
-    double keep = t[j];
-    for (int side = 0; side < 2; side++) {
-      t[j] = keep + (side ? -FD_H : FD_H);
-      if (pidx >= 0) CALL(ctx64, what, clcnn_net_param_write(net, pidx, t));
-      CALL(ctx64, what, clcnn_net_forward(net, xh, n));
-      CALL(ctx64, what, clcnn_net_read_output(net, side ? om : op));
-    }
-    t[j] = keep;
-    double num = 0.0;
-    for (size_t i = 0; i < nout; i++) num += dy[i] * (op[i] - om[i]);
-    num /= 2 * FD_H;
-    double e = fabs(ana[j] - num);
-    if (!(e <= FD_ABS + FD_REL * fabs(num))) {
-      if (ok) tap_diag("%s: first miss at %zu: analytic %.12g, numeric %.12g", what, j, ana[j], num);
-      ok = 0;
-    }
-    if (isnan(e) || e > m) m = isnan(m) ? m : e;
-  }
-  if (pidx >= 0) CALL(ctx64, what, clcnn_net_param_write(net, pidx, t));
-  *maxerr = m;
-  *checked = k;
-  free(idx), free(op), free(om);
-  return ok;
-done:
-  free(idx), free(op), free(om);
-  return 0;
+  return fd_central(ctx64, net, n, xh, pidx, t, count, most, dy, nout, ana, maxerr, checked, what) == 1;
 }
 
 /* The describe string of node i of the graph, as the library should give it. */

@@ -393,12 +393,12 @@ static void run_case(const lcase *lc, int max_batch) {
   {
     double e;
     size_t k;
-    int r = fd_central(ctx64, net, lc->n, x, -1, x, nin, G, nout, dx1, &e, &k, what);
+    int r = fd_central(ctx64, net, lc->n, x, -1, x, nin, FD_SAMPLE, G, nout, dx1, &e, &k, what);
     if (r >= 0)
       tap_ok(r, "%s: d input vs central differences (%zu of %zu), max err %.3g "
              "(<= 1e-7 + 1e-6*|fd|)", what, k, nin, e);
     for (int i = 0; i < np; i++) {
-      r = fd_central(ctx64, net, lc->n, x, i, p[i], pcount[i], G, nout, g1[i], &e, &k, what);
+      r = fd_central(ctx64, net, lc->n, x, i, p[i], pcount[i], FD_SAMPLE, G, nout, g1[i], &e, &k, what);
       if (r >= 0)
         tap_ok(r, "%s: d %s vs central differences (%zu of %zu), max err %.3g "
                "(<= 1e-7 + 1e-6*|fd|)", what, pname[i], k, pcount[i], e);
@@ -851,11 +851,11 @@ static void run_fused(const fcase *fc) {
     tap_ok(ok, "%s: every gradient vs the reference's adjoint, max err d input %.3g, d weight %.3g, d bias %.3g",
            what, e[1], e[2], e[3]);
     size_t k;
-    int rr = fd_central(ctx64, net, fc->n, x, -1, x, nin, G, nout, dx, &e[0], &k, what);
+    int rr = fd_central(ctx64, net, fc->n, x, -1, x, nin, FD_SAMPLE, G, nout, dx, &e[0], &k, what);
     if (rr >= 0)
       tap_ok(rr, "%s: d input vs central differences (%zu of %zu), max err %.3g", what, k, nin, e[0]);
     for (int i = 0; i < np; i++) {
-      rr = fd_central(ctx64, net, fc->n, x, i, p[i], pcount[i], G, nout, g[i], &e[0], &k, what);
+      rr = fd_central(ctx64, net, fc->n, x, i, p[i], pcount[i], FD_SAMPLE, G, nout, g[i], &e[0], &k, what);
       if (rr >= 0)
         tap_ok(rr, "%s: d %s vs central differences (%zu of %zu), max err %.3g", what, pname[i], k, pcount[i],
                e[0]);

@@ -122,20 +122,20 @@ static inline size_t pick(size_t *idx, size_t n) { return pick_most(idx, n, FD_S
   } while (0)
 
 /* Central differences of L = sum(out * G), step FD_H, with respect to the entries of t that
- * pick() chooses (t is the net's input xh when pidx < 0, else a host copy of parameter pidx),
+ * pick_most(..., most) chooses (t is the net's input xh when pidx < 0, else a host copy of parameter pidx),
  * against the analytic gradient ana: |ana - num| <= FD_ABS + FD_REL*|num|. The forward runs on
  * net (in context cx) with xh at batch n; the difference is summed as sum(G * (out+ - out-)) so
  * that the untouched outputs cancel exactly. The first miss is a diagnostic. *maxerr gets the
  * largest |ana - num| (NaN when any is), *checked how many entries were checked. Returns 1 when
  * all are close, 0 when not, -1 when an API call failed (a "not ok" line said which). */
 static inline int fd_central(clcnn_ctx *cx, clcnn_net *net, int n, double *xh, int pidx, double *t, size_t count,
-                             const double *G, size_t nout, const double *ana, double *maxerr, size_t *checked,
+                             size_t most, const double *G, size_t nout, const double *ana, double *maxerr, size_t *checked,
                              const char *what) {
   size_t *idx = xcalloc(count, sizeof *idx);
   double *op = dalloc(nout), *om = dalloc(nout);
   int ok = 1;
   double m = 0.0;
-  size_t k = pick(idx, count);
+  size_t k = pick_most(idx, count, most);
   for (size_t s = 0; s < k; s++) {
     size_t j = idx[s];
     double keep = t[j];
