@@ -3,9 +3,9 @@
  * shape, with the same kernel, stride, padding and dilation. Each of its passes is one of that
  * conv's, on conv2d.cl's kernels:
  *   forward  (a conv's input gradient): xt = x as (C, N*P); col[g] = W[g]^T xt[g]; y = col2im(col)
- *            (+ bias);
+ *            (+ bias: util.cl's bias_add, as a linear layer's);
  *   backward (a conv's forward and weight gradient): col = im2col(dy); dW[g] += xt[g] col[g]^T;
- *            dxt[g] = W[g] col[g]; dx = dxt as (N, C, P); db += the sums of dy.
+ *            dxt[g] = W[g] col[g]; dx = dxt as (N, C, P); db += the sums of dy (util.cl's bias_grad).
  * Weight (C, OC/G, KH, KW); group g's rows of W are C/G input channels, its rows of col the
  * OC/G * KH * KW of its output channels. Plain GEMMs (clcnn__gemm), no panel layout. */
 #include <limits.h>
@@ -146,10 +146,11 @@ static clcnn_status convt_forward(clcnn_ctx *ctx, struct node *nd, int n) {
     return st;
   if (nd->npar > 1) {
     cbuf *b = &nd->par[1].v;
-    if ((st = clcnn__kernel(ctx, KP_CONVTRANSPOSE, "convt_bias_add", &k)) ||
-        (st = clcnn__args(ctx, k, "convt_bias_add", MEM_ARG(y), MEM_ARG(b), INT_ARG(n), INT_ARG(nd->out->c),
-                          INT_ARG((size_t)nd->out->h * nd->out->w), (size_t)0)) ||
-        (st = clcnn__run(ctx, k, "convt_bias_add", (size_t)n * nd->out->c, &b, 1, &y, 1)))
+    size_t P = (size_t)nd->out->h * nd->out->w;
+    if ((st = clcnn__kernel(ctx, KP_UTIL, "bias_add", &k)) ||
+        (st = clcnn__args(ctx, k, "bias_add", MEM_ARG(y), MEM_ARG(b), INT_ARG(n), INT_ARG(nd->out->c), INT_ARG(P),
+                          (size_t)0)) ||
+        (st = clcnn__run(ctx, k, "bias_add", (size_t)n * nd->out->c * P, &b, 1, &y, 1)))
       return st;
   }
   return CLCNN_SUCCESS;
@@ -170,10 +171,10 @@ static clcnn_status convt_backward(clcnn_ctx *ctx, struct node *nd, int n) {
     return st;
   if (nd->npar > 1) {
     cbuf *db = &nd->par[1].g;
-    if ((st = clcnn__kernel(ctx, KP_CONVTRANSPOSE, "convt_bias_grad", &k)) ||
-        (st = clcnn__args(ctx, k, "convt_bias_grad", MEM_ARG(db), MEM_ARG(dy), INT_ARG(n), INT_ARG(nd->out->c),
+    if ((st = clcnn__kernel(ctx, KP_UTIL, "bias_grad", &k)) ||
+        (st = clcnn__args(ctx, k, "bias_grad", MEM_ARG(db), MEM_ARG(dy), INT_ARG(n), INT_ARG(nd->out->c),
                           INT_ARG((size_t)nd->out->h * nd->out->w), (size_t)0)) ||
-        (st = clcnn__run(ctx, k, "convt_bias_grad", nd->out->c, &dy, 1, &db, 1)))
+        (st = clcnn__run(ctx, k, "bias_grad", nd->out->c, &dy, 1, &db, 1)))
       return st;
   }
   /* dW[g] (Cg, OKg) += xt[g] (Cg, N*P) . col[g]^T (N*P, OKg) */

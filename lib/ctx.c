@@ -26,7 +26,6 @@ static const char *const prog_files[KP_COUNT] = {
     [KP_BATCHNORM] = "batchnorm.cl",
     [KP_DROPOUT] = "dropout.cl",
     [KP_GEMM] = "gemm.cl",
-    [KP_CONVTRANSPOSE] = "convtranspose.cl",
     [KP_ADD] = "add.cl",
     [KP_CONCAT] = "concat.cl",
     [KP_UPSAMPLE] = "upsample.cl",

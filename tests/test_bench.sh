@@ -1,10 +1,7 @@
 #!/bin/sh
 # tests/test_bench.sh - clcnn-bench runs and reports (it asserts nothing about speed: the test
 # suite times nothing), and refuses bad flags with a message and exit 2.
-n=0
-fail=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); fail=1; echo "not ok $n - $1"; }
+. "$abs_top_srcdir/tests/lib.sh"
 bench="$abs_top_builddir/tools/clcnn-bench"
 ex="$abs_top_srcdir/examples/lenet5.txt"
 out=$("$bench" --batches 2 --steps 1 --warmup 0 "$ex" 2>&1)

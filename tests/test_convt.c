@@ -27,94 +27,9 @@
 #include <string.h>
 
 #include "clcnn.h"
-#include "ref.h"
-#include "tap.h"
+#include "testutil.h"
 
-#define F64_ABS 1e-12
-#define F64_REL 1e-10
-#define F32_REL 1e-5
-#define F32_SCALE 1e-5 /* times the largest |reference| of the tensor */
-#define FD_H 1e-6
-#define FD_ABS 1e-7
-#define FD_REL 1e-6
-#define FD_SAMPLE 64
-
-static ref_rng rng;
 static clcnn_ctx *ctx64, *ctx32;
-
-static void *xcalloc(size_t n, size_t size) {
-  void *p = calloc(n ? n : 1, size ? size : 1);
-  if (!p) tap_bail("out of host memory");
-  return p;
-}
-static double *dalloc(size_t n) { return xcalloc(n, sizeof(double)); }
-/* a number float holds exactly, uniform in [lo, hi) */
-static double rndf(double lo, double hi) { return (double)(float)ref_rng_range(&rng, lo, hi); }
-
-static void *to_host(const clcnn_ctx *cx, const double *a, size_t n) {
-  if (clcnn_ctx_elem_size(cx) == sizeof(float)) {
-    float *p = xcalloc(n, sizeof(float));
-    for (size_t i = 0; i < n; i++) p[i] = (float)a[i];
-    return p;
-  }
-  double *p = dalloc(n);
-  memcpy(p, a, n * sizeof(double));
-  return p;
-}
-static void from_host(const clcnn_ctx *cx, const void *h, double *a, size_t n) {
-  if (clcnn_ctx_elem_size(cx) == sizeof(float))
-    for (size_t i = 0; i < n; i++) a[i] = ((const float *)h)[i];
-  else
-    memcpy(a, h, n * sizeof(double));
-}
-
-static double max_abs(const double *a, size_t n) {
-  double m = 0.0;
-  for (size_t i = 0; i < n; i++)
-    if (fabs(a[i]) > m) m = fabs(a[i]);
-  return m;
-}
-
-/* every |got - want| <= abs_tol + rel_tol*|want|; *maxerr the largest |got - want| (NaN wins) */
-static int close_all(const double *got, const double *want, size_t n, double abs_tol, double rel_tol,
-                     double *maxerr) {
-  int ok = 1;
-  double m = 0.0;
-  for (size_t i = 0; i < n; i++) {
-    double e = fabs(got[i] - want[i]);
-    if (!(e <= abs_tol + rel_tol * fabs(want[i]))) ok = 0;
-    if (isnan(e) || e > m) m = isnan(m) ? m : e;
-  }
-  *maxerr = m;
-  return ok;
-}
-static int close_f64(const double *got, const double *want, size_t n, double *maxerr) {
-  return close_all(got, want, n, F64_ABS, F64_REL, maxerr);
-}
-static int close_f32(const double *got, const double *want, size_t n, double *maxerr) {
-  return close_all(got, want, n, F32_SCALE * max_abs(want, n), F32_REL, maxerr);
-}
-
-/* the indices to check: all n, or FD_SAMPLE distinct random ones; idx has room for n */
-static size_t pick(size_t *idx, size_t n) {
-  for (size_t i = 0; i < n; i++) idx[i] = i;
-  if (n <= FD_SAMPLE) return n;
-  for (size_t i = 0; i < FD_SAMPLE; i++) {
-    size_t j = i + (size_t)ref_rng_int(&rng, (int)(n - i)), t = idx[i];
-    idx[i] = idx[j];
-    idx[j] = t;
-  }
-  return FD_SAMPLE;
-}
-
-#define CALL(cx, what, expr)                                                                                    \
-  do {                                                                                                          \
-    clcnn_status s_ = (expr);                                                                                   \
-    if (s_ != CLCNN_SUCCESS) {                                                                                  \
-      tap_ok(0, "%s: %s: %s (%d): %s", what, #expr, clcnn_status_name(s_), s_, clcnn_ctx_last_error(cx));      \
-      goto done;                                                                                                \
-    }                                                                                                           \
-  } while (0)
 
 /* ---- cases ------------------------------------------------------------------------- */
 typedef struct {
@@ -187,47 +102,6 @@ static clcnn_net *make_net(clcnn_ctx *cx, const tcase *tc) {
     return NULL;
   }
   return net;
-}
-
-/* Central differences of L = sum(out * G) for the entries of t: the input when pidx < 0, else
- * parameter pidx; against ana. */
-static int fd_check(clcnn_net *net, int n, double *xh, int pidx, double *t, size_t count, const double *G,
-                    size_t nout, const double *ana, double *maxerr, size_t *checked, const char *what) {
-  size_t *idx = xcalloc(count, sizeof *idx);
-  double *op = dalloc(nout), *om = dalloc(nout);
-  int ok = 1;
-  double m = 0.0;
-  size_t k = pick(idx, count);
-  for (size_t s = 0; s < k; s++) {
-    size_t j = idx[s];
-    double keep = t[j];
-    for (int side = 0; side < 2; side++) {
-      t[j] = keep + (side ? -FD_H : FD_H);
-      if (pidx >= 0) CALL(ctx64, what, clcnn_net_param_write(net, pidx, t));
-      CALL(ctx64, what, clcnn_net_forward(net, xh, n));
-      CALL(ctx64, what, clcnn_net_read_output(net, side ? om : op));
-    }
-    t[j] = keep;
-    double num = 0.0;
-    for (size_t i = 0; i < nout; i++) num += G[i] * (op[i] - om[i]);
-    num /= 2 * FD_H;
-    double e = fabs(ana[j] - num);
-    if (!(e <= FD_ABS + FD_REL * fabs(num))) {
-      if (ok) tap_diag("%s: first miss at %zu: analytic %.12g, numeric %.12g", what, j, ana[j], num);
-      ok = 0;
-    }
-    if (isnan(e) || e > m) m = isnan(m) ? m : e;
-  }
-  if (pidx >= 0) CALL(ctx64, what, clcnn_net_param_write(net, pidx, t));
-  *maxerr = m;
-  *checked = k;
-  free(idx), free(op), free(om);
-  return ok;
-done:
-  free(idx), free(op), free(om);
-  *maxerr = NAN;
-  *checked = 0;
-  return -1;
 }
 
 static void run_case(const tcase *tc) {
@@ -316,12 +190,12 @@ static void run_case(const tcase *tc) {
   {
     double e;
     size_t k;
-    int r = fd_check(net, tc->n, x, -1, x, nin, G, nout, dx1, &e, &k, what);
+    int r = fd_central(ctx64, net, tc->n, x, -1, x, nin, FD_SAMPLE, G, nout, dx1, &e, &k, what);
     if (r >= 0)
       tap_ok(r, "%s: d input vs central differences (%zu of %zu), max err %.3g (<= 1e-7 + 1e-6*|fd|)", what, k, nin,
              e);
     for (int i = 0; i < np; i++) {
-      r = fd_check(net, tc->n, x, i, par[i], pcount[i], G, nout, g1[i], &e, &k, what);
+      r = fd_central(ctx64, net, tc->n, x, i, par[i], pcount[i], FD_SAMPLE, G, nout, g1[i], &e, &k, what);
       if (r >= 0)
         tap_ok(r, "%s: d %s vs central differences (%zu of %zu), max err %.3g (<= 1e-7 + 1e-6*|fd|)", what, pname[i],
                k, pcount[i], e);
@@ -413,26 +287,11 @@ done:
 }
 
 /* ---- model files ------------------------------------------------------------------- */
-static int err_has(const char *e, const char *words) {
-  char buf[512];
-  snprintf(buf, sizeof buf, "%s", words);
-  for (char *w = strtok(buf, "|"); w; w = strtok(NULL, "|"))
-    if (!strstr(e, w)) {
-      tap_diag("missing \"%s\" in: %s", w, e);
-      return 0;
-    }
-  return 1;
-}
-
 /* TEXT is refused with status WANT, no net, an error holding every |-separated word of WORDS
  * and no source file name of the library. */
 static void bad(const char *what, const char *text, clcnn_status want, const char *words) {
-  char err[1024] = "";
-  clcnn_net *net = (clcnn_net *)&net;
-  clcnn_status st = clcnn_net_from_text(ctx64, text, "t.txt", 4, &net, err, sizeof err);
-  int ok = st == want && net == NULL && err_has(err, words) && !strstr(err, "lib/");
-  if (st != want) tap_diag("status %s, wanted %s", clcnn_status_name(st), clcnn_status_name(want));
-  if (!st) clcnn_net_destroy(net);
+  char err[1024];
+  int ok = model_refused(ctx64, text, 4, want, words, err, sizeof err);
   tap_ok(ok, "model file, %s: refused: %s", what, err);
 }
 
@@ -563,8 +422,8 @@ static void builder_errors(void) {
   for (size_t i = 0; i < sizeof bads / sizeof bads[0]; i++) {
     clcnn_tensor *t = clcnn_conv_transpose2d(net, in, &bads[i].p, "a");
     const char *e = clcnn_ctx_last_error(ctx64);
-    tap_ok(!t && clcnn_net_build_status(net) == bads[i].want && err_has(e, bads[i].words) &&
-               err_has(e, "layer 0 conv_transpose2d 'a'") && clcnn_net_num_layers(net) == 0,
+    tap_ok(!t && clcnn_net_build_status(net) == bads[i].want && has_words(e, bads[i].words) &&
+               has_words(e, "layer 0 conv_transpose2d 'a'") && clcnn_net_num_layers(net) == 0,
            "builder, %s: refused (%s), the net unchanged: %s", bads[i].what, clcnn_status_name(bads[i].want), e);
   }
   /* output padding below the dilation is allowed with stride 1, as PyTorch allows it */
@@ -588,14 +447,6 @@ static const char memnet[] = "input 3 5 4\n"
                              "convtranspose 4 kernel=2x3 stride=1x2 dilation=2x1 groups=2\n"
                              "flatten\n"
                              "linear 5\n";
-
-static clcnn_ctx *open_ctx(const char *gemm) {
-  clcnn_ctx *ctx = NULL;
-  char err[1024];
-  clcnn_ctx_options o = {.precision = CLCNN_FLOAT, .gemm = gemm};
-  if (clcnn_ctx_create(&ctx, &o, err, sizeof err)) tap_bail(err);
-  return ctx;
-}
 
 static clcnn_net *load(clcnn_ctx *ctx, int batch, int input_grad) {
   char err[1024];
@@ -679,19 +530,11 @@ static void batch_limit(void) {
   clcnn_ctx_destroy(ctx);
 }
 
-static clcnn_ctx *make_ctx(clcnn_precision prec) {
-  clcnn_ctx_options opt = {.precision = prec};
-  char err[512] = "";
-  clcnn_ctx *cx = NULL;
-  if (clcnn_ctx_create(&cx, &opt, err, sizeof err) || !cx) tap_bail(err); /* no device is a failure */
-  return cx;
-}
-
 int main(void) {
   ref_rng_seed(&rng, 0xC0417u);
   setenv("CLCNN_GEMM", "clcnn", 0); /* clcnn's own GEMM, as test_layers pins it */
-  ctx64 = make_ctx(CLCNN_DOUBLE);
-  ctx32 = make_ctx(CLCNN_FLOAT);
+  ctx64 = make_ctx_of(CLCNN_DOUBLE, NULL, 0);
+  ctx32 = make_ctx_of(CLCNN_FLOAT, ctx64, 0);
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i]);
   init_fans();
   model_files();

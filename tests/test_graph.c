@@ -9,22 +9,9 @@
 #include <string.h>
 
 #include "clcnn.h"
-#include "ref.h"
-#include "tap.h"
+#include "testutil.h"
 
 static clcnn_ctx *ctx, *ctx32;
-static ref_rng rng;
-
-static clcnn_ctx *make_ctx(clcnn_precision p) {
-  clcnn_ctx_options o = {.precision = p};
-  clcnn_ctx *c = NULL;
-  char e[512];
-  if (clcnn_ctx_create(&c, &o, e, sizeof e)) {
-    printf("Bail out! no OpenCL device with %s: %s\n", p == CLCNN_DOUBLE ? "double" : "float", e);
-    exit(1);
-  }
-  return c;
-}
 
 static clcnn_net *load(clcnn_ctx *cx, const char *text, int batch) {
   clcnn_net *net = NULL;
@@ -385,8 +372,8 @@ static char *graph_file(const char *name) {
 
 int main(void) {
   ref_rng_seed(&rng, 42);
-  ctx = make_ctx(CLCNN_DOUBLE);
-  ctx32 = make_ctx(CLCNN_FLOAT);
+  ctx = make_ctx_of(CLCNN_DOUBLE, NULL, 0);
+  ctx32 = make_ctx_of(CLCNN_FLOAT, NULL, 0);
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_fd(&cases[i]);
   /* the whole of tests/graphs/fanout.txt: a tensor read by a conv, an add and a concat, a
    * transposed conv, a reshape, an upsample and two losses (BCE on 4x4x5, smooth L1 on 2x8x8) */

@@ -28,84 +28,11 @@
 #include <string.h>
 
 #include "clcnn.h"
-#include "ref.h"
-#include "tap.h"
+#include "testutil.h"
 
-#define F64_ABS 1e-12
-#define F64_REL 1e-10
-#define F32_REL 1e-5
-#define F32_SCALE 1e-5 /* times the largest |reference| of the tensor */
-#define FD_H 1e-6
-#define FD_ABS 1e-7
-#define FD_REL 1e-6
-#define FD_SAMPLE 64
 #define FD_PARAM_SAMPLE 8
 
-static ref_rng rng;
 static clcnn_ctx *ctx64, *ctx32;
-
-static void *xcalloc(size_t n, size_t size) {
-  void *p = calloc(n ? n : 1, size ? size : 1);
-  if (!p) tap_bail("out of host memory");
-  return p;
-}
-static double *dalloc(size_t n) { return xcalloc(n, sizeof(double)); }
-static double rndf(double lo, double hi) { return (double)(float)ref_rng_range(&rng, lo, hi); }
-
-static void *to_host(const clcnn_ctx *cx, const double *a, size_t n) {
-  if (clcnn_ctx_elem_size(cx) == sizeof(float)) {
-    float *p = xcalloc(n, sizeof(float));
-    for (size_t i = 0; i < n; i++) p[i] = (float)a[i];
-    return p;
-  }
-  double *p = dalloc(n);
-  memcpy(p, a, n * sizeof(double));
-  return p;
-}
-static void from_host(const clcnn_ctx *cx, const void *h, double *a, size_t n) {
-  if (clcnn_ctx_elem_size(cx) == sizeof(float))
-    for (size_t i = 0; i < n; i++) a[i] = ((const float *)h)[i];
-  else
-    memcpy(a, h, n * sizeof(double));
-}
-
-static double max_abs(const double *a, size_t n) {
-  double m = 0.0;
-  for (size_t i = 0; i < n; i++)
-    if (fabs(a[i]) > m) m = fabs(a[i]);
-  return m;
-}
-
-/* every |got - want| <= abs_tol + rel_tol*|want|; *maxerr the largest difference (NaN wins) */
-static int close_all(const double *got, const double *want, size_t n, double abs_tol, double rel_tol, double *maxerr) {
-  int ok = 1;
-  double m = 0.0;
-  for (size_t i = 0; i < n; i++) {
-    double e = fabs(got[i] - want[i]);
-    if (!(e <= abs_tol + rel_tol * fabs(want[i]))) ok = 0;
-    if (isnan(e) || e > m) m = isnan(m) ? m : e;
-  }
-  *maxerr = m;
-  return ok;
-}
-static int close_f64(const double *got, const double *want, size_t n, double *maxerr) {
-  return close_all(got, want, n, F64_ABS, F64_REL, maxerr);
-}
-static int close_f32(const double *got, const double *want, size_t n, double *maxerr) {
-  return close_all(got, want, n, F32_SCALE * max_abs(want, n), F32_REL, maxerr);
-}
-
-/* The first k of idx (room for n) are the indices to check: all, or `most` distinct random ones. */
-static size_t pick(size_t *idx, size_t n, size_t most) {
-  for (size_t i = 0; i < n; i++) idx[i] = i;
-  if (n <= most) return n;
-  for (size_t i = 0; i < most; i++) {
-    size_t j = i + (size_t)ref_rng_int(&rng, (int)(n - i)), t = idx[i];
-    idx[i] = idx[j];
-    idx[j] = t;
-  }
-  return most;
-}
 
 /* ---- graphs: tensor 0 is the net's input, node i's output is tensor i + 1, the last node's
  * output is the net's ---------------------------------------------------------------------- */
@@ -286,7 +213,9 @@ static void ref_graph(const gcase *g, int n, const double *x, double *const *par
   for (int t = 0; t <= g->nn; t++) free(v[t]), free(gr[t]);
 }
 
-/* A failed API call: a "not ok" line that says which, and out. */
+/* A failed API call: a "not ok" line that says which, and out (testutil.h's CALL, less the status
+ * number, as this test always wrote it). */
+#undef CALL
 #define CALL(cx, what, expr)                                                                                \
   do {                                                                                                      \
     clcnn_status s_ = (expr);                                                                               \
@@ -296,44 +225,13 @@ static void ref_graph(const gcase *g, int n, const double *x, double *const *par
     }                                                                                                       \
   } while (0)
 
-/* L(t) = sum(dy * out) by central differences at the chosen entries of t (the net's input xh
- * when pidx < 0, else a host copy of parameter pidx), against ana. */
+/* L(t) = sum(dy * out) by central differences at `most` of the entries of t (the net's input xh
+ * when pidx < 0, else a host copy of parameter pidx), against ana: testutil.h's fd_central, with
+ * a failed API call counted as a failed check (0). */
 static int fd_check(clcnn_net *net, int n, double *xh, int pidx, double *t, size_t count, size_t most,
                     const double *dy, size_t nout, const double *ana, double *maxerr, size_t *checked,
                     const char *what) {
-  size_t *idx = xcalloc(count, sizeof *idx);
-  double *op = dalloc(nout), *om = dalloc(nout);
-  int ok = 1;
-  double m = 0.0;
-  size_t k = pick(idx, count, most);
-  for (size_t s = 0; s < k; s++) {
-    size_t j = idx[s];
-    double keep = t[j];
-    for (int side = 0; side < 2; side++) {
-      t[j] = keep + (side ? -FD_H : FD_H);
-      if (pidx >= 0) CALL(ctx64, what, clcnn_net_param_write(net, pidx, t));
-      CALL(ctx64, what, clcnn_net_forward(net, xh, n));
-      CALL(ctx64, what, clcnn_net_read_output(net, side ? om : op));
-    }
-    t[j] = keep;
-    double num = 0.0;
-    for (size_t i = 0; i < nout; i++) num += dy[i] * (op[i] - om[i]);
-    num /= 2 * FD_H;
-    double e = fabs(ana[j] - num);
-    if (!(e <= FD_ABS + FD_REL * fabs(num))) {
-      if (ok) tap_diag("%s: first miss at %zu: analytic %.12g, numeric %.12g", what, j, ana[j], num);
-      ok = 0;
-    }
-    if (isnan(e) || e > m) m = isnan(m) ? m : e;
-  }
-  if (pidx >= 0) CALL(ctx64, what, clcnn_net_param_write(net, pidx, t));
-  *maxerr = m;
-  *checked = k;
-  free(idx), free(op), free(om);
-  return ok;
-done:
-  free(idx), free(op), free(om);
-  return 0;
+  return fd_central(ctx64, net, n, xh, pidx, t, count, most, dy, nout, ana, maxerr, checked, what) == 1;
 }
 
 /* The describe string of node i of the graph, as the library should give it. */
@@ -555,18 +453,6 @@ done:
 }
 
 /* ---- bad arguments ----------------------------------------------------------------------- */
-/* E holds every |-separated word of WORDS. */
-static int has_words(const char *e, const char *words) {
-  char buf[512];
-  snprintf(buf, sizeof buf, "%s", words);
-  for (char *w = strtok(buf, "|"); w; w = strtok(NULL, "|"))
-    if (!strstr(e, w)) {
-      tap_diag("missing \"%s\" in: %s", w, e);
-      return 0;
-    }
-  return 1;
-}
-
 /* A builder's result T must be NULL with status WANT, the net's layers unchanged, and the
  * context's error holding WORDS. */
 static void refused(clcnn_net *net, clcnn_tensor *t, int layers, clcnn_status want, const char *words,
@@ -661,13 +547,8 @@ done:
 
 /* TEXT is refused with status WANT (0: any), no net, and an error holding WORDS. */
 static void bad(const char *what, const char *text, clcnn_status want, const char *words) {
-  char err[1024] = "";
-  clcnn_net *net = (clcnn_net *)&net; /* not NULL: the call must clear it */
-  clcnn_status st = clcnn_net_from_text(ctx64, text, "t.txt", 2, &net, err, sizeof err);
-  int ok = st != CLCNN_SUCCESS && (!want || st == want) && net == NULL && has_words(err, words) &&
-           !strstr(err, "lib/");
-  if (st && want && st != want) tap_diag("status %s, wanted %s", clcnn_status_name(st), clcnn_status_name(want));
-  if (!st) clcnn_net_destroy(net);
+  char err[1024];
+  int ok = model_refused(ctx64, text, 2, want, words, err, sizeof err);
   tap_ok(ok, "model file, %s: %s", what, err);
 }
 
@@ -747,27 +628,11 @@ static void model_good(void) {
   clcnn_net_destroy(net);
 }
 
-static clcnn_ctx *make_ctx(clcnn_precision prec) {
-  clcnn_ctx_options opt = {.precision = prec};
-  char err[512] = "";
-  clcnn_ctx *cx = NULL;
-  clcnn_status s = clcnn_ctx_create(&cx, &opt, err, sizeof err);
-  if (s != CLCNN_SUCCESS || !cx) {
-    char why[700];
-    snprintf(why, sizeof why, "clcnn_ctx_create(%s): %s: %s", prec == CLCNN_DOUBLE ? "double" : "float",
-             clcnn_status_name(s), err);
-    clcnn_ctx_destroy(ctx64);
-    tap_bail(why); /* no device is a failure, never a skip */
-  }
-  tap_diag("%s context on %s", prec == CLCNN_DOUBLE ? "double" : "float", clcnn_ctx_device_name(cx));
-  return cx;
-}
-
 int main(void) {
   ref_rng_seed(&rng, 0x6a0b5u);
   setenv("CLCNN_GEMM", "clcnn", 0);
-  ctx64 = make_ctx(CLCNN_DOUBLE);
-  ctx32 = make_ctx(CLCNN_FLOAT);
+  ctx64 = make_ctx_of(CLCNN_DOUBLE, NULL, 1);
+  ctx32 = make_ctx_of(CLCNN_FLOAT, ctx64, 1);
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i]);
   text_same(&cases[7]);
   text_same(&cases[23]);

@@ -24,103 +24,9 @@
 #include <string.h>
 
 #include "clcnn.h"
-#include "ref.h"
-#include "tap.h"
+#include "testutil.h" /* the margins above, the helpers */
 
-/* Margins (see the top comment). */
-#define F64_ABS 1e-12
-#define F64_REL 1e-10
-#define F32_REL 1e-5
-#define F32_SCALE 1e-5 /* times the largest |reference| of the tensor */
-#define FD_H 1e-6
-#define FD_ABS 1e-7
-#define FD_REL 1e-6
-#define FD_SAMPLE 64
-
-static ref_rng rng;
 static clcnn_ctx *ctx64, *ctx32;
-
-/* ---- small helpers ------------------------------------------------------------------- */
-static void *xcalloc(size_t n, size_t size) {
-  void *p = calloc(n ? n : 1, size ? size : 1);
-  if (!p) tap_bail("out of host memory");
-  return p;
-}
-static double *dalloc(size_t n) { return xcalloc(n, sizeof(double)); }
-
-/* A number float can hold exactly, uniform in [lo, hi). */
-static double rndf(double lo, double hi) { return (double)(float)ref_rng_range(&rng, lo, hi); }
-
-/* Host array of the context's precision holding a[0..n). */
-static void *to_host(const clcnn_ctx *cx, const double *a, size_t n) {
-  if (clcnn_ctx_elem_size(cx) == sizeof(float)) {
-    float *p = xcalloc(n, sizeof(float));
-    for (size_t i = 0; i < n; i++) p[i] = (float)a[i];
-    return p;
-  }
-  double *p = dalloc(n);
-  memcpy(p, a, n * sizeof(double));
-  return p;
-}
-static void from_host(const clcnn_ctx *cx, const void *h, double *a, size_t n) {
-  if (clcnn_ctx_elem_size(cx) == sizeof(float))
-    for (size_t i = 0; i < n; i++) a[i] = ((const float *)h)[i];
-  else
-    memcpy(a, h, n * sizeof(double));
-}
-
-static double max_abs(const double *a, size_t n) {
-  double m = 0.0;
-  for (size_t i = 0; i < n; i++)
-    if (fabs(a[i]) > m) m = fabs(a[i]);
-  return m;
-}
-
-/* Every |got - want| <= abs_tol + rel_tol*|want|? *maxerr gets the largest |got - want| (NaN
- * when any is NaN). */
-static int close_all(const double *got, const double *want, size_t n, double abs_tol,
-                     double rel_tol, double *maxerr) {
-  int ok = 1;
-  double m = 0.0;
-  for (size_t i = 0; i < n; i++) {
-    double e = fabs(got[i] - want[i]);
-    if (!(e <= abs_tol + rel_tol * fabs(want[i]))) ok = 0;
-    if (isnan(e) || e > m) m = isnan(m) ? m : e;
-  }
-  *maxerr = m;
-  return ok;
-}
-static int close_f64(const double *got, const double *want, size_t n, double *maxerr) {
-  return close_all(got, want, n, F64_ABS, F64_REL, maxerr);
-}
-static int close_f32(const double *got, const double *want, size_t n, double *maxerr) {
-  return close_all(got, want, n, F32_SCALE * max_abs(want, n), F32_REL, maxerr);
-}
-
-/* Indices to check in a tensor of n elements: all of them, or FD_SAMPLE distinct random ones.
- * Returns how many; idx has room for n. */
-static size_t pick(size_t *idx, size_t n) {
-  for (size_t i = 0; i < n; i++) idx[i] = i;
-  if (n <= FD_SAMPLE) return n;
-  for (size_t i = 0; i < FD_SAMPLE; i++) {
-    size_t j = i + (size_t)ref_rng_int(&rng, (int)(n - i));
-    size_t t = idx[i];
-    idx[i] = idx[j];
-    idx[j] = t;
-  }
-  return FD_SAMPLE;
-}
-
-/* A failed API call: one "not ok" line that says which, with the context's story. */
-#define CALL(cx, what, expr)                                                                \
-  do {                                                                                      \
-    clcnn_status s_ = (expr);                                                               \
-    if (s_ != CLCNN_SUCCESS) {                                                              \
-      tap_ok(0, "%s: %s: %s (%d): %s", what, #expr, clcnn_status_name(s_), s_,              \
-             clcnn_ctx_last_error(cx));                                                     \
-      goto done;                                                                            \
-    }                                                                                       \
-  } while (0)
 
 /* ---- one-layer cases ----------------------------------------------------------------- */
 typedef struct {
@@ -387,49 +293,6 @@ static void make_input(const lcase *lc, double *x, size_t count) {
   }
 }
 
-/* Central differences of L = sum(out * G) with respect to entries of t, which is the net's
- * input xh when pidx < 0, else a copy of parameter pidx; compared with ana. The difference
- * is summed as sum(G * (out+ - out-)) so that the untouched outputs cancel exactly. */
-static int fd_check(clcnn_net *net, int n, double *xh, int pidx, double *t, size_t count,
-                    const double *G, size_t nout, const double *ana, double *maxerr,
-                    size_t *checked, const char *what) {
-  size_t *idx = xcalloc(count, sizeof *idx);
-  double *op = dalloc(nout), *om = dalloc(nout);
-  int ok = 1;
-  double m = 0.0;
-  size_t k = pick(idx, count);
-  for (size_t s = 0; s < k; s++) {
-    size_t j = idx[s];
-    double keep = t[j];
-    for (int side = 0; side < 2; side++) {
-      t[j] = keep + (side ? -FD_H : FD_H);
-      if (pidx >= 0) CALL(ctx64, what, clcnn_net_param_write(net, pidx, t));
-      CALL(ctx64, what, clcnn_net_forward(net, xh, n));
-      CALL(ctx64, what, clcnn_net_read_output(net, side ? om : op));
-    }
-    t[j] = keep;
-    double num = 0.0;
-    for (size_t i = 0; i < nout; i++) num += G[i] * (op[i] - om[i]);
-    num /= 2 * FD_H;
-    double e = fabs(ana[j] - num);
-    if (!(e <= FD_ABS + FD_REL * fabs(num))) {
-      if (ok) tap_diag("%s: first miss at %zu: analytic %.12g, numeric %.12g", what, j, ana[j], num);
-      ok = 0;
-    }
-    if (isnan(e) || e > m) m = isnan(m) ? m : e;
-  }
-  if (pidx >= 0) CALL(ctx64, what, clcnn_net_param_write(net, pidx, t));
-  *maxerr = m;
-  *checked = k;
-  free(idx), free(op), free(om);
-  return ok;
-done:
-  free(idx), free(op), free(om);
-  *maxerr = NAN;
-  *checked = 0;
-  return -1; /* already reported */
-}
-
 static const char *const pname[2] = {"weight", "bias"};
 
 /* max_batch > lc->n runs a partial batch through a net made for a bigger one. */
@@ -530,12 +393,12 @@ static void run_case(const lcase *lc, int max_batch) {
   {
     double e;
     size_t k;
-    int r = fd_check(net, lc->n, x, -1, x, nin, G, nout, dx1, &e, &k, what);
+    int r = fd_central(ctx64, net, lc->n, x, -1, x, nin, FD_SAMPLE, G, nout, dx1, &e, &k, what);
     if (r >= 0)
       tap_ok(r, "%s: d input vs central differences (%zu of %zu), max err %.3g "
              "(<= 1e-7 + 1e-6*|fd|)", what, k, nin, e);
     for (int i = 0; i < np; i++) {
-      r = fd_check(net, lc->n, x, i, p[i], pcount[i], G, nout, g1[i], &e, &k, what);
+      r = fd_central(ctx64, net, lc->n, x, i, p[i], pcount[i], FD_SAMPLE, G, nout, g1[i], &e, &k, what);
       if (r >= 0)
         tap_ok(r, "%s: d %s vs central differences (%zu of %zu), max err %.3g "
                "(<= 1e-7 + 1e-6*|fd|)", what, pname[i], k, pcount[i], e);
@@ -988,11 +851,11 @@ static void run_fused(const fcase *fc) {
     tap_ok(ok, "%s: every gradient vs the reference's adjoint, max err d input %.3g, d weight %.3g, d bias %.3g",
            what, e[1], e[2], e[3]);
     size_t k;
-    int rr = fd_check(net, fc->n, x, -1, x, nin, G, nout, dx, &e[0], &k, what);
+    int rr = fd_central(ctx64, net, fc->n, x, -1, x, nin, FD_SAMPLE, G, nout, dx, &e[0], &k, what);
     if (rr >= 0)
       tap_ok(rr, "%s: d input vs central differences (%zu of %zu), max err %.3g", what, k, nin, e[0]);
     for (int i = 0; i < np; i++) {
-      rr = fd_check(net, fc->n, x, i, p[i], pcount[i], G, nout, g[i], &e[0], &k, what);
+      rr = fd_central(ctx64, net, fc->n, x, i, p[i], pcount[i], FD_SAMPLE, G, nout, g[i], &e[0], &k, what);
       if (rr >= 0)
         tap_ok(rr, "%s: d %s vs central differences (%zu of %zu), max err %.3g", what, pname[i], k, pcount[i],
                e[0]);
@@ -1049,23 +912,6 @@ done:
   free(x), free(y0), free(r), free(yref), free(G), free(y), free(dx), free(dxr), free(dr), free(y32), free(dx32);
   free(gnodx), free(am), free(hx), free(hG), free(hbuf);
   for (int i = 0; i < 2; i++) free(p[i]), free(g[i]), free(gr[i]), free(g32[i]), free(hp[i]);
-}
-
-static clcnn_ctx *make_ctx(clcnn_precision prec) {
-  clcnn_ctx_options opt = {.device = NULL, .precision = prec, .kernel_path = NULL, .profiling = 0};
-  char err[512] = "";
-  clcnn_ctx *cx = NULL;
-  clcnn_status s = clcnn_ctx_create(&cx, &opt, err, sizeof err);
-  if (s != CLCNN_SUCCESS || !cx) {
-    char why[700];
-    snprintf(why, sizeof why, "clcnn_ctx_create(%s): %s (%d): %s",
-             prec == CLCNN_DOUBLE ? "double" : "float", clcnn_status_name(s), s, err);
-    clcnn_ctx_destroy(ctx64);
-    tap_bail(why); /* no device is a failure, never a skip */
-  }
-  tap_diag("%s context on %s", prec == CLCNN_DOUBLE ? "double" : "float",
-           clcnn_ctx_device_name(cx));
-  return cx;
 }
 
 /* Max pooling passes NaN on as PyTorch's kernels do: a window holding a NaN outputs NaN and its
@@ -1193,8 +1039,8 @@ int main(void) {
   /* clcnn's own GEMM (the CPU default, pinned so that a GEMM choice file cannot move a shape to
    * CLBlast); tests/test_layers_clblast.sh runs this with CLCNN_GEMM=clblast */
   setenv("CLCNN_GEMM", "clcnn", 0);
-  ctx64 = make_ctx(CLCNN_DOUBLE);
-  ctx32 = make_ctx(CLCNN_FLOAT);
+  ctx64 = make_ctx_of(CLCNN_DOUBLE, NULL, 1);
+  ctx32 = make_ctx_of(CLCNN_FLOAT, ctx64, 1);
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) /* every third: a partial batch */
     run_case(&cases[i], i % 3 == 2 ? cases[i].n + 2 : cases[i].n);
   for (size_t i = 0; i < sizeof kcases / sizeof kcases[0]; i++)

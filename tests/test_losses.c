@@ -30,107 +30,19 @@
 #include <string.h>
 
 #include "clcnn.h"
-#include "ref.h"
-#include "tap.h"
+#include "testutil.h"
 
-#define F64_ABS 1e-12
-#define F64_REL 1e-10
-#define F32_REL 1e-5
-#define F32_SCALE 1e-5
-#define FD_H 1e-6
-#define FD_ABS 1e-7
-#define FD_REL 1e-6
-#define FD_SAMPLE 64
-
-static ref_rng rng;
 static clcnn_ctx *ctx64, *ctx32;
 
 enum { BCE, MSE, SL1, XENT };
 static const char *const kind_name[] = {"bce", "mse", "smoothl1", "xent"};
 
-/* ---- helpers -------------------------------------------------------------------------- */
-static void *xcalloc(size_t n, size_t size) {
-  void *p = calloc(n ? n : 1, size ? size : 1);
-  if (!p) tap_bail("out of host memory");
-  return p;
-}
-static double *dalloc(size_t n) { return xcalloc(n, sizeof(double)); }
-static double rndf(double lo, double hi) { return (double)(float)ref_rng_range(&rng, lo, hi); }
-
-/* a host array of the context's precision holding a[0..n) */
-static void *to_host(const clcnn_ctx *cx, const double *a, size_t n) {
-  if (clcnn_ctx_elem_size(cx) == sizeof(float)) {
-    float *p = xcalloc(n, sizeof(float));
-    for (size_t i = 0; i < n; i++) p[i] = (float)a[i];
-    return p;
-  }
-  double *p = dalloc(n);
-  memcpy(p, a, n * sizeof(double));
-  return p;
-}
-static void from_host(const clcnn_ctx *cx, const void *h, double *a, size_t n) {
-  if (clcnn_ctx_elem_size(cx) == sizeof(float))
-    for (size_t i = 0; i < n; i++) a[i] = ((const float *)h)[i];
-  else
-    memcpy(a, h, n * sizeof(double));
-}
-static double max_abs(const double *a, size_t n) {
-  double m = 0;
-  for (size_t i = 0; i < n; i++)
-    if (fabs(a[i]) > m) m = fabs(a[i]);
-  return m;
-}
-/* every |got - want| <= abs_tol + rel_tol*|want|; *maxerr the largest error (NaN if any) */
-static int close_all(const double *got, const double *want, size_t n, double abs_tol, double rel_tol,
-                     double *maxerr) {
-  int ok = 1;
-  double m = 0;
-  for (size_t i = 0; i < n; i++) {
-    double e = fabs(got[i] - want[i]);
-    if (!(e <= abs_tol + rel_tol * fabs(want[i]))) ok = 0;
-    if (isnan(e) || e > m) m = isnan(m) ? m : e;
-  }
-  *maxerr = m;
-  return ok;
-}
+/* ---- helpers (with tests/testutil.h's) ------------------------------------------------ */
 static int close_ctx(const clcnn_ctx *cx, const double *got, const double *want, size_t n, double *maxerr) {
   if (cx == ctx64) return close_all(got, want, n, F64_ABS, F64_REL, maxerr);
   return close_all(got, want, n, F32_SCALE * max_abs(want, n), F32_REL, maxerr);
 }
 static const char *pname(const clcnn_ctx *cx) { return cx == ctx64 ? "double" : "float"; }
-
-/* indices to check: all n, or FD_SAMPLE distinct random ones; returns how many */
-static size_t pick(size_t *idx, size_t n) {
-  for (size_t i = 0; i < n; i++) idx[i] = i;
-  if (n <= FD_SAMPLE) return n;
-  for (size_t i = 0; i < FD_SAMPLE; i++) {
-    size_t j = i + (size_t)ref_rng_int(&rng, (int)(n - i));
-    size_t t = idx[i];
-    idx[i] = idx[j], idx[j] = t;
-  }
-  return FD_SAMPLE;
-}
-
-#define CALL(cx, what, expr)                                                                                  \
-  do {                                                                                                        \
-    clcnn_status s_ = (expr);                                                                                 \
-    if (s_ != CLCNN_SUCCESS) {                                                                                \
-      tap_ok(0, "%s: %s: %s (%d): %s", what, #expr, clcnn_status_name(s_), s_, clcnn_ctx_last_error(cx));     \
-      goto done;                                                                                              \
-    }                                                                                                         \
-  } while (0)
-
-/* s contains every |-separated word of words */
-static int has_words(const char *s, const char *words) {
-  char buf[512];
-  snprintf(buf, sizeof buf, "%s", words);
-  for (char *w = strtok(buf, "|"); w; w = strtok(NULL, "|"))
-    if (!strstr(s, w)) {
-      tap_diag("missing \"%s\" in: %s", w, s);
-      return 0;
-    }
-  return 1;
-}
 
 static clcnn_tensor *add_loss(clcnn_net *net, clcnn_tensor *x, int kind, double beta, double weight,
                               const char *name) {
@@ -960,25 +872,10 @@ done:
 }
 
 /* ---- main ------------------------------------------------------------------------------- */
-static clcnn_ctx *make_ctx(clcnn_precision prec) {
-  clcnn_ctx_options opt = {.precision = prec};
-  char err[512] = "";
-  clcnn_ctx *cx = NULL;
-  clcnn_status s = clcnn_ctx_create(&cx, &opt, err, sizeof err);
-  if (s || !cx) {
-    char why[700];
-    snprintf(why, sizeof why, "clcnn_ctx_create(%s): %s: %s", prec == CLCNN_DOUBLE ? "double" : "float",
-             clcnn_status_name(s), err);
-    clcnn_ctx_destroy(ctx64);
-    tap_bail(why);
-  }
-  return cx;
-}
-
 int main(void) {
   ref_rng_seed(&rng, 20261202);
-  ctx64 = make_ctx(CLCNN_DOUBLE);
-  ctx32 = make_ctx(CLCNN_FLOAT);
+  ctx64 = make_ctx_of(CLCNN_DOUBLE, NULL, 0);
+  ctx32 = make_ctx_of(CLCNN_FLOAT, ctx64, 0);
   tap_diag("device: %s", clcnn_ctx_device_name(ctx64));
 
   static const struct {

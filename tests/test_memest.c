@@ -9,19 +9,11 @@
 #include <string.h>
 
 #include "clcnn.h"
-#include "tap.h"
+#include "testutil.h"
 
 static const char *srcdir(void) {
   const char *d = getenv("abs_top_srcdir");
   return d && *d ? d : ".";
-}
-
-static clcnn_ctx *open_ctx(const char *gemm) {
-  clcnn_ctx *ctx = NULL;
-  char err[1024];
-  clcnn_ctx_options o = {.precision = CLCNN_FLOAT, .gemm = gemm};
-  if (clcnn_ctx_create(&ctx, &o, err, sizeof err)) tap_bail(err);
-  return ctx;
 }
 
 /* A small net whose weight gradients are long, thin products: both GEMMs split K on a big batch. */

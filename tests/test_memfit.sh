@@ -5,9 +5,7 @@
 # names is the one clcnn-devices --check --model prints, trains, and one more is refused; bad
 # sizes are usage errors. That the estimate is the memory a step allocates is test_memest's.
 # Environment (Makefile.am's AM_TESTS_ENVIRONMENT): abs_top_srcdir, abs_top_builddir, PYTHON3.
-n=0
-fail=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
+. "$abs_top_srcdir/tests/lib.sh"
 notok() { n=$((n + 1)); fail=1; echo "not ok $n - $1"; sed 's/^/# /' "$tmp/out" | tail -n 15; }
 check() { if [ "$1" -eq 0 ]; then ok "$2"; else notok "$2"; fi; }
 
@@ -15,8 +13,7 @@ train="$abs_top_builddir/tools/clcnn-train"
 devices="$abs_top_builddir/tools/clcnn-devices"
 ex="$abs_top_srcdir/examples"
 real=/usr/share/datasets/fashion-mnist
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/clcnn-memfit.XXXXXX") || { echo "Bail out! mktemp"; exit 1; }
-trap 'rm -rf "$tmp"' EXIT
+tap_tmpdir memfit
 if [ ! -f "$real/train-images-idx3-ubyte.gz" ]; then
   echo "Bail out! $real is missing: apt-get install dataset-fashion-mnist"
   exit 1

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "clcnn.h"
-#include "tap.h"
+#include "testutil.h"
 
 static clcnn_ctx *ctx;
 static char err[1024];
@@ -71,27 +71,10 @@ static int has_param(const clcnn_net *net, const char *name) {
   return 0;
 }
 
-/* err holds every |-separated word of WORDS. */
-static int err_has(const char *e, const char *words) {
-  char buf[512];
-  snprintf(buf, sizeof buf, "%s", words);
-  for (char *w = strtok(buf, "|"); w; w = strtok(NULL, "|"))
-    if (!strstr(e, w)) {
-      tap_diag("missing \"%s\" in: %s", w, e);
-      return 0;
-    }
-  return 1;
-}
-
-/* TEXT is refused with status WANT (0: any failure), no net, and an error with WORDS. */
+/* TEXT is refused with status WANT (0: any failure), no net, and an error with WORDS, which is
+ * also the context's last error. */
 static void bad(const char *what, const char *text, clcnn_status want, const char *words) {
-  clcnn_net *net = (clcnn_net *)&net; /* not NULL: the call must clear it */
-  err[0] = 0;
-  clcnn_status st = clcnn_net_from_text(ctx, text, "t.txt", 4, &net, err, sizeof err);
-  int ok = st != CLCNN_SUCCESS && (!want || st == want) && net == NULL && err_has(err, words) &&
-           !strstr(err, "lib/") && strstr(clcnn_ctx_last_error(ctx), err) != NULL;
-  if (st && want && st != want) tap_diag("status %s, wanted %s", clcnn_status_name(st), clcnn_status_name(want));
-  if (!st) clcnn_net_destroy(net);
+  int ok = model_refused(ctx, text, 4, want, words, err, sizeof err) && strstr(clcnn_ctx_last_error(ctx), err) != NULL;
   tap_ok(ok, "%s: %s", what, err);
 }
 

@@ -3,13 +3,9 @@
 # pkg-config exactly as the README says, and run. The library is installed into a temporary
 # DESTDIR; the example is taken from README.md, so the README cannot drift from what works.
 # Environment (Makefile.am's AM_TESTS_ENVIRONMENT): abs_top_srcdir, abs_top_builddir, MAKE, CC.
-n=0
-fail=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); fail=1; echo "not ok $n - $1"; }
+. "$abs_top_srcdir/tests/lib.sh"
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/clcnn-readme.XXXXXX") || { echo "Bail out! mktemp"; exit 1; }
-trap 'rm -rf "$tmp"' EXIT
+tap_tmpdir readme
 
 sed -n '/<!-- example:begin -->/,/<!-- example:end -->/p' "$abs_top_srcdir/README.md" |
   grep -v '^<!--' | grep -v '^```' > "$tmp/example.c"

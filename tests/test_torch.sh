@@ -4,22 +4,11 @@
 # same loss and accuracy; a state_dict that PyTorch saved evaluates in clcnn-train to what
 # PyTorch computes, and trains on. Needs python3 with torch (Debian's python3-torch) and
 # safetensors (pip); without them it fails, it does not skip.
-n=0
-fail=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); fail=1; echo "not ok $n - $1"; }
+. "$abs_top_srcdir/tests/lib.sh"
 train="$abs_top_builddir/tools/clcnn-train"
 ex="$abs_top_srcdir/examples"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/clcnn-torch.XXXXXX") || { echo "Bail out! mktemp"; exit 1; }
-trap 'rm -rf "$tmp"' EXIT
-py=
-for p in "$TORCH_PYTHON" /usr/bin/python3 "$PYTHON3" python3; do
-  if [ -n "$p" ] && "$p" -c "import torch, safetensors.torch" 2> /dev/null; then py=$p; break; fi
-done
-if [ -z "$py" ]; then
-  echo "Bail out! no python3 with torch and safetensors: apt-get install python3-torch python3-pip && pip install --break-system-packages safetensors"
-  exit 1
-fi
+tap_tmpdir torch
+need_torch_python
 ok "PyTorch found: $py ($("$py" -c 'import torch; print(torch.__version__)'))"
 "${PYTHON3:-python3}" "$abs_top_srcdir/tests/mkdata.py" /usr/share/datasets/fashion-mnist "$tmp/data" 640 1000 || { echo "Bail out! mkdata.py"; exit 1; }
 

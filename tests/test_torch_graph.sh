@@ -5,20 +5,9 @@
 # must give the same loss, each loss, every parameter's gradient and, after 3 Adam steps, every
 # parameter and buffer; and a state_dict PyTorch saves loads strictly into clcnn. Needs python3
 # with torch and safetensors; without them it fails.
-n=0
-fail=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); fail=1; echo "not ok $n - $1"; }
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/clcnn-torchgraph.XXXXXX") || { echo "Bail out! mktemp"; exit 1; }
-trap 'rm -rf "$tmp"' EXIT
-py=
-for p in "$TORCH_PYTHON" /usr/bin/python3 "$PYTHON3" python3; do
-  if [ -n "$p" ] && "$p" -c "import torch, safetensors.torch" 2> /dev/null; then py=$p; break; fi
-done
-if [ -z "$py" ]; then
-  echo "Bail out! no python3 with torch and safetensors: apt-get install python3-torch python3-pip && pip install --break-system-packages safetensors"
-  exit 1
-fi
+. "$abs_top_srcdir/tests/lib.sh"
+tap_tmpdir torchgraph
+need_torch_python
 ref="$abs_top_builddir/tests/graph_ref"
 for m in resnet-tiny unet-tiny fanout; do
   model="$abs_top_srcdir/tests/graphs/$m.txt"

@@ -4,20 +4,9 @@
 # and Xavier initialisations' statistics, max pooling's and argmax's tie rules (tests/torch_ref.c
 # runs clcnn, tests/torch_ref.py runs torch and compares), and clcnn-train --eval's argmax. Needs
 # python3 with torch (Debian's python3-torch) and safetensors; without them it fails.
-n=0
-fail=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); fail=1; echo "not ok $n - $1"; }
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/clcnn-torchref.XXXXXX") || { echo "Bail out! mktemp"; exit 1; }
-trap 'rm -rf "$tmp"' EXIT
-py=
-for p in "$TORCH_PYTHON" /usr/bin/python3 "$PYTHON3" python3; do
-  if [ -n "$p" ] && "$p" -c "import torch, safetensors.torch" 2> /dev/null; then py=$p; break; fi
-done
-if [ -z "$py" ]; then
-  echo "Bail out! no python3 with torch and safetensors: apt-get install python3-torch python3-pip && pip install --break-system-packages safetensors"
-  exit 1
-fi
+. "$abs_top_srcdir/tests/lib.sh"
+tap_tmpdir torchref
+need_torch_python
 # "PASS what" / "FAIL what" / "# diag" from torch_ref.py -> TAP; its exit status must agree
 relay() {
   while IFS= read -r line; do

@@ -4,17 +4,13 @@
 # a resumed run equal bit for bit to an uninterrupted one, profiling, every bad input, and
 # checkpoints written before the training state was read with jansson.
 # Environment (Makefile.am's AM_TESTS_ENVIRONMENT): abs_top_srcdir, abs_top_builddir, PYTHON3.
-n=0
-fail=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); fail=1; echo "not ok $n - $1"; }
+. "$abs_top_srcdir/tests/lib.sh"
 check() { if [ "$1" -eq 0 ]; then ok "$2"; else notok "$2"; sed 's/^/# /' "$tmp/out" | tail -n 25; fi; }
 
 train="$abs_top_builddir/tools/clcnn-train"
 ex="$abs_top_srcdir/examples"
 real=/usr/share/datasets/fashion-mnist
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/clcnn-train.XXXXXX") || { echo "Bail out! mktemp"; exit 1; }
-trap 'rm -rf "$tmp"' EXIT
+tap_tmpdir train
 if [ ! -f "$real/train-images-idx3-ubyte.gz" ]; then
   echo "Bail out! $real is missing: apt-get install dataset-fashion-mnist"
   exit 1

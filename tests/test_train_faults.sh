@@ -4,10 +4,7 @@
 # killed during --save leaves a loadable checkpoint, Ctrl-C stops after the current step with a
 # checkpoint that equals an uninterrupted run's, and a second Ctrl-C quits at once.
 # Environment (Makefile.am's AM_TESTS_ENVIRONMENT): abs_top_srcdir, abs_top_builddir, PYTHON3.
-n=0
-fail=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); fail=1; echo "not ok $n - $1"; }
+. "$abs_top_srcdir/tests/lib.sh"
 show() { sed 's/^/# /' "$1" | tail -n "${2:-15}"; }
 
 train="$abs_top_builddir/tools/clcnn-train"

@@ -1,0 +1,35 @@
+# tests/lib.sh - what clcnn's shell tests share; POSIX sh, sourced (not run) by a test as
+#   . "$abs_top_srcdir/tests/lib.sh"
+# It gives:
+#   n, fail      the TAP counters (checks so far; 1 once any failed), both 0;
+#   ok WHAT      prints "ok N - WHAT";
+#   notok WHAT   prints "not ok N - WHAT" and sets fail (a test may define its own after sourcing);
+#   tap_tmpdir NAME
+#                sets tmp to a new folder ${TMPDIR:-/tmp}/clcnn-NAME.XXXXXX, removed when the
+#                shell exits (an EXIT trap: a test that needs more in its trap sets its own);
+#                bails out when it cannot be made;
+#   need_torch_python
+#                sets py to the first of $TORCH_PYTHON, /usr/bin/python3, $PYTHON3, python3 that
+#                imports torch and safetensors.torch; bails out when none does (such tests fail
+#                without PyTorch, they never skip).
+# The test ends with: echo "1..$n"; exit $fail.
+n=0
+fail=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+notok() { n=$((n + 1)); fail=1; echo "not ok $n - $1"; }
+
+tap_tmpdir() {
+  tmp=$(mktemp -d "${TMPDIR:-/tmp}/clcnn-$1.XXXXXX") || { echo "Bail out! mktemp"; exit 1; }
+  trap 'rm -rf "$tmp"' EXIT
+}
+
+need_torch_python() {
+  py=
+  for p in "$TORCH_PYTHON" /usr/bin/python3 "$PYTHON3" python3; do
+    if [ -n "$p" ] && "$p" -c "import torch, safetensors.torch" 2> /dev/null; then py=$p; break; fi
+  done
+  if [ -z "$py" ]; then
+    echo "Bail out! no python3 with torch and safetensors: apt-get install python3-torch python3-pip && pip install --break-system-packages safetensors"
+    exit 1
+  fi
+}
