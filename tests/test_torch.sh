@@ -1,6 +1,7 @@
 #!/bin/sh
 # tests/test_torch.sh - checkpoints cross the border to PyTorch and back: a clcnn-train
-# checkpoint loads strictly into the equivalent torch.nn.Sequential and evaluates there to the
+# checkpoint loads strictly into the equivalent torch.nn.Sequential (for the ResNet example, a graph,
+# the torch.nn.Module tests/clcnn_torch.py builds) and evaluates there to the
 # same loss and accuracy; a state_dict that PyTorch saved evaluates in clcnn-train to what
 # PyTorch computes, and trains on. Needs python3 with torch (Debian's python3-torch) and
 # safetensors (pip); without them it fails, it does not skip.
@@ -13,7 +14,7 @@ ok "PyTorch found: $py ($("$py" -c 'import torch; print(torch.__version__)'))"
 "${PYTHON3:-python3}" "$abs_top_srcdir/tests/mkdata.py" /usr/share/datasets/fashion-mnist "$tmp/data" 640 1000 || { echo "Bail out! mkdata.py"; exit 1; }
 
 near() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= t) }'; }
-for m in lenet5 fashion-bn; do
+for m in lenet5 fashion-bn resnet-fashion; do
   "$train" "$ex/$m.txt" --data "$tmp/data" --epochs 2 -q --save "$tmp/$m.safetensors" > "$tmp/out" 2>&1 || { notok "$m: clcnn-train"; continue; }
   "$train" "$ex/$m.txt" --data "$tmp/data" --eval --init "$tmp/$m.safetensors" > "$tmp/eval" 2>&1
   cl=$(sed -n 's/^test loss \([0-9.]*\)  accuracy \([0-9.]*\)%.*/\1 \2/p' "$tmp/eval")
