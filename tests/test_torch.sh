@@ -19,7 +19,7 @@ for m in lenet5 fashion-bn resnet-fashion; do
   "$train" "$ex/$m.txt" --data "$tmp/data" --eval --init "$tmp/$m.safetensors" > "$tmp/eval" 2>&1
   cl=$(sed -n 's/^test loss \([0-9.]*\)  accuracy \([0-9.]*\)%.*/\1 \2/p' "$tmp/eval")
   if "$py" "$abs_top_srcdir/tests/torch_interop.py" "$ex/$m.txt" "$tmp/data" "$tmp/$m.safetensors" "$tmp/$m-torch.safetensors" > "$tmp/py" 2>&1; then
-    ok "$m: the clcnn-train checkpoint loads strictly into torch.nn.Sequential (load_state_dict(load_file(...)))"
+    ok "$m: the clcnn-train checkpoint loads strictly into the torch.nn module of the same file (load_state_dict(load_file(...)))"
   else
     notok "$m: strict load into PyTorch"; sed 's/^/# /' "$tmp/py" | tail -n 15; continue
   fi
