@@ -61,16 +61,16 @@ static clcnn_status conv2d_alloc(struct plan *pl, struct node *nd, int max_batch
     return FAIL(pl->ctx, CLCNN_ERR_SHAPE, "batch %d: %s: %zu x %zu im2col buffer is too large", max_batch, WHERE(nd),
                 ckk, np);
   clcnn_status st;
-  if ((st = plan_buf(pl, PLAN_SCRATCH(pl), &s->col, ckk * ((np + 63) / 64 * 64) * e, "conv2d im2col")) ||
-      (st = plan_buf(pl, PLAN_SCRATCH(pl), &s->dcol, ckk * np * e, "conv2d im2col grad")) ||
-      (st = plan_buf(pl, PLAN_SCRATCH(pl), &s->t, nd->out->c * np * e, "conv2d gemm output")))
-    return st;
+  if ((st = plan_buf(pl, PLAN_SCRATCH(pl), &s->col, ckk * ((np + 63) / 64 * 64) * e, "conv2d im2col"))) return st;
+  /* the GEMM's output and the im2col's gradient live within one pass: shared by all convs */
+  plan_shared(pl, SHARED_CONV_GEMM, nd->out->c * np * e);
+  plan_shared(pl, SHARED_CONV_COLGRAD, ckk * np * e);
   return CLCNN_SUCCESS;
 }
 
 static void conv2d_release(struct node *nd) {
   struct conv_state *s = nd->priv;
-  cbuf_free(&s->col), cbuf_free(&s->dcol), cbuf_free(&s->t);
+  cbuf_free(&s->col);
 }
 
 /* The geometry arguments shared by im2col and col2im. */
@@ -83,6 +83,7 @@ static void conv2d_release(struct node *nd) {
 
 static clcnn_status conv2d_forward(clcnn_ctx *ctx, struct node *nd, int n) {
   struct conv_state *s = nd->priv;
+  cbuf *t = graph_shared(nd->net, SHARED_CONV_GEMM);
   cbuf *x = nd->in[0]->v;
   const clcnn_conv2d_params *p = &s->p;
   size_t P = (size_t)nd->out->h * nd->out->w, NP = n * P;
@@ -103,7 +104,7 @@ static clcnn_status conv2d_forward(clcnn_ctx *ctx, struct node *nd, int n) {
       return st;
     for (size_t g = 0; g < G; g++)
       if ((st = clcnn__gemm_packed_b(ctx, "conv2d forward", 0, ocg, NP, cgkk, 1.0, &nd->par[0].v, g * ocg * cgkk, cgkk,
-                                     &s->col, cgkk * G, g * cgkk, 0.0, &s->t, g * ocg * NP, NP)))
+                                     &s->col, cgkk * G, g * cgkk, 0.0, t, g * ocg * NP, NP)))
         return st;
   } else {
     if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_im2col", &k)) ||
@@ -112,27 +113,27 @@ static clcnn_status conv2d_forward(clcnn_ctx *ctx, struct node *nd, int n) {
       return st;
     for (size_t g = 0; g < G; g++)
       if ((st = clcnn__gemm(ctx, "conv2d forward", 0, 0, ocg, NP, cgkk, 1.0, &nd->par[0].v, g * ocg * cgkk, cgkk, &s->col,
-                            g * cgkk * NP, NP, 0.0, &s->t, g * ocg * NP, NP)))
+                            g * cgkk * NP, NP, 0.0, t, g * ocg * NP, NP)))
         return st;
   }
-  cbuf *bias = (nd->npar > 1) ? &nd->par[1].v : &s->t;
+  cbuf *bias = (nd->npar > 1) ? &nd->par[1].v : t;
   if (s->fpool) { /* relu and 2x2 max pooling fused: the pooling layer's output and indices */
     struct node *q = s->fpool;
     cbuf *qidx = &((struct pool_state *)q->priv)->idx;
     size_t rows = (size_t)n * q->out->c * q->out->h;
     if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_unpack_pool", &k)) ||
-        (st = clcnn__args(ctx, k, "conv2d_unpack_pool", MEM_ARG(q->out->v), MEM_ARG(qidx), MEM_ARG(&s->t),
+        (st = clcnn__args(ctx, k, "conv2d_unpack_pool", MEM_ARG(q->out->v), MEM_ARG(qidx), MEM_ARG(t),
                           MEM_ARG(bias), INT_ARG(rows), INT_ARG(nd->out->c), INT_ARG(NP), INT_ARG(nd->out->h),
                           INT_ARG(nd->out->w), INT_ARG(q->out->h), INT_ARG(q->out->w), INT_ARG((nd->npar > 1)), (size_t)0)))
       return st;
-    return clcnn__run(ctx, k, "conv2d_unpack_pool", rows, (cbuf *[]){&s->t, bias}, (nd->npar > 1) ? 2 : 1,
+    return clcnn__run(ctx, k, "conv2d_unpack_pool", rows, (cbuf *[]){t, bias}, (nd->npar > 1) ? 2 : 1,
                       (cbuf *[]){q->out->v, qidx}, 2);
   }
   if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_unpack", &k)) ||
-      (st = clcnn__args(ctx, k, "conv2d_unpack", MEM_ARG(nd->out->v), MEM_ARG(&s->t), MEM_ARG(bias),
+      (st = clcnn__args(ctx, k, "conv2d_unpack", MEM_ARG(nd->out->v), MEM_ARG(t), MEM_ARG(bias),
                         INT_ARG(n), INT_ARG(nd->out->c), INT_ARG(P), INT_ARG((nd->npar > 1)), INT_ARG(s->fuse_relu),
                         (size_t)0)) ||
-      (st = clcnn__run(ctx, k, "conv2d_unpack", (size_t)nd->out->c * n, (cbuf *[]){&s->t, bias},
+      (st = clcnn__run(ctx, k, "conv2d_unpack", (size_t)nd->out->c * n, (cbuf *[]){t, bias},
                        (nd->npar > 1) ? 2 : 1, (cbuf *[]){nd->out->v}, 1)))
     return st;
   return CLCNN_SUCCESS;
@@ -157,22 +158,25 @@ static size_t bias_chunk(size_t NP, size_t oc) {
  * of the chunks (gemm_reduce). */
 static clcnn_status wgrad_narrow(clcnn_ctx *ctx, struct node *nd, size_t g, size_t NP, size_t cgkk, size_t ocg) {
   struct conv_state *s = nd->priv;
+  cbuf *t = graph_shared(nd->net, SHARED_CONV_GEMM);
   size_t chunk = narrow_chunk(NP, cgkk), chunks = (NP + chunk - 1) / chunk, G = s->p.groups;
   cl_kernel k;
   clcnn_status st;
   cbuf *part = clcnn__scratch(ctx);
   if ((st = clcnn__reserve(ctx, part, chunks * ocg * cgkk * ctx->esz, "conv2d weight grad parts")) ||
       (st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_wgrad_narrow", &k)) ||
-      (st = clcnn__args(ctx, k, "conv2d_wgrad_narrow", MEM_ARG(part), MEM_ARG(&s->col), MEM_ARG(&s->t), INT_ARG(ocg),
+      (st = clcnn__args(ctx, k, "conv2d_wgrad_narrow", MEM_ARG(part), MEM_ARG(&s->col), MEM_ARG(t), INT_ARG(ocg),
                         INT_ARG(cgkk), INT_ARG(cgkk * G), INT_ARG(g * cgkk), INT_ARG(NP), INT_ARG(g * ocg * NP),
                         INT_ARG(chunk), INT_ARG(chunks), (size_t)0)) ||
-      (st = clcnn__run(ctx, k, "conv2d_wgrad_narrow", cgkk * chunks, (cbuf *[]){&s->col, &s->t}, 2, &part, 1)))
+      (st = clcnn__run(ctx, k, "conv2d_wgrad_narrow", cgkk * chunks, (cbuf *[]){&s->col, t}, 2, &part, 1)))
     return st;
   return clcnn__reduce(ctx, &nd->par[0].g, g * ocg * cgkk, cgkk, part, ocg, cgkk, chunks, ocg, cgkk, 1.0, 1.0, 0);
 }
 
 static clcnn_status conv2d_backward(clcnn_ctx *ctx, struct node *nd, int n) {
   struct conv_state *s = nd->priv;
+  cbuf *t = graph_shared(nd->net, SHARED_CONV_GEMM);
+  cbuf *dcol = graph_shared(nd->net, SHARED_CONV_COLGRAD);
   cbuf *dy = nd->out->g;
   const clcnn_conv2d_params *p = &s->p;
   size_t P = (size_t)nd->out->h * nd->out->w, NP = n * P;
@@ -186,15 +190,15 @@ static clcnn_status conv2d_backward(clcnn_ctx *ctx, struct node *nd, int n) {
     cbuf *qidx = &((struct pool_state *)q->priv)->idx;
     size_t rows = (size_t)n * q->out->c * q->out->h;
     if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_pack_pool", &k)) ||
-        (st = clcnn__args(ctx, k, "conv2d_pack_pool", MEM_ARG(&s->t), MEM_ARG(dy), MEM_ARG(q->out->v), MEM_ARG(qidx),
+        (st = clcnn__args(ctx, k, "conv2d_pack_pool", MEM_ARG(t), MEM_ARG(dy), MEM_ARG(q->out->v), MEM_ARG(qidx),
                           INT_ARG(rows), INT_ARG(nd->out->c), INT_ARG(NP), INT_ARG(nd->out->h), INT_ARG(nd->out->w),
                           INT_ARG(q->out->h), INT_ARG(q->out->w), (size_t)0)) ||
-        (st = clcnn__run(ctx, k, "conv2d_pack_pool", rows, (cbuf *[]){dy, q->out->v, qidx}, 3, (cbuf *[]){&s->t}, 1)))
+        (st = clcnn__run(ctx, k, "conv2d_pack_pool", rows, (cbuf *[]){dy, q->out->v, qidx}, 3, (cbuf *[]){t}, 1)))
       return st;
   } else if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_pack", &k)) ||
-      (st = clcnn__args(ctx, k, "conv2d_pack", MEM_ARG(&s->t), MEM_ARG(dy), MEM_ARG(nd->out->v), INT_ARG(n),
+      (st = clcnn__args(ctx, k, "conv2d_pack", MEM_ARG(t), MEM_ARG(dy), MEM_ARG(nd->out->v), INT_ARG(n),
                         INT_ARG(nd->out->c), INT_ARG(P), INT_ARG(s->fuse_relu), (size_t)0)) ||
-      (st = clcnn__run(ctx, k, "conv2d_pack", (size_t)nd->out->c * n, (cbuf *[]){dy, nd->out->v}, 2, (cbuf *[]){&s->t}, 1)))
+      (st = clcnn__run(ctx, k, "conv2d_pack", (size_t)nd->out->c * n, (cbuf *[]){dy, nd->out->v}, 2, (cbuf *[]){t}, 1)))
     return st;
   /* db += the sum of each row of t, in chunks of N*P so that every core has work */
   if ((nd->npar > 1)) {
@@ -202,9 +206,9 @@ static clcnn_status conv2d_backward(clcnn_ctx *ctx, struct node *nd, int n) {
     cbuf *part = clcnn__scratch(ctx);
     if ((st = clcnn__reserve(ctx, part, chunks * oc * ctx->esz, "conv2d bias grad parts")) ||
         (st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_bias_grad", &k)) ||
-        (st = clcnn__args(ctx, k, "conv2d_bias_grad", MEM_ARG(part), MEM_ARG(&s->t), INT_ARG(oc), INT_ARG(NP),
+        (st = clcnn__args(ctx, k, "conv2d_bias_grad", MEM_ARG(part), MEM_ARG(t), INT_ARG(oc), INT_ARG(NP),
                           INT_ARG(chunk), INT_ARG(chunks), (size_t)0)) ||
-        (st = clcnn__run(ctx, k, "conv2d_bias_grad", oc * chunks, (cbuf *[]){&s->t}, 1, &part, 1)) ||
+        (st = clcnn__run(ctx, k, "conv2d_bias_grad", oc * chunks, (cbuf *[]){t}, 1, &part, 1)) ||
         (st = clcnn__reduce(ctx, &nd->par[1].g, 0, 1, part, oc, 1, chunks, oc, 1, 1.0, 1.0, 0)))
       return st;
   }
@@ -213,13 +217,13 @@ static clcnn_status conv2d_backward(clcnn_ctx *ctx, struct node *nd, int n) {
     /* many output channels and many weights each: col is in panels, dW^T = col . dY^T reads them
      * in order (with few weights per channel, that product's rows are mostly padding) */
     if (s->packed == 1 && ocg >= 32 && cgkk >= 64) {
-      if ((st = clcnn__gemm_wgrad_colp(ctx, &s->col, cgkk * G, g * cgkk, cgkk, NP, &s->t, g * ocg * NP, ocg, &nd->par[0].g,
+      if ((st = clcnn__gemm_wgrad_colp(ctx, &s->col, cgkk * G, g * cgkk, cgkk, NP, t, g * ocg * NP, ocg, &nd->par[0].g,
                                        g * ocg * cgkk)))
         return st;
     } else if (s->packed == 1) { /* few output channels: dot products over chunks of N*P */
       if ((st = wgrad_narrow(ctx, nd, g, NP, cgkk, ocg)))
         return st;
-    } else if ((st = clcnn__gemm(ctx, "conv2d weight grad", 0, 1, ocg, cgkk, NP, 1.0, &s->t, g * ocg * NP, NP,
+    } else if ((st = clcnn__gemm(ctx, "conv2d weight grad", 0, 1, ocg, cgkk, NP, 1.0, t, g * ocg * NP, NP,
                                  &s->col, g * cgkk * NP, NP, 1.0, &nd->par[0].g, g * ocg * cgkk, cgkk))) {
       return st;
     }
@@ -228,14 +232,14 @@ static clcnn_status conv2d_backward(clcnn_ctx *ctx, struct node *nd, int n) {
   /* dcol[g] (CgKK, NP) = W[g]^T (CgKK, OCg) x dY[g] (OCg, NP) */
   for (size_t g = 0; g < G; g++)
     if ((st = clcnn__gemm(ctx, "conv2d input grad", 1, 0, cgkk, NP, ocg, 1.0, &nd->par[0].v,
-                          g * ocg * cgkk, cgkk, &s->t, g * ocg * NP, NP, 0.0, &s->dcol,
+                          g * ocg * cgkk, cgkk, t, g * ocg * NP, NP, 0.0, dcol,
                           g * cgkk * NP, NP)))
       return st;
   size_t nx = (size_t)n * (size_t)node_in_size(nd);
   if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_col2im", &k)) ||
-      (st = clcnn__args(ctx, k, "conv2d_col2im", MEM_ARG(nd->dx[0]), MEM_ARG(&s->dcol),
+      (st = clcnn__args(ctx, k, "conv2d_col2im", MEM_ARG(nd->dx[0]), MEM_ARG(dcol),
                         GEOM_ARGS(nd, n), (size_t)0)) ||
-      (st = clcnn__run(ctx, k, "conv2d_col2im", nx / nd->in[0]->w, (cbuf *[]){&s->dcol}, 1,
+      (st = clcnn__run(ctx, k, "conv2d_col2im", nx / nd->in[0]->w, (cbuf *[]){dcol}, 1,
                        (cbuf *[]){nd->dx[0]}, 1)))
     return st;
   return CLCNN_SUCCESS;

@@ -6,7 +6,8 @@
 
 struct conv_state {
   clcnn_conv2d_params p; /* normalised: no zeros */
-  cbuf col, dcol, t;     /* im2col, its gradient, the GEMM's output */
+  cbuf col;              /* im2col (its gradient and the GEMM's output are the net's shared
+                            scratch: graph_shared) */
   int packed;            /* 0 not chosen yet, 1 im2col into clcnn's GEMM panels, 2 plain im2col (then any
                             GEMM); fixed at the first forward */
   int fuse_relu;         /* the relu after it is applied in its unpack, its mask in its pack */

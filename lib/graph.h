@@ -78,14 +78,21 @@ struct node {
 static inline int node_in_size(const struct node *nd) { return (int)tensor_size(nd->in[0]); }
 
 /* What the buffer plan does with each buffer: make it, or count it into an estimate. */
+enum { SHARED_CONV_GEMM, SHARED_CONV_COLGRAD, PLAN_SHARED }; /* the net's shared scratch */
 struct plan {
   clcnn_ctx *ctx;
   int count_only;
   clcnn_memory_estimate *m;
   struct scratch_need need;
+  size_t shared[PLAN_SHARED]; /* the largest request for each shared buffer */
 };
 /* Make buffer b of BYTES (count_only: add its size to *part of the estimate). */
 clcnn_status plan_buf(struct plan *p, size_t *part, cbuf *b, size_t bytes, const char *what);
+/* Ask for BYTES of the net's shared scratch buffer SLOT: for what a node writes and reads again
+ * within one of its passes, so that every node can use the same buffer (the event chain orders
+ * them). graph_shared() gives it at run time. */
+void plan_shared(struct plan *p, int slot, size_t bytes);
+cbuf *graph_shared(clcnn_net *net, int slot);
 #define PLAN_SCRATCH(p) (&(p)->m->scratch)
 #define PLAN_ACT(p) (&(p)->m->activations)
 

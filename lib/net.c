@@ -27,6 +27,7 @@ struct clcnn_net {
   cbuf tstats;       /* (3): running sums of the losses, right predictions, samples */
   cbuf *pool;        /* the tensors' values and gradients (liveness shares them) */
   int npool;
+  cbuf shared[PLAN_SHARED]; /* scratch every node uses within its own pass */
   cbuf *acc;         /* backward: gradients of inputs read a second time, before they are summed */
   int nacc;
   int n;             /* batch of the last forward */
@@ -135,6 +136,7 @@ static void unplan(clcnn_net *net) {
     if (i) t->vbuf = t->v = NULL;
   }
   for (int i = 0; i < net->nacc; i++) cbuf_free(&net->acc[i]);
+  for (int i = 0; i < PLAN_SHARED; i++) cbuf_free(&net->shared[i]);
   free(net->acc);
   net->acc = NULL, net->nacc = 0;
 }
@@ -439,6 +441,12 @@ clcnn_status plan_buf(struct plan *p, size_t *part, cbuf *b, size_t bytes, const
   return cbuf_alloc(p->ctx, b, bytes, what);
 }
 
+void plan_shared(struct plan *p, int slot, size_t bytes) {
+  if (bytes > p->shared[slot]) p->shared[slot] = bytes;
+}
+
+cbuf *graph_shared(clcnn_net *net, int slot) { return &net->shared[slot]; }
+
 static tensor *root_v(tensor *t) {
   while (t->valias) t = t->valias;
   return t;
@@ -635,6 +643,11 @@ static clcnn_status plan_buffers(clcnn_net *net, struct plan *p, int B) {
     struct node *nd = net->losses[i];
     if (nd->op->alloc && (st = nd->op->alloc(p, nd, B))) return st;
   }
+  static const char *const shared_what[PLAN_SHARED] = {"conv GEMM output (shared)", "conv im2col grad (shared)"};
+  for (int i = 0; i < PLAN_SHARED; i++)
+    if (p->shared[i] &&
+        (st = plan_buf(p, PLAN_SCRATCH(p), p->count_only ? NULL : &net->shared[i], p->shared[i], shared_what[i])))
+      return st;
   return CLCNN_SUCCESS;
 }
 
