@@ -291,19 +291,14 @@ static void conv2d_fuse(clcnn_net *net, struct node *nd) {
   struct conv_state *s = nd->priv;
   s->fuse_relu = 0;
   s->fpool = NULL;
-  int n;
-  struct node **c = graph_consumers(net, nd->out, &n);
-  if (n != 1 || nd->out->uses != 1 || graph_is_output(net, nd->out) || c[0]->op != &op_relu) return;
-  struct node *r = c[0];
+  struct node *r = graph_sole_reader(net, nd->out);
+  if (!r || r->op != &op_relu) return;
   s->fuse_relu = 1;
   r->fused = 1;
   r->out->valias = nd->out;
   r->out->galias = nd->out;
-  c = graph_consumers(net, r->out, &n);
-  if (n != 1 || r->out->uses != 1 || graph_is_output(net, r->out) || c[0]->op != &op_maxpool2d ||
-      !pool_is_2x2(&((struct pool_state *)c[0]->priv)->p))
-    return;
-  struct node *q = c[0];
+  struct node *q = graph_sole_reader(net, r->out);
+  if (!q || q->op != &op_maxpool2d || !pool_is_2x2(&((struct pool_state *)q->priv)->p)) return;
   s->fpool = q;
   q->fused = 1;
   nd->out->no_value = 1; /* the conv writes the pooling's output directly */

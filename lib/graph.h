@@ -171,8 +171,9 @@ void node_buffer(struct node *nd, const char *name, int ndim, const int *dims, i
 /* The node's position in messages: "layer 3 (conv 'b1c1')". */
 const char *node_where(const struct node *nd, char *buf, size_t size);
 #define WHERE(nd) node_where((nd), (char[160]){0}, 160)
-/* The consumers of t, in order; n gets their count. */
-struct node **graph_consumers(clcnn_net *net, const tensor *t, int *n);
+/* The node that alone reads t (no other node or loss does) when t is not the net's output: what
+ * a fusion may join; NULL otherwise. */
+struct node *graph_sole_reader(clcnn_net *net, const tensor *t);
 /* Whether t is the net's output or read by a loss */
 int graph_is_output(clcnn_net *net, const tensor *t);
 /* The net's op-independent pieces for kinds that need them */

@@ -406,13 +406,12 @@ CLCNN_API clcnn_status clcnn_tensor_shape(const clcnn_tensor *t, int dims[4]) {
   return CLCNN_SUCCESS;
 }
 
-struct node **graph_consumers(clcnn_net *net, const tensor *t, int *n) {
-  static struct node *found[16];
-  *n = 0;
+struct node *graph_sole_reader(clcnn_net *net, const tensor *t) {
+  if (t->uses != 1 || graph_is_output(net, t)) return NULL;
   for (int i = 0; i < net->nn; i++)
     for (int j = 0; j < net->nodes[i]->nin; j++)
-      if (net->nodes[i]->in[j] == t && *n < 16) found[(*n)++] = net->nodes[i];
-  return found;
+      if (net->nodes[i]->in[j] == t) return net->nodes[i];
+  return NULL;
 }
 
 int graph_is_output(clcnn_net *net, const tensor *t) {
@@ -1391,17 +1390,19 @@ CLCNN_API clcnn_status clcnn_net_memory_estimate(clcnn_net *net, int batch, cons
   /* a net without a loss gets one when it is finished: count it on a node made for the count */
   struct node tmp = {0};
   tensor tout = {0}, *tin = last_of(net);
-  unsigned char priv[256];
   const struct op *xent = default_loss();
   int implicit = !net->finished && !net->nloss && net->nn;
   if (!net->finished) decide(net);
   if (implicit) {
-    tmp.op = xent, tmp.in = &tin, tmp.nin = 1, tmp.out = &tout, tmp.priv = priv;
+    void *priv = malloc(xent->priv_size);
+    if (!priv) return FAIL(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: out of host memory", fn);
     memcpy(priv, xent->defaults, xent->priv_size);
+    tmp.op = xent, tmp.in = &tin, tmp.nin = 1, tmp.out = &tout, tmp.priv = priv, tmp.weight = 1;
     tin->uses++;
     st = xent->setup(ctx, &tmp);
     if (!st) st = xent->alloc(&p, &tmp, batch);
     tin->uses--;
+    free(priv);
     if (st) return st;
   }
   if ((st = plan_buffers(net, &p, batch))) return st;
