@@ -660,6 +660,25 @@ CLCNN_API clcnn_status clcnn_dataset_normalize(clcnn_dataset *ds, const double *
 CLCNN_API uint64_t clcnn_rng_next(uint64_t *state);
 CLCNN_API void clcnn_shuffle(uint32_t *order, size_t n, uint64_t *state);
 
+/* Random augmentation of one CxHxW sample, as torchvision's RandomCrop(size=(H, W),
+ * padding=crop_pad, fill) followed, when hflip, by RandomHorizontalFlip(p=0.5): dst is a window
+ * of src's own size taken at a uniform offset from src padded by crop_pad on every side with
+ * fill[ch] (0 when fill is NULL), mirrored left to right with probability 1/2. The draw depends
+ * only on key (a splitmix64 state): the same key gives the same result, so keys made from
+ * (seed, epoch, sample index) make a resumed run draw what the uninterrupted one drew. src and
+ * dst must not overlap; crop_pad is 0..CLCNN_AUGMENT_MAX_PAD, hflip 0 or 1. */
+#define CLCNN_AUGMENT_MAX_PAD 64
+typedef struct {
+  int hflip;    /* 1: flip left to right with probability 1/2 */
+  int crop_pad; /* 0: no crop */
+} clcnn_augment;
+CLCNN_API clcnn_status clcnn_augment_sample(const clcnn_augment *aug, const float *src, float *dst,
+                                            int c, int h, int w, const float *fill, uint64_t key);
+/* SPEC is "none" or a comma-separated list of "hflip" and "crop=P", each at most once (as
+ * clcnn-train's --augment takes it); on error err says what is wrong. */
+CLCNN_API clcnn_status clcnn_augment_parse(const char *spec, clcnn_augment *out, char *err,
+                                           size_t err_size);
+
 /* ---- safetensors files ----------------------------------------------------------------- */
 typedef enum { CLCNN_ST_F32 = 0, CLCNN_ST_F64 = 1, CLCNN_ST_I64 = 2 } clcnn_st_dtype;
 typedef struct {

@@ -552,3 +552,85 @@ CLCNN_API void clcnn_shuffle(uint32_t *order, size_t n, uint64_t *state) {
     order[j] = t;
   }
 }
+
+/* ---- augmentation ------------------------------------------------------------------------ */
+
+CLCNN_API clcnn_status clcnn_augment_sample(const clcnn_augment *aug, const float *src, float *dst,
+                                            int c, int h, int w, const float *fill, uint64_t key) {
+  if (!aug || !src || !dst) return CLCNN_ERR_NULL_POINTER;
+  if (c <= 0 || h <= 0 || w <= 0 || aug->crop_pad < 0 || aug->crop_pad > CLCNN_AUGMENT_MAX_PAD ||
+      (aug->hflip != 0 && aug->hflip != 1))
+    return CLCNN_ERR_INVALID_ARGUMENT;
+  size_t plane = (size_t)h * (size_t)w, n = (size_t)c * plane;
+  if (dst < src + n && src < dst + n) return CLCNN_ERR_INVALID_ARGUMENT; /* overlapping */
+  /* the draws, always in this order and always all of them, so that a key means one thing
+   * whatever the settings: the crop's offsets in [0, 2*pad] (as RandomCrop draws them from the
+   * padded image), then the flip */
+  uint64_t st = key;
+  uint64_t span = (uint64_t)(2 * aug->crop_pad + 1);
+  int oy = (int)(((unsigned __int128)clcnn_rng_next(&st) * span) >> 64) - aug->crop_pad;
+  int ox = (int)(((unsigned __int128)clcnn_rng_next(&st) * span) >> 64) - aug->crop_pad;
+  int flip = aug->hflip && (clcnn_rng_next(&st) >> 63);
+  /* dst[y][x] = padded[y + pad + oy][x + pad + ox] = src[y + oy][x + ox], fill outside */
+  for (int ch = 0; ch < c; ch++) {
+    const float *s = src + (size_t)ch * plane;
+    float *d = dst + (size_t)ch * plane;
+    float f = fill ? fill[ch] : 0.0f;
+    for (int y = 0; y < h; y++) {
+      int sy = y + oy;
+      for (int x = 0; x < w; x++) {
+        int sx = (flip ? w - 1 - x : x) + ox;
+        d[(size_t)y * w + x] = sy >= 0 && sy < h && sx >= 0 && sx < w ? s[(size_t)sy * w + sx] : f;
+      }
+    }
+  }
+  return CLCNN_SUCCESS;
+}
+
+/* "none", or a comma-separated list of "hflip" and "crop=P", each at most once. */
+CLCNN_API clcnn_status clcnn_augment_parse(const char *spec, clcnn_augment *out, char *err,
+                                           size_t err_size) {
+  clear_err(err, err_size);
+  if (!spec || !out) return CLCNN_ERR_NULL_POINTER;
+  clcnn_augment a = {0, 0};
+  int have_flip = 0, have_crop = 0;
+#define AUG_FAIL(...)                                     \
+  do {                                                    \
+    if (err && err_size) snprintf(err, err_size, __VA_ARGS__); \
+    return CLCNN_ERR_INVALID_ARGUMENT;                    \
+  } while (0)
+  if (!strcmp(spec, "none")) {
+    *out = a;
+    return CLCNN_SUCCESS;
+  }
+  const char *p = spec;
+  for (;;) {
+    size_t len = strcspn(p, ",");
+    if (len == 5 && !strncmp(p, "hflip", len)) {
+      if (have_flip++) AUG_FAIL("'hflip' is given twice");
+      a.hflip = 1;
+    } else if (len >= 5 && !strncmp(p, "crop=", 5)) {
+      if (have_crop++) AUG_FAIL("'crop' is given twice");
+      long v = 0;
+      if (len == 5) AUG_FAIL("crop= needs a padding (e.g. crop=2)");
+      for (size_t i = 5; i < len; i++) {
+        if (p[i] < '0' || p[i] > '9' || v > CLCNN_AUGMENT_MAX_PAD)
+          AUG_FAIL("crop's padding must be a whole number from 0 to %d, not '%.*s'", CLCNN_AUGMENT_MAX_PAD,
+                   (int)(len - 5 > 32 ? 32 : len - 5), p + 5);
+        v = v * 10 + (p[i] - '0');
+      }
+      if (v > CLCNN_AUGMENT_MAX_PAD)
+        AUG_FAIL("crop's padding must be a whole number from 0 to %d, not '%.*s'", CLCNN_AUGMENT_MAX_PAD,
+                 (int)(len - 5 > 32 ? 32 : len - 5), p + 5);
+      a.crop_pad = (int)v;
+    } else {
+      AUG_FAIL("'%.*s' is not an augmentation: expected 'none' or a comma-separated list of 'hflip' and 'crop=P'",
+               (int)(len > 64 ? 64 : len), p);
+    }
+    if (!p[len]) break;
+    p += len + 1;
+  }
+#undef AUG_FAIL
+  *out = a;
+  return CLCNN_SUCCESS;
+}

@@ -560,6 +560,158 @@ static void rng_tests(void) {
   free(ref);
 }
 
+/* ---- augmentation ---- */
+
+/* The (oy, ox, flip) with which dst is src cropped and mirrored as clcnn_augment_sample()
+ * documents it, searched over every candidate; returns how many candidates fit (1 when src's
+ * values are distinct and differ from the fill). */
+static int aug_explain(const float *src, const float *dst, int c, int h, int w, int pad, const float *fill,
+                       int *oy_out, int *ox_out, int *flip_out) {
+  int fits = 0;
+  for (int oy = -pad; oy <= pad; oy++)
+    for (int ox = -pad; ox <= pad; ox++)
+      for (int flip = 0; flip < 2; flip++) {
+        int good = 1;
+        for (int ch = 0; good && ch < c; ch++)
+          for (int y = 0; good && y < h; y++)
+            for (int x = 0; good && x < w; x++) {
+              int sy = y + oy, sx = (flip ? w - 1 - x : x) + ox;
+              float want = sy >= 0 && sy < h && sx >= 0 && sx < w ? src[(ch * h + sy) * w + sx] : fill[ch];
+              good = dst[(ch * h + y) * w + x] == want;
+            }
+        if (good) fits++, *oy_out = oy, *ox_out = ox, *flip_out = flip;
+      }
+  return fits;
+}
+
+static void augment_tests(void) {
+  enum { C = 2, H = 5, W = 7, N = C * H * W, KEYS = 6000 };
+  float src[N], dst[N], dst2[N], fill[C] = {-0.5f, -1.5f};
+  for (int i = 0; i < N; i++) src[i] = (float)(i + 1);
+
+  /* every draw is a crop and a flip of src, the same for every channel; offsets and flips are
+   * uniform (each count within 5 standard deviations of its mean) */
+  for (int pad = 0; pad <= 3; pad++)
+    for (int hflip = 0; hflip < 2; hflip++) {
+      clcnn_augment a = {hflip, pad};
+      int span = 2 * pad + 1, explained = 1, oy = 0, ox = 0, flip = 0;
+      long cy[7] = {0}, cx[7] = {0}, flips = 0;
+      for (uint64_t k = 0; k < KEYS; k++) {
+        if (clcnn_augment_sample(&a, src, dst, C, H, W, fill, k * 0x9e3779b97f4a7c15ull + 17) ||
+            aug_explain(src, dst, C, H, W, pad, fill, &oy, &ox, &flip) != 1) {
+          explained = 0;
+          break;
+        }
+        cy[oy + pad]++, cx[ox + pad]++, flips += flip;
+      }
+      int uniform = explained;
+      double p = 1.0 / span, m = KEYS * p, tol = 5 * sqrt(KEYS * p * (1 - p));
+      for (int i = 0; i < span; i++) uniform &= fabs(cy[i] - m) <= tol && fabs(cx[i] - m) <= tol;
+      int flips_ok = hflip ? fabs(flips - KEYS / 2.0) <= 5 * sqrt(KEYS / 4.0) : flips == 0;
+      tap_ok(explained, "crop=%d%s: every one of %d draws is src padded with the fill, cropped and %s", pad,
+             hflip ? ",hflip" : "", KEYS, hflip ? "maybe mirrored" : "never mirrored");
+      tap_ok(uniform && flips_ok, "crop=%d%s: offsets uniform over [-%d, %d] in y and x, %ld flips of %d", pad,
+             hflip ? ",hflip" : "", pad, pad, flips, KEYS);
+    }
+
+  /* the same key gives the same sample; crop=0 without hflip copies; a NULL fill is black */
+  clcnn_augment a = {1, 2};
+  clcnn_augment_sample(&a, src, dst, C, H, W, fill, 42);
+  clcnn_augment_sample(&a, src, dst2, C, H, W, fill, 42);
+  tap_ok(!memcmp(dst, dst2, sizeof dst), "the same key draws the same crop and flip");
+  int differ = 0;
+  for (uint64_t k = 43; k < 53; k++) {
+    clcnn_augment_sample(&a, src, dst2, C, H, W, fill, k);
+    differ += memcmp(dst, dst2, sizeof dst) != 0;
+  }
+  tap_ok(differ >= 7, "other keys draw other ones (%d of 10 differ)", differ);
+  clcnn_augment none = {0, 0};
+  tap_ok(clcnn_augment_sample(&none, src, dst, C, H, W, fill, 99) == CLCNN_SUCCESS && !memcmp(src, dst, sizeof dst),
+         "no flip and crop=0 copy the sample");
+  clcnn_augment big = {0, 3};
+  float zero[C] = {0, 0};
+  int oy, ox, flip, found = 0;
+  for (uint64_t k = 0; k < 200 && !found; k++) {
+    clcnn_augment_sample(&big, src, dst, C, H, W, NULL, k);
+    found = aug_explain(src, dst, C, H, W, 3, zero, &oy, &ox, &flip) == 1 && (oy || ox);
+  }
+  tap_ok(found, "a NULL fill pads with 0");
+
+  /* the key's stream: y offset, x offset, then the flip bit (the top bit of the third draw), so
+   * that checkpoints keep drawing what they drew */
+  uint64_t st = 7;
+  int ry = (int)(((unsigned __int128)ref_splitmix(&st) * 5) >> 64) - 2;
+  int rx = (int)(((unsigned __int128)ref_splitmix(&st) * 5) >> 64) - 2;
+  int rf = (int)(ref_splitmix(&st) >> 63);
+  clcnn_augment_sample(&a, src, dst, C, H, W, fill, 7);
+  int fits = aug_explain(src, dst, C, H, W, 2, fill, &oy, &ox, &flip);
+  tap_ok(fits == 1 && oy == ry && ox == rx && flip == rf,
+         "key 7 at crop=2,hflip: offsets (%d, %d) flip %d, as splitmix64 draws them (%d, %d) %d", oy, ox, flip, ry, rx, rf);
+
+  /* bad arguments: refused, dst untouched */
+  for (int i = 0; i < N; i++) dst[i] = -7;
+  memcpy(dst2, dst, sizeof dst);
+  clcnn_augment bad_pad = {0, CLCNN_AUGMENT_MAX_PAD + 1}, neg_pad = {0, -1}, bad_flip = {2, 0};
+  tap_ok(clcnn_augment_sample(NULL, src, dst, C, H, W, fill, 1) == CLCNN_ERR_NULL_POINTER &&
+             clcnn_augment_sample(&a, NULL, dst, C, H, W, fill, 1) == CLCNN_ERR_NULL_POINTER &&
+             clcnn_augment_sample(&a, src, NULL, C, H, W, fill, 1) == CLCNN_ERR_NULL_POINTER,
+         "NULL settings, source or destination: CLCNN_ERR_NULL_POINTER");
+  tap_ok(clcnn_augment_sample(&a, src, dst, 0, H, W, fill, 1) == CLCNN_ERR_INVALID_ARGUMENT &&
+             clcnn_augment_sample(&a, src, dst, C, -1, W, fill, 1) == CLCNN_ERR_INVALID_ARGUMENT &&
+             clcnn_augment_sample(&a, src, dst, C, H, 0, fill, 1) == CLCNN_ERR_INVALID_ARGUMENT,
+         "a shape with a dimension <= 0: CLCNN_ERR_INVALID_ARGUMENT");
+  tap_ok(clcnn_augment_sample(&bad_pad, src, dst, C, H, W, fill, 1) == CLCNN_ERR_INVALID_ARGUMENT &&
+             clcnn_augment_sample(&neg_pad, src, dst, C, H, W, fill, 1) == CLCNN_ERR_INVALID_ARGUMENT &&
+             clcnn_augment_sample(&bad_flip, src, dst, C, H, W, fill, 1) == CLCNN_ERR_INVALID_ARGUMENT,
+         "padding -1 or %d, hflip 2: CLCNN_ERR_INVALID_ARGUMENT", CLCNN_AUGMENT_MAX_PAD + 1);
+  tap_ok(!memcmp(dst, dst2, sizeof dst), "and dst is untouched");
+  tap_ok(clcnn_augment_sample(&a, src, src, C, H, W, fill, 1) == CLCNN_ERR_INVALID_ARGUMENT &&
+             clcnn_augment_sample(&a, src, src + N / 2, C, H, W, fill, 1) == CLCNN_ERR_INVALID_ARGUMENT &&
+             clcnn_augment_sample(&a, src + 1, src, C, H, W, fill, 1) == CLCNN_ERR_INVALID_ARGUMENT,
+         "overlapping source and destination: CLCNN_ERR_INVALID_ARGUMENT");
+  tap_ok(src[0] == 1 && src[N - 1] == N, "and the source is untouched");
+
+  /* the spec parser */
+  static const struct {
+    const char *spec;
+    int hflip, pad;
+  } good[] = {{"none", 0, 0}, {"hflip", 1, 0}, {"crop=2", 0, 2}, {"crop=0", 0, 0}, {"hflip,crop=4", 1, 4},
+              {"crop=64,hflip", 1, 64}, {"crop=007", 0, 7}};
+  for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+    clcnn_augment g = {5, 5};
+    clcnn_status st2 = clcnn_augment_parse(good[i].spec, &g, err, sizeof err);
+    tap_ok(st2 == CLCNN_SUCCESS && g.hflip == good[i].hflip && g.crop_pad == good[i].pad && !err[0],
+           "'%s' reads as hflip %d crop %d", good[i].spec, good[i].hflip, good[i].pad);
+  }
+  static const struct {
+    const char *spec, *words;
+  } badspec[] = {{"", "'' is not an augmentation"},
+                 {"flip", "'flip' is not an augmentation: expected 'none' or a comma-separated list"},
+                 {"hflip,", "'' is not an augmentation"},
+                 {",hflip", "'' is not an augmentation"},
+                 {"hflip,hflip", "'hflip' is given twice"},
+                 {"crop=1,crop=2", "'crop' is given twice"},
+                 {"crop=", "crop= needs a padding"},
+                 {"crop=65", "crop's padding must be a whole number from 0 to 64, not '65'"},
+                 {"crop=-1", "not '-1'"},
+                 {"crop=2x", "not '2x'"},
+                 {"crop=99999999999999999999999", "from 0 to 64"},
+                 {"none,hflip", "'none' is not an augmentation"},
+                 {"HFLIP", "'HFLIP' is not an augmentation"},
+                 {"hflip crop=2", "'hflip crop=2' is not an augmentation"}};
+  for (size_t i = 0; i < sizeof badspec / sizeof *badspec; i++) {
+    clcnn_augment g = {1, 9};
+    clcnn_status st2 = clcnn_augment_parse(badspec[i].spec, &g, err, sizeof err);
+    tap_ok(st2 == CLCNN_ERR_INVALID_ARGUMENT && strstr(err, badspec[i].words) && g.hflip == 1 && g.crop_pad == 9,
+           "'%s' is refused, out untouched: %s", badspec[i].spec, err);
+  }
+  clcnn_augment g;
+  tap_ok(clcnn_augment_parse(NULL, &g, err, sizeof err) == CLCNN_ERR_NULL_POINTER &&
+             clcnn_augment_parse("hflip", NULL, err, sizeof err) == CLCNN_ERR_NULL_POINTER &&
+             clcnn_augment_parse("flip", &g, NULL, 0) == CLCNN_ERR_INVALID_ARGUMENT,
+         "NULL spec or out: CLCNN_ERR_NULL_POINTER; a NULL err is not written");
+}
+
 static void fashion_tests(void) {
   struct stat sb;
   if (stat(FASHION_DIR, &sb) != 0) {
@@ -612,6 +764,7 @@ int main(void) {
   cifar_tests();
   stats_tests();
   rng_tests();
+  augment_tests();
   fashion_tests();
   tap_ok(nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS) == 0 && access(tmp, F_OK) != 0, "the temporary directory is removed");
   return tap_done();

@@ -178,6 +178,14 @@ elif cmd == "set":  # set IN OUT SEED COUNTER str|int: the u64s written as strin
         t[k] = v if sys.argv[6] == "str" else int(v)
     meta["clcnn.train"] = json.dumps(t, separators=(",", ":"))
     save(sys.argv[3], meta, raw, n)
+elif cmd == "aug":  # aug IN OUT JSON: the training state's 'augment' set to a JSON value
+    meta, _, raw, n = load(sys.argv[2])
+    t = json.loads(meta["clcnn.train"])
+    t["augment"] = json.loads(sys.argv[4])
+    meta["clcnn.train"] = json.dumps(t, separators=(",", ":"))
+    save(sys.argv[3], meta, raw, n)
+elif cmd == "augment":  # augment FILE: the training state's 'augment', or - without one
+    print(json.loads(load(sys.argv[2])[0]["clcnn.train"]).get("augment", "-"))
 elif cmd == "get":  # get FILE: the u64s as they are written
     t = json.loads(load(sys.argv[2])[0]["clcnn.train"])
     print(*(repr(t[k]) for k in U64))
@@ -209,5 +217,53 @@ st set "$tmp/v0-12" "$tmp/bad-u64" -1 0 int
 bad 1 "'dropout_seed' is not a count from 0 to 2^64-1 (-1)" "a negative dropout seed" -- "$train" $tiny --steps 1 --resume "$tmp/bad-u64"
 st set "$tmp/v0-12" "$tmp/bad-u64" -99999999999999999999 0 int
 bad 1 "the training state is not valid JSON: too big negative integer" "a bare integer below -2^63" -- "$train" $tiny --steps 1 --resume "$tmp/bad-u64"
+
+# 7. --augment: random crops and flips drawn from (seed, epoch, sample), so that a resumed run
+#    draws what the uninterrupted one drew; crop=0 is no augmentation; the setting is kept in
+#    the training state and a resume must repeat it.
+aug="$ex/fashion-bn.txt $small --batch 64 -q --augment hflip,crop=2"
+"$train" $aug --epochs 2 --save "$tmp/aug-a" > "$tmp/out" 2>&1
+check $? "--augment hflip,crop=2 trains"
+grep -q "augment hflip,crop=2" "$tmp/out" && [ "$(st augment "$tmp/aug-a")" = "hflip,crop=2" ]
+check $? "the run names its augmentation and the checkpoint's training state keeps it"
+"$train" $aug --epochs 1 --save "$tmp/aug-b" > "$tmp/out" 2>&1 &&
+  "$train" $aug --epochs 2 --resume "$tmp/aug-b" --save "$tmp/aug-c" > "$tmp/out" 2>&1
+check $? "an augmented run resumes"
+if cmp -s "$tmp/aug-a" "$tmp/aug-c"; then ok "augmented: 2 epochs = 1 epoch + resume for 1, byte for byte"
+else notok "augmented: 2 epochs = 1 epoch + resume for 1"; fi
+"$train" $aug --steps 3 --save "$tmp/aug-d" > "$tmp/out" 2>&1 &&
+  "$train" $aug --steps 7 --resume "$tmp/aug-d" --save "$tmp/aug-e" > "$tmp/out" 2>&1 &&
+  "$train" $aug --steps 10 --save "$tmp/aug-f" > "$tmp/out" 2>&1 && cmp -s "$tmp/aug-e" "$tmp/aug-f"
+check $? "augmented: 10 steps = 3 steps + resume for 7 (mid-epoch), byte for byte"
+"$train" "$ex/fashion-bn.txt" $small --batch 64 -q --epochs 2 --save "$tmp/plain" > "$tmp/out" 2>&1 &&
+  "$train" "$ex/fashion-bn.txt" $small --batch 64 -q --epochs 2 --augment crop=0 --save "$tmp/crop0" > "$tmp/out" 2>&1 &&
+  cmp -s "$tmp/plain" "$tmp/crop0" && ! cmp -s "$tmp/plain" "$tmp/aug-a" && [ "$(st augment "$tmp/plain")" = "-" ]
+check $? "--augment crop=0 is the plain run, byte for byte (no 'augment' in its state); hflip,crop=2 is another"
+"$train" "$ex/fashion-bn.txt" $small --batch 64 -q --epochs 2 --augment hflip --save "$tmp/flip" > "$tmp/out" 2>&1 &&
+  "$train" "$ex/fashion-bn.txt" $small --batch 64 -q --epochs 2 --augment crop=2 --save "$tmp/crop2" > "$tmp/out" 2>&1 &&
+  ! cmp -s "$tmp/flip" "$tmp/plain" && ! cmp -s "$tmp/crop2" "$tmp/plain" && ! cmp -s "$tmp/flip" "$tmp/crop2"
+check $? "hflip alone and crop=2 alone each change the run"
+"$train" "$ex/fashion-bn.txt" $small --batch 64 -q --epochs 1 --normalize --augment crop=3 --save "$tmp/norm-aug" > "$tmp/out" 2>&1
+check $? "--augment with --normalize trains (the crop fills with normalised black)"
+# with --lr 0 and no shuffle the weights and the order stay: each epoch's training loss differs
+# only because its crops and flips are drawn anew (a plain run repeats its loss exactly)
+"$train" "$ex/lenet5.txt" $small --batch 64 -q --epochs 3 --lr 0 --no-shuffle --init-rule he --augment hflip,crop=2 > "$tmp/out" 2>&1
+losses=$(sed -n 's/^epoch [0-9]*: train loss \([0-9.]*\).*/\1/p' "$tmp/out" | sort -u | wc -l)
+"$train" "$ex/lenet5.txt" $small --batch 64 -q --epochs 3 --lr 0 --no-shuffle --init-rule he > "$tmp/out" 2>&1
+plain=$(sed -n 's/^epoch [0-9]*: train loss \([0-9.]*\).*/\1/p' "$tmp/out" | sort -u | wc -l)
+if [ "$losses" -eq 3 ] && [ "$plain" -eq 1 ]; then ok "every epoch draws new crops and flips (3 epochs at lr 0: 3 losses, 1 without --augment)"
+else notok "every epoch draws new crops and flips ($losses losses; $plain without --augment)"; fi
+bad 1 "was trained with --augment hflip,crop=2; resume it with the same augmentation (not none)" "resuming an augmented run without --augment" -- "$train" "$ex/fashion-bn.txt" $small --batch 64 --epochs 2 --resume "$tmp/aug-b"
+bad 1 "was trained with --augment none; resume it with the same augmentation (not hflip)" "resuming a plain run with --augment" -- "$train" "$ex/fashion-bn.txt" $small --batch 64 --epochs 3 --augment hflip --resume "$tmp/plain"
+for v in '5' '"flip"' '"crop=99"'; do
+  st aug "$tmp/aug-b" "$tmp/aug-bad" "$v"
+  bad 1 "the training state's 'augment' is not an augmentation as --augment takes it" "a training state whose 'augment' is $v" -- "$train" $aug --epochs 2 --resume "$tmp/aug-bad"
+done
+bad 2 "--augment flip: 'flip' is not an augmentation" "--augment flip" -- "$train" "$ex/lenet5.txt" --augment flip
+bad 2 "--augment crop=65: crop's padding must be a whole number from 0 to 64, not '65'" "--augment crop=65" -- "$train" "$ex/lenet5.txt" --augment crop=65
+bad 2 "'hflip' is given twice" "--augment hflip,hflip" -- "$train" "$ex/lenet5.txt" --augment hflip,hflip
+bad 2 "crop= needs a padding" "--augment crop=" -- "$train" "$ex/lenet5.txt" --augment crop=
+bad 2 "is not an augmentation" "--augment ''" -- "$train" "$ex/lenet5.txt" --augment ''
+bad 2 "--augment is for training" "--eval with --augment" -- "$train" "$ex/lenet5.txt" --eval --init "$tmp/lenet.safetensors" --augment hflip
 echo "1..$n"
 exit $fail

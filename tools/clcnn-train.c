@@ -3,7 +3,8 @@
  *
  *   clcnn-train MODEL [--data DIR] [--epochs N | --steps N] [--batch N] [--optimizer NAME]
  *               [--lr X] [--momentum X] [--nesterov] [--weight-decay X] [--schedule step|cosine]
- *               [--seed N] [--no-shuffle] [--init FILE] [--resume FILE] [--save FILE]
+ *               [--seed N] [--no-shuffle] [--augment SPEC] [--init FILE] [--resume FILE]
+ *               [--save FILE]
  *               [--device SEL] [--profile FILE] [--eval] ...
  *
  * Checkpoints: the tensors are the state_dict of the equivalent torch.nn.Sequential (F32), and
@@ -87,6 +88,7 @@ struct opts {
   int have_lr, have_momentum, have_wd, have_beta1, have_beta2, have_eps, have_alpha;
   int nesterov, no_shuffle, eval_only, normalize, quiet;
   const char *schedule;
+  clcnn_augment aug; /* --augment */
 };
 
 static void usage(FILE *f) {
@@ -113,6 +115,9 @@ static void usage(FILE *f) {
           "  --normalize           scale inputs by the training set's per-channel mean and std\n"
           "  --seed N              seed for initialisation, shuffling and dropout (default 1)\n"
           "  --no-shuffle          keep the data set's order\n"
+          "  --augment SPEC        random training augmentation: none (default) or a comma-separated\n"
+          "                        list of hflip (RandomHorizontalFlip) and crop=P (RandomCrop with\n"
+          "                        padding P, filled with black), drawn from (seed, epoch, sample)\n"
           "  --init FILE           start from the weights in a safetensors file (also PyTorch's)\n"
           "  --resume FILE         continue the training saved in a checkpoint\n"
           "  --save FILE           write a checkpoint after each epoch and at the end\n"
@@ -179,7 +184,7 @@ static const char *optimizer_name(int k) {
 enum {
   O_DATA = 256, O_EPOCHS, O_STEPS, O_BATCH, O_OPT, O_LR, O_MOM, O_NEST, O_WD, O_SCHED, O_SEED,
   O_NOSHUF, O_INIT, O_RESUME, O_SAVE, O_DEVICE, O_PROFILE, O_EVAL, O_STEPSIZE, O_GAMMA, O_DAMP,
-  O_BETAS, O_EPS, O_ALPHA, O_INITRULE, O_NORM, O_LOGEVERY, O_VERSION, O_MEMLIMIT, O_ALLOCLIMIT
+  O_BETAS, O_EPS, O_ALPHA, O_INITRULE, O_NORM, O_LOGEVERY, O_VERSION, O_MEMLIMIT, O_ALLOCLIMIT, O_AUGMENT
 };
 
 static int parse_args(int argc, char **argv, struct opts *o, char *msg, size_t msize) {
@@ -194,7 +199,7 @@ static int parse_args(int argc, char **argv, struct opts *o, char *msg, size_t m
       {"betas", 1, 0, O_BETAS},       {"eps", 1, 0, O_EPS},           {"alpha", 1, 0, O_ALPHA},
       {"init-rule", 1, 0, O_INITRULE}, {"normalize", 0, 0, O_NORM},   {"log-every", 1, 0, O_LOGEVERY},
       {"quiet", 0, 0, 'q'},           {"help", 0, 0, 'h'},            {"version", 0, 0, O_VERSION},
-      {"mem-limit", 1, 0, O_MEMLIMIT}, {"alloc-limit", 1, 0, O_ALLOCLIMIT},
+      {"mem-limit", 1, 0, O_MEMLIMIT}, {"alloc-limit", 1, 0, O_ALLOCLIMIT}, {"augment", 1, 0, O_AUGMENT},
       {0, 0, 0, 0}};
   memset(o, 0, sizeof *o);
   o->data = DEFAULT_DATA;
@@ -254,6 +259,11 @@ static int parse_args(int argc, char **argv, struct opts *o, char *msg, size_t m
       case O_LOGEVERY: r = parse_long("--log-every", optarg, 1, 1000000000, &o->log_every, msg, msize); break;
       case O_MEMLIMIT: r = parse_size("--mem-limit", optarg, &o->mem_limit, msg, msize); break;
       case O_ALLOCLIMIT: r = parse_size("--alloc-limit", optarg, &o->alloc_limit, msg, msize); break;
+      case O_AUGMENT: {
+        char why[200];
+        if (clcnn_augment_parse(optarg, &o->aug, why, sizeof why)) USAGE_ERROR("--augment %s: %s", optarg, why);
+        break;
+      }
       case 'q': o->quiet = 1; break;
       case 'h': return ARGS_HELP;
       case O_VERSION: return ARGS_VERSION;
@@ -272,10 +282,26 @@ static int parse_args(int argc, char **argv, struct opts *o, char *msg, size_t m
   if (o->init && o->resume) USAGE_ERROR("--init and --resume exclude each other");
   if (o->eval_only && (o->save || o->steps || have_epochs))
     USAGE_ERROR("--eval only evaluates: it takes no --save, --epochs or --steps");
+  if (o->eval_only && (o->aug.hflip || o->aug.crop_pad)) USAGE_ERROR("--eval only evaluates: --augment is for training");
   if (o->eval_only && !o->init && !o->resume) USAGE_ERROR("--eval needs weights: give --init FILE or --resume FILE");
   if (o->nesterov && o->optimizer != CLCNN_OPTIM_SGD) USAGE_ERROR("--nesterov is for --optimizer sgd");
   if (o->nesterov && !(o->momentum > 0)) USAGE_ERROR("--nesterov needs --momentum > 0");
   return ARGS_OK;
+}
+
+/* --augment's settings as clcnn_augment_parse() reads them back */
+static void augment_spec(const clcnn_augment *a, char *buf, size_t size) {
+  if (!a->hflip && !a->crop_pad) snprintf(buf, size, "none");
+  else if (!a->crop_pad) snprintf(buf, size, "hflip");
+  else snprintf(buf, size, "%scrop=%d", a->hflip ? "hflip," : "", a->crop_pad);
+}
+
+/* The key of sample INDEX's augmentation in EPOCH: a function of (seed, epoch, index) alone, so
+ * that a resumed run, and any batch size, draws the same crop and flip for it. */
+static uint64_t augment_key(long seed, long epoch, uint32_t index) {
+  uint64_t st = (uint64_t)seed ^ 0x243f6a8885a308d3ull; /* pi's digits: not the shuffle's stream */
+  st = clcnn_rng_next(&st) ^ (uint64_t)epoch;
+  return clcnn_rng_next(&st) ^ index;
 }
 
 /* ---- base64, for the optimizer's state in the checkpoint's metadata ---- */
@@ -432,6 +458,11 @@ static void save_checkpoint(const char *path, clcnn_ctx *ctx, clcnn_net *net, cl
                            "base_lr", base_lr, "lr", lr, "optim_steps", (json_int_t)clcnn_optim_steps(opt),
                            "seed", (json_int_t)o->seed, "dropout_seed", ds, "dropout_counter", dc,
                            "batch_size", (json_int_t)o->batch, "shuffle", !o->no_shuffle, "normalize", o->normalize);
+    char aug[32];
+    augment_spec(&o->aug, aug, sizeof aug);
+    /* written only when augmenting: without, the state is what it was before --augment */
+    if (ts && (o->aug.hflip || o->aug.crop_pad) && json_object_set_new(ts, "augment", json_string(aug)))
+      json_decref(ts), ts = NULL;
     char *js = ts ? json_dumps(ts, JSON_COMPACT) : NULL;
     json_decref(ts);
     if (!js) die(1, "out of memory");
@@ -853,12 +884,16 @@ int main(int argc, char **argv) {
   if (classes > classes_out)
     die(1, "the data has %d classes but %s's last layer has %d outputs", classes, o.model, classes_out);
   if (classes_out > 1024) die(1, "%s has %d outputs: at most 1024 classes are supported", o.model, classes_out);
+  /* --augment's crop fills with black: 0, or what normalisation makes of 0 */
+  float *fill = calloc((size_t)any->c, sizeof *fill);
+  if (!fill) die(1, "out of memory");
   if (o.normalize) {
     double mean[16], sd[16];
     if (any->c > 16) die(1, "--normalize: at most 16 channels");
     clcnn_dataset_stats(train ? train : test, mean, sd);
     if ((train && clcnn_dataset_normalize(train, mean, sd)) || clcnn_dataset_normalize(test, mean, sd))
       die(1, "--normalize: a channel of the data is constant");
+    for (int c = 0; c < any->c; c++) fill[c] = (float)((0.0 - mean[c]) * (1.0 / sd[c]));
   }
 
   /* the weights and the training state */
@@ -912,6 +947,17 @@ int main(int argc, char **argv) {
       if (state_long(state, "batch_size", o.resume) != o.batch)
         die(1, "%s was trained with --batch %ld; resume it with the same batch size", o.resume,
             state_long(state, "batch_size", o.resume));
+      /* checkpoints from before --augment have no 'augment': they trained without */
+      const json_t *aj = json_object_get(state, "augment");
+      clcnn_augment saved = {0, 0};
+      char why[200], want[32], have[32];
+      if (aj && (!json_is_string(aj) || clcnn_augment_parse(json_string_value(aj), &saved, why, sizeof why)))
+        state_bad(aj, "augment", "an augmentation as --augment takes it", o.resume);
+      if (saved.hflip != o.aug.hflip || saved.crop_pad != o.aug.crop_pad) {
+        augment_spec(&saved, have, sizeof have);
+        augment_spec(&o.aug, want, sizeof want);
+        die(1, "%s was trained with --augment %s; resume it with the same augmentation (not %s)", o.resume, have, want);
+      }
       if (state_long(state, "seed", o.resume) != o.seed && o.seed == 1) o.seed = state_long(state, "seed", o.resume);
       if (s.epoch < 0 || s.batch < 0 || s.batch > nbatches_epoch || s.step < 0)
         die(1, "%s: the training state's position (epoch %ld, batch %ld) does not fit this data set", o.resume, s.epoch,
@@ -952,8 +998,10 @@ int main(int argc, char **argv) {
   void *xbuf[2] = {malloc(o.batch * in * esz), malloc(o.batch * in * esz)};
   int32_t *ybuf[2] = {malloc(o.batch * sizeof(int32_t)), malloc(o.batch * sizeof(int32_t))};
   uint32_t *order = train ? malloc(train->n * sizeof *order) : NULL;
+  int augment = o.aug.hflip || o.aug.crop_pad;
+  float *aug_tmp = malloc(in * sizeof(float)); /* one augmented sample, before a double copy */
   struct evalres er = {.confusion = calloc((size_t)classes * classes, sizeof(long))};
-  if (!xbuf[0] || !xbuf[1] || !ybuf[0] || !ybuf[1] || (train && !order) || !er.confusion)
+  if (!xbuf[0] || !xbuf[1] || !ybuf[0] || !ybuf[1] || (train && !order) || !er.confusion || !aug_tmp)
     die(1, "out of memory");
 
   char desc[128];
@@ -984,7 +1032,7 @@ int main(int argc, char **argv) {
 #define FREE_ALL()                                                                                    \
   do {                                                                                                \
     free(xbuf[0]), free(xbuf[1]), free(ybuf[0]), free(ybuf[1]), free(order), free(er.confusion);      \
-    free(model_text);                                                                                 \
+    free(model_text), free(fill), free(aug_tmp);                                                      \
     clcnn_optim_destroy(opt);                                                                         \
     clcnn_net_destroy(net);                                                                           \
     clcnn_dataset_destroy(train);                                                                     \
@@ -1004,8 +1052,11 @@ int main(int argc, char **argv) {
   printf("optimizer %s lr %g", optimizer_name(o.optimizer), op.lr);
   if (op.momentum) printf(" momentum %g%s", op.momentum, op.nesterov ? " nesterov" : "");
   if (op.weight_decay) printf(" weight decay %g", op.weight_decay);
-  printf(", batch %ld, %s %ld%s%s\n", o.batch, o.steps ? "steps" : "epochs", o.steps ? o.steps : o.epochs,
-         o.schedule ? ", schedule " : "", o.schedule ? o.schedule : "");
+  char augs[32];
+  augment_spec(&o.aug, augs, sizeof augs);
+  printf(", batch %ld, %s %ld%s%s%s%s\n", o.batch, o.steps ? "steps" : "epochs", o.steps ? o.steps : o.epochs,
+         o.schedule ? ", schedule " : "", o.schedule ? o.schedule : "", augment ? ", augment " : "",
+         augment ? augs : "");
 
   struct profile prof = {0};
   if (o.profile) {
@@ -1045,10 +1096,16 @@ int main(int argc, char **argv) {
     int b0_ = (int)(B) * (int)o.batch, n_ = train->n - b0_ < o.batch ? train->n - b0_ : (int)o.batch; \
     for (int i_ = 0; i_ < n_; i_++) {                                                    \
       const float *src_ = train->x + (size_t)order[b0_ + i_] * in;                       \
+      float *f32_ = esz == 8 ? aug_tmp : (float *)xbuf[SLOT] + i_ * in;                  \
+      if (augment) {                                                                     \
+        if (clcnn_augment_sample(&o.aug, src_, f32_, train->c, train->h, train->w, fill, \
+                                 augment_key(o.seed, s.epoch, order[b0_ + i_])))         \
+          die(1, "--augment: cannot augment a %dx%dx%d sample", train->c, train->h, train->w); \
+        src_ = f32_;                                                                     \
+      } else if (esz == 4)                                                               \
+        memcpy(f32_, src_, in * sizeof(float));                                          \
       if (esz == 8)                                                                      \
         for (size_t j_ = 0; j_ < in; j_++) ((double *)xbuf[SLOT])[i_ * in + j_] = src_[j_]; \
-      else                                                                               \
-        memcpy((float *)xbuf[SLOT] + i_ * in, src_, in * sizeof(float));                \
       ybuf[SLOT][i_] = train->y[order[b0_ + i_]];                                        \
     }                                                                                    \
   } while (0)
