@@ -679,6 +679,28 @@ CLCNN_API clcnn_status clcnn_augment_sample(const clcnn_augment *aug, const floa
 CLCNN_API clcnn_status clcnn_augment_parse(const char *spec, clcnn_augment *out, char *err,
                                            size_t err_size);
 
+/* ---- PNG images (libpng) ------------------------------------------------------------- */
+/* An 8-bit image: grey (channels 1), RGB (channels 3, interleaved), or a palette image
+ * (indexed 1, channels 1) whose pixels are indices into palette[0..npalette) - a segmentation
+ * mask's index is its class. Rows are stored top to bottom, w * channels bytes each. */
+#define CLCNN_IMAGE_MAX_SIDE 16384
+typedef struct {
+  int w, h, channels, indexed, npalette;
+  unsigned char palette[256][3];
+  unsigned char *px; /* owned: clcnn_image_free() */
+} clcnn_image;
+/* Read PATH: 8-bit grey, 8-bit RGB and palette images (any bit depth, interlaced or not);
+ * 16-bit, alpha or grey below 8 bits, an index past the palette, a file cut short or a bad
+ * CRC are refused with err naming the file and the reason; out is set only on success. */
+CLCNN_API clcnn_status clcnn_png_read(const char *path, clcnn_image *out, char *err, size_t err_size);
+/* The same, on SIZE bytes in memory; NAME names them in err. */
+CLCNN_API clcnn_status clcnn_png_decode(const void *data, size_t size, const char *name, clcnn_image *out,
+                                        char *err, size_t err_size);
+/* Write IMG to PATH as an 8-bit PNG at a fixed compression (the same image gives the same
+ * bytes): to a temporary file, flushed and renamed, so that PATH is the old file or the new. */
+CLCNN_API clcnn_status clcnn_png_write(const char *path, const clcnn_image *img, char *err, size_t err_size);
+CLCNN_API void clcnn_image_free(clcnn_image *img);
+
 /* ---- safetensors files ----------------------------------------------------------------- */
 typedef enum { CLCNN_ST_F32 = 0, CLCNN_ST_F64 = 1, CLCNN_ST_I64 = 2 } clcnn_st_dtype;
 typedef struct {

@@ -677,34 +677,13 @@ static cl_program cache_load(clcnn_ctx *ctx, const char *file, const char *path,
   return p;
 }
 
-/* Write BUF (LEN bytes) as PATH in DIR: a temporary file there, flushed to disk, renamed into
- * place, so a reader sees the old file or the new one, never a part. NULL, or why not. */
-const char *clcnn__write_atomic(const char *dir, const char *path, const void *buf, size_t len) {
-  char tmp[4096];
-  const char *why = NULL;
-  FILE *f = NULL;
-  snprintf(tmp, sizeof tmp, "%s/.tmp-XXXXXX", dir);
-  int fd = mkstemp(tmp);
-  if (fd < 0) return strerror(errno);
-  if (!(f = fdopen(fd, "wb"))) {
-    why = strerror(errno);
-    close(fd);
-  } else {
-    int bad = fwrite(buf, 1, len, f) != len || fflush(f) != 0 || fsync(fileno(f)) != 0;
-    if (bad) why = strerror(errno);
-    if (fclose(f) != 0 && !bad) why = strerror(errno);
-    if (!why && rename(tmp, path) != 0) why = strerror(errno);
-  }
-  if (why) unlink(tmp);
-  return why;
-}
-
 /* Write P's binary as the entry PATH (for KEY) in DIR. Any failure only means no entry. */
 static void cache_store(clcnn_ctx *ctx, cl_program p, const char *dir, const char *path,
                         const char *key, const char *file, int debug) {
   cl_uint ndev = 0;
   size_t len = 0;
   const char *why = NULL;
+  char werr[512];
   unsigned char *buf = NULL;
   (void)ctx;
   if (clGetProgramInfo(p, CL_PROGRAM_NUM_DEVICES, sizeof ndev, &ndev, NULL) != CL_SUCCESS ||
@@ -726,7 +705,7 @@ static void cache_store(clcnn_ctx *ctx, cl_program p, const char *dir, const cha
     memcpy(buf + 16, key, 32);
     put_u64(buf + 48, len);
     put_u64(buf + 56, fnv1a64(buf + CACHE_HEADER, len));
-    why = clcnn__write_atomic(dir, path, buf, CACHE_HEADER + len);
+    if (clcnn__write_file(path, &(struct clcnn__piece){buf, CACHE_HEADER + len}, 1, werr, sizeof werr)) why = werr;
   }
   free(buf);
   if (why) {

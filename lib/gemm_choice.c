@@ -261,7 +261,8 @@ static void save(clcnn_ctx *ctx) {
     len += snprintf(s + len, cap - len, "shape %c %c%c %zu %zu %zu %s %.9g %.9g\n", c->dbl ? 'D' : 'S', c->ta ? 'T' : 'N',
                     c->tb ? 'T' : 'N', c->m, c->n, c->k, c->own ? "clcnn" : "clblast", c->us_own, c->us_clblast);
   }
-  const char *why = clcnn__write_atomic(dir, path, s, len);
+  char werr[512];
+  const char *why = clcnn__write_file(path, &(struct clcnn__piece){s, len}, 1, werr, sizeof werr) ? werr : NULL;
   if (debug) fprintf(stderr, "clcnn: GEMM choices %s %s%s%s\n", why ? "not written:" : "written:", path, why ? ": " : "",
                      why ? why : "");
   free(s);

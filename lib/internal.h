@@ -123,6 +123,14 @@ void clcnn__clear_error(clcnn_ctx *ctx);
  * st: for the calls that report without a context (data sets, files, making a context). */
 clcnn_status clcnn__errf(char *err, size_t err_size, clcnn_status st, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Write PATH as the concatenation of the pieces: into a temporary file beside it, flushed,
+ * then renamed over it, so that PATH is the old file or the whole new one (safetensors.c). */
+struct clcnn__piece {
+  const void *data;
+  size_t bytes;
+};
+clcnn_status clcnn__write_file(const char *path, const struct clcnn__piece *pc, int np, char *err,
+                               size_t err_size);
 
 /* ---- programs and kernels (ctx.c) ---- */
 /* The kernel NAME of program PROG, built on first use and cached on the context. */
@@ -194,10 +202,9 @@ clcnn_status clcnn__gemm_own(clcnn_ctx *ctx, const char *what, int ta, int tb, s
 clcnn_status clcnn__gemm_clblast(clcnn_ctx *ctx, const char *what, int ta, int tb, size_t m, size_t n, size_t k,
                                  double alpha, cbuf *a, size_t aoff, size_t lda, cbuf *b, size_t boff, size_t ldb,
                                  double beta, cbuf *c, size_t coff, size_t ldc);
-/* The disk cache's directory (NULL: none), a file written whole or not at all (NULL, or why
- * not), and the key of the device, driver and clcnn's GEMM kernels (lib/ctx.c). */
+/* The disk cache's directory (NULL: none), and the key of the device, driver and clcnn's GEMM
+ * kernels (lib/ctx.c). */
 const char *clcnn__cache_dir(clcnn_ctx *ctx);
-const char *clcnn__write_atomic(const char *dir, const char *path, const void *buf, size_t len);
 void clcnn__device_key(clcnn_ctx *ctx, char key[33]);
 /* Why the program cache entry BUF (SIZE bytes) cannot be the entry for KEY (32 hex digits):
  * a static string, or NULL when its header and checksum are right. */

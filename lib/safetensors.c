@@ -352,12 +352,35 @@ CLCNN_API clcnn_status clcnn_safetensors_write(const char *path, const clcnn_st_
   clcnn_status st = build_header(path, t, n, meta, nmeta, &h, &hlen, err, err_size);
   if (st) return st;
 
-  size_t tlen = strlen(path) + 64;
-  char *tmp = malloc(tlen);
-  if (!tmp) {
+  /* the pieces: the length, the header, then the tensors in the order build_header gave the
+   * offsets (the 8-byte dtypes first) */
+  unsigned char len8[8];
+  uint64_t hn = hlen;
+  for (int i = 0; i < 8; i++) len8[i] = (unsigned char)(hn >> (8 * i));
+  struct clcnn__piece *pc = malloc(((size_t)n + 2) * sizeof *pc);
+  if (!pc) {
     free(h);
     return fail(err, err_size, CLCNN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
   }
+  int np = 0;
+  pc[np++] = (struct clcnn__piece){len8, 8};
+  pc[np++] = (struct clcnn__piece){h, hlen};
+  for (size_t esz = 8; esz >= 4; esz -= 4)
+    for (int i = 0; i < n; i++)
+      if (dtype_size[t[i].dtype] == esz) pc[np++] = (struct clcnn__piece){t[i].data, t[i].bytes};
+  st = clcnn__write_file(path, pc, np, err, err_size);
+  free(pc);
+  free(h);
+  return st;
+}
+
+/* ---- whole files, replaced atomically ---- */
+
+clcnn_status clcnn__write_file(const char *path, const struct clcnn__piece *pc, int np, char *err,
+                               size_t err_size) {
+  size_t tlen = strlen(path) + 64;
+  char *tmp = malloc(tlen);
+  if (!tmp) return fail(err, err_size, CLCNN_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
   snprintf(tmp, tlen, "%s.tmp.%ld.XXXXXX", path, (long)getpid());
   mode_t mode = new_file_mode(path);
   int fd = mkstemp(tmp);
@@ -366,20 +389,14 @@ CLCNN_API clcnn_status clcnn_safetensors_write(const char *path, const clcnn_st_
     fail(err, err_size, CLCNN_ERR_INVALID_ARGUMENT, "%s: cannot create the temporary file %s: %s",
          path, tmp, strerror(e));
     free(tmp);
-    free(h);
     return CLCNN_ERR_INVALID_ARGUMENT;
   }
   (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
   (void)fchmod(fd, mode); /* mkstemp makes 0600; filesystems without modes may refuse */
 
-  unsigned char len8[8];
-  uint64_t hn = hlen;
-  for (int i = 0; i < 8; i++) len8[i] = (unsigned char)(hn >> (8 * i));
   const char *what = "write";
-  int bad = write_all(fd, len8, 8) || write_all(fd, h, hlen);
-  for (size_t esz = 8; esz >= 4; esz -= 4) /* the order build_header gave the offsets */
-    for (int i = 0; i < n && !bad; i++)
-      if (dtype_size[t[i].dtype] == esz) bad = write_all(fd, t[i].data, t[i].bytes);
+  int bad = 0;
+  for (int i = 0; i < np && !bad; i++) bad = write_all(fd, pc[i].data, pc[i].bytes);
   if (!bad && fsync(fd) != 0) bad = 1, what = "fsync";
   int e = errno;
   if (close(fd) != 0 && !bad) bad = 1, what = "close", e = errno;
@@ -395,7 +412,6 @@ CLCNN_API clcnn_status clcnn_safetensors_write(const char *path, const clcnn_st_
   if (bad) unlink(tmp);
   else sync_dir(path);
   free(tmp);
-  free(h);
   return bad ? CLCNN_ERR_INVALID_ARGUMENT : CLCNN_SUCCESS;
 }
 
