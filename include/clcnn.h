@@ -699,6 +699,10 @@ CLCNN_API clcnn_status clcnn_png_decode(const void *data, size_t size, const cha
 /* Write IMG to PATH as an 8-bit PNG at a fixed compression (the same image gives the same
  * bytes): to a temporary file, flushed and renamed, so that PATH is the old file or the new. */
 CLCNN_API clcnn_status clcnn_png_write(const char *path, const clcnn_image *img, char *err, size_t err_size);
+/* The same PNG bytes in memory: *out (malloc'd, the caller frees) of *size bytes; PATH only
+ * names the image in err (NULL: "(memory)"). */
+CLCNN_API clcnn_status clcnn_png_encode(const clcnn_image *img, const char *path, unsigned char **out, size_t *size,
+                                        char *err, size_t err_size);
 CLCNN_API void clcnn_image_free(clcnn_image *img);
 
 /* ---- safetensors files ----------------------------------------------------------------- */

@@ -224,9 +224,10 @@ CLCNN_API clcnn_status clcnn_png_read(const char *path, clcnn_image *out, char *
   return st;
 }
 
-CLCNN_API clcnn_status clcnn_png_write(const char *path, const clcnn_image *img, char *err, size_t err_size) {
-  if (err && err_size) err[0] = 0;
-  if (!path) return fail(err, err_size, CLCNN_ERR_NULL_POINTER, "clcnn_png_write: path is NULL");
+/* clcnn_png_encode with a name that is never changed (setjmp below) */
+static clcnn_status encode(const clcnn_image *img, const char *path, unsigned char **out, size_t *size, char *err,
+                           size_t err_size) {
+  if (!out || !size) return fail(err, err_size, CLCNN_ERR_NULL_POINTER, "%s: the output pointers are NULL", path);
   if (!img || !img->px) return fail(err, err_size, CLCNN_ERR_NULL_POINTER, "%s: the image or its pixels are NULL", path);
   if (img->w < 1 || img->h < 1 || img->w > CLCNN_IMAGE_MAX_SIDE || img->h > CLCNN_IMAGE_MAX_SIDE)
     return fail(err, err_size, CLCNN_ERR_INVALID_ARGUMENT, "%s: a %dx%d image: each side must be 1..%d", path,
@@ -281,7 +282,24 @@ CLCNN_API clcnn_status clcnn_png_write(const char *path, const clcnn_image *img,
   png_write_png(png, info, PNG_TRANSFORM_IDENTITY, NULL);
   png_destroy_write_struct(&png, &info);
   free(rows);
-  clcnn_status st = clcnn__write_file(path, &(struct clcnn__piece){io.out, io.out_size}, 1, err, err_size);
-  free(io.out);
+  *out = io.out;
+  *size = io.out_size;
+  return CLCNN_SUCCESS;
+}
+
+CLCNN_API clcnn_status clcnn_png_encode(const clcnn_image *img, const char *name, unsigned char **out, size_t *size,
+                                        char *err, size_t err_size) {
+  if (err && err_size) err[0] = 0;
+  return encode(img, name ? name : "(memory)", out, size, err, err_size);
+}
+
+CLCNN_API clcnn_status clcnn_png_write(const char *path, const clcnn_image *img, char *err, size_t err_size) {
+  if (err && err_size) err[0] = 0;
+  if (!path) return fail(err, err_size, CLCNN_ERR_NULL_POINTER, "clcnn_png_write: path is NULL");
+  unsigned char *buf = NULL;
+  size_t n = 0;
+  clcnn_status st = clcnn_png_encode(img, path, &buf, &n, err, err_size);
+  if (!st) st = clcnn__write_file(path, &(struct clcnn__piece){buf, n}, 1, err, err_size);
+  free(buf);
   return st;
 }
