@@ -638,7 +638,8 @@ typedef struct {
   int c, h, w;     /* shape of one sample */
   int classes;     /* labels are in [0, classes) */
   float *x;        /* n*c*h*w, NCHW, pixels scaled to [0,1]; owned */
-  int32_t *y;      /* n labels; owned */
+  int32_t *y;      /* n labels (classification sets); owned; NULL for a segmentation set */
+  unsigned char *mask; /* n*h*w per-pixel classes, 255 ignore (segmentation sets); owned; else NULL */
 } clcnn_dataset;
 
 /* The train (train != 0) or test split of the data set in DIR: IDX files as MNIST and
@@ -648,6 +649,15 @@ typedef struct {
  * reason in err. */
 CLCNN_API clcnn_status clcnn_dataset_load(const char *dir, int train, clcnn_dataset **out,
                                           char *err, size_t err_size);
+/* A segmentation set (also what clcnn_dataset_load reads when DIR/train/images or
+ * DIR/test/images is a directory): DIR/SPLIT/images/NAME.png (grey, RGB, or palette images
+ * taken as their colours; one shape for all) with DIR/SPLIT/masks/NAME.png (grey or palette, the
+ * image's size, the value the class, 255 ignore), SPLIT train or test, in the order of the
+ * names. With DIR/classes.txt (one class name a line, background not among them) a mask's
+ * values are 0..names (0 background) and classes = names + 1; without, classes = the largest
+ * value + 1. Any bad file is refused with its name in err. */
+CLCNN_API clcnn_status clcnn_segset_load(const char *dir, int train, clcnn_dataset **out, char *err,
+                                         size_t err_size);
 CLCNN_API clcnn_status clcnn_dataset_load_idx(const char *images, const char *labels,
                                               clcnn_dataset **out, char *err, size_t err_size);
 CLCNN_API void clcnn_dataset_destroy(clcnn_dataset *ds);
@@ -704,6 +714,21 @@ CLCNN_API clcnn_status clcnn_png_write(const char *path, const clcnn_image *img,
 CLCNN_API clcnn_status clcnn_png_encode(const clcnn_image *img, const char *path, unsigned char **out, size_t *size,
                                         char *err, size_t err_size);
 CLCNN_API void clcnn_image_free(clcnn_image *img);
+
+/* ---- segmentation metrics ------------------------------------------------------------ */
+/* Add to confusion (classes x classes int64, row the true class, column the predicted one) the
+ * per-pixel predictions of n samples: logits n x classes x hw (NCHW; esz 4 float or 8 double),
+ * the prediction the first class with the largest score (a NaN counts as largest, as
+ * torch.argmax), truth n x hw class indices, pixels equal to ignore skipped. A truth value that
+ * is neither ignore nor below classes gives CLCNN_ERR_LABEL and adds nothing. */
+CLCNN_API clcnn_status clcnn_seg_confusion(const void *logits, size_t esz, const unsigned char *truth, int n,
+                                           int classes, int hw, int ignore, int64_t *confusion);
+/* From a confusion matrix: pixel accuracy (the diagonal over the total), each class's IoU
+ * (TP / (TP + FP + FN); NaN for a class in neither truth nor prediction) into iou[classes], their
+ * mean over the classes that have one (miou) and over those other than class 0, background
+ * (miou_fg). Any output may be NULL; NaN where nothing was counted. */
+CLCNN_API clcnn_status clcnn_seg_scores(const int64_t *confusion, int classes, double *pixel_acc, double *miou,
+                                        double *miou_fg, double *iou);
 
 /* ---- safetensors files ----------------------------------------------------------------- */
 typedef enum { CLCNN_ST_F32 = 0, CLCNN_ST_F64 = 1, CLCNN_ST_I64 = 2 } clcnn_st_dtype;

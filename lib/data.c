@@ -296,6 +296,7 @@ CLCNN_API void clcnn_dataset_destroy(clcnn_dataset *ds) {
   if (!ds) return;
   free(ds->x);
   free(ds->y);
+  free(ds->mask);
   free(ds);
 }
 
@@ -451,6 +452,9 @@ CLCNN_API clcnn_status clcnn_dataset_load(const char *dir, int train, clcnn_data
   if (strlen(dir) + 64 >= PATH_MAX)
     return fail(err, err_size, CLCNN_ERR_INVALID_ARGUMENT, "data directory name too long: %s",
                 dir);
+  char seg[PATH_MAX];
+  snprintf(seg, sizeof seg, "%s/%s/images", dir, train ? "train" : "test");
+  if (stat(seg, &sb) == 0 && S_ISDIR(sb.st_mode)) return clcnn_segset_load(dir, train, out, err, err_size);
   const char *split = train ? "train" : "t10k";
   char images[PATH_MAX], labels[PATH_MAX], gz[PATH_MAX + 8];
   snprintf(images, sizeof images, "%s/%s-images-idx3-ubyte", dir, split);
@@ -472,9 +476,9 @@ CLCNN_API clcnn_status clcnn_dataset_load(const char *dir, int train, clcnn_data
   return fail(err, err_size, CLCNN_ERR_INVALID_ARGUMENT,
               "no %s data set in %s: looked for %s-images-idx3-ubyte[.gz] and "
               "%s-labels-idx1-ubyte[.gz] (MNIST, Fashion-MNIST), and for %s in %s or "
-              "%s/cifar-10-batches-bin (CIFAR-10 binary)",
+              "%s/cifar-10-batches-bin (CIFAR-10 binary), and for %s/%s/images with masks (a segmentation set)",
               train ? "training" : "test", dir, split, split,
-              train ? "data_batch_1.bin..data_batch_5.bin" : "test_batch.bin", dir, dir);
+              train ? "data_batch_1.bin..data_batch_5.bin" : "test_batch.bin", dir, dir, dir, train ? "train" : "test");
 }
 
 /* ---- statistics and normalisation ------------------------------------------------------ */

@@ -686,7 +686,68 @@ static void profile_step(struct profile *p, clcnn_net *net, clcnn_ctx *ctx) {
 struct evalres {
   double loss, acc;
   long *confusion; /* classes x classes, row = truth */
+  /* a segmentation set: per-pixel counts and scores (acc is the pixel accuracy) */
+  int64_t *seg_confusion;
+  double miou, miou_fg, iou[256];
 };
+
+/* A segmentation set's test split: the mean per-pixel cross-entropy over the pixels that are not
+ * ignored (255), the confusion of per-pixel predictions, pixel accuracy and IoU. */
+static void evaluate_seg(clcnn_ctx *ctx, clcnn_net *net, const clcnn_dataset *ds, int batch, int classes,
+                         void *xbuf, struct evalres *r) {
+  size_t k = clcnn_net_output_size(net), in = clcnn_net_input_size(net), esz = clcnn_ctx_elem_size(ctx);
+  size_t hw = (size_t)ds->h * ds->w;
+  void *out = malloc(batch * k * esz);
+  if (!out) die(1, "out of memory");
+  int was_training = clcnn_net_training(net);
+  clcnn_net_set_training(net, 0);
+  double loss = 0;
+  long pixels = 0;
+  memset(r->seg_confusion, 0, sizeof(int64_t) * classes * classes);
+  for (int b0 = 0; b0 < ds->n; b0 += batch) {
+    int n = ds->n - b0 < batch ? ds->n - b0 : batch;
+    for (size_t i = 0; i < (size_t)n * in; i++) {
+      float v = ds->x[(size_t)b0 * in + i];
+      if (esz == 8) ((double *)xbuf)[i] = v;
+      else ((float *)xbuf)[i] = v;
+    }
+    net_check(ctx, clcnn_net_forward(net, xbuf, n), "evaluation forward");
+    net_check(ctx, clcnn_net_read_output(net, out), "evaluation");
+    const unsigned char *truth = ds->mask + (size_t)b0 * hw;
+    if (clcnn_seg_confusion(out, esz, truth, n, classes, (int)hw, 255, r->seg_confusion))
+      die(1, "a test mask holds a class past the model's %d outputs", classes);
+    for (int s = 0; s < n; s++)
+      for (size_t p = 0; p < hw; p++) {
+        int t = truth[s * hw + p];
+        if (t == 255) continue;
+        double m = -INFINITY, sum = 0, zt = 0;
+        for (int c = 0; c < classes; c++) {
+          size_t at = ((size_t)s * classes + c) * hw + p;
+          double z = esz == 8 ? ((double *)out)[at] : ((float *)out)[at];
+          m = fmax(m, z);
+          if (c == t) zt = z;
+        }
+        for (int c = 0; c < classes; c++) {
+          size_t at = ((size_t)s * classes + c) * hw + p;
+          sum += exp((esz == 8 ? ((double *)out)[at] : ((float *)out)[at]) - m);
+        }
+        loss += log(sum) + m - zt;
+        pixels++;
+      }
+  }
+  clcnn_net_set_training(net, was_training);
+  r->loss = pixels ? loss / pixels : NAN;
+  clcnn_seg_scores(r->seg_confusion, classes, &r->acc, &r->miou, &r->miou_fg, r->iou);
+  free(out);
+}
+
+static void print_ious(const struct evalres *r, int classes) {
+  printf("IoU of each class on the test set (0 is background):\n");
+  for (int c = 0; c < classes; c++) {
+    if (isnan(r->iou[c])) printf("  %3d      -\n", c);
+    else printf("  %3d  %.4f\n", c, r->iou[c]);
+  }
+}
 
 static void evaluate(clcnn_ctx *ctx, clcnn_net *net, const clcnn_dataset *ds, int batch, int classes,
                      void *xbuf, struct evalres *r) {
@@ -880,10 +941,34 @@ int main(int argc, char **argv) {
   if (any->c != dims[1] || any->h != dims[2] || any->w != dims[3])
     die(1, "the data in %s is %dx%dx%d but %s's input is %dx%dx%d", o.data, any->c, any->h, any->w, o.model,
         dims[1], dims[2], dims[3]);
+  /* a segmentation set: the net's output is a score map of the image's size, and a per-pixel
+   * cross-entropy loss line reads it */
+  int seg = any->mask != NULL;
+  clcnn_tensor *seg_loss = NULL;
+  if (seg) {
+    int od[4];
+    clcnn_net_layer_shape(net, clcnn_net_num_layers(net) - 1, od);
+    if (od[2] != any->h || od[3] != any->w)
+      die(1, "%s is a segmentation set of %dx%d images but %s's output is %dx%dx%d: a segmentation net ends in a "
+          "score map of the image's size", o.data, any->h, any->w, o.model, od[1], od[2], od[3]);
+    clcnn_loss_info li;
+    for (int i = 0; i < clcnn_net_num_losses(net); i++)
+      if (!clcnn_net_loss_info(net, i, &li) && li.type == CLCNN_LAYER_XENT_LOSS && li.targets == any->h * any->w)
+        seg_loss = seg_loss ? (die(1, "%s has two per-pixel cross-entropy losses: clcnn-train trains one", o.model), NULL)
+                            : li.loss;
+    if (!seg_loss || clcnn_net_num_losses(net) != 1)
+      die(1, "%s is a segmentation set: %s needs one loss line, a per-pixel cross-entropy of its output with masks' "
+          "ignore value, e.g. 'xent(%s) ignore=255'", o.data, o.model,
+          clcnn_net_layer_name(net, clcnn_net_num_layers(net) - 1));
+    classes_out = od[1];
+    if (o.aug.hflip || o.aug.crop_pad) die(1, "--augment: not for segmentation sets yet (the masks would need the same crop)");
+  }
   int classes = test->classes > (train ? train->classes : 0) ? test->classes : train->classes;
   if (classes > classes_out)
-    die(1, "the data has %d classes but %s's last layer has %d outputs", classes, o.model, classes_out);
-  if (classes_out > 1024) die(1, "%s has %d outputs: at most 1024 classes are supported", o.model, classes_out);
+    die(1, "the data has %d classes but %s's %s has %d outputs", classes, o.model, seg ? "score map" : "last layer",
+        classes_out);
+  if (classes_out > (seg ? 255 : 1024))
+    die(1, "%s has %d outputs: at most %d classes are supported", o.model, classes_out, seg ? 255 : 1024);
   /* --augment's crop fills with black: 0, or what normalisation makes of 0 */
   float *fill = calloc((size_t)any->c, sizeof *fill);
   if (!fill) die(1, "out of memory");
@@ -996,11 +1081,15 @@ int main(int argc, char **argv) {
 
   size_t in = clcnn_net_input_size(net), esz = clcnn_ctx_elem_size(ctx);
   void *xbuf[2] = {malloc(o.batch * in * esz), malloc(o.batch * in * esz)};
-  int32_t *ybuf[2] = {malloc(o.batch * sizeof(int32_t)), malloc(o.batch * sizeof(int32_t))};
+  size_t per = seg ? (size_t)any->h * any->w : 1; /* targets per sample */
+  int32_t *ybuf[2] = {malloc(o.batch * per * sizeof(int32_t)), malloc(o.batch * per * sizeof(int32_t))};
+  if (seg) classes = classes_out; /* the confusion is over the model's classes */
   uint32_t *order = train ? malloc(train->n * sizeof *order) : NULL;
   int augment = o.aug.hflip || o.aug.crop_pad;
   float *aug_tmp = malloc(in * sizeof(float)); /* one augmented sample, before a double copy */
   struct evalres er = {.confusion = calloc((size_t)classes * classes, sizeof(long))};
+  er.seg_confusion = seg ? calloc((size_t)classes * classes, sizeof(int64_t)) : NULL;
+  if (seg && !er.seg_confusion) die(1, "out of memory");
   if (!xbuf[0] || !xbuf[1] || !ybuf[0] || !ybuf[1] || (train && !order) || !er.confusion || !aug_tmp)
     die(1, "out of memory");
 
@@ -1032,6 +1121,7 @@ int main(int argc, char **argv) {
 #define FREE_ALL()                                                                                    \
   do {                                                                                                \
     free(xbuf[0]), free(xbuf[1]), free(ybuf[0]), free(ybuf[1]), free(order), free(er.confusion);      \
+    free(er.seg_confusion);                                                                           \
     free(model_text), free(fill), free(aug_tmp);                                                      \
     clcnn_optim_destroy(opt);                                                                         \
     clcnn_net_destroy(net);                                                                           \
@@ -1041,9 +1131,16 @@ int main(int argc, char **argv) {
   } while (0)
   if (o.eval_only) {
     double t0 = now();
-    evaluate(ctx, net, test, (int)o.batch, classes, xbuf[0], &er);
-    printf("test loss %.4f  accuracy %.2f%%  (%d images, %.1f s)\n", er.loss, 100 * er.acc, test->n, now() - t0);
-    print_confusion(&er, classes);
+    if (seg) {
+      evaluate_seg(ctx, net, test, (int)o.batch, classes, xbuf[0], &er);
+      printf("test loss %.4f  pixel accuracy %.2f%%  mean IoU %.4f (%d classes), %.4f without background  (%d images, "
+             "%.1f s)\n", er.loss, 100 * er.acc, er.miou, classes, er.miou_fg, test->n, now() - t0);
+      print_ious(&er, classes);
+    } else {
+      evaluate(ctx, net, test, (int)o.batch, classes, xbuf[0], &er);
+      printf("test loss %.4f  accuracy %.2f%%  (%d images, %.1f s)\n", er.loss, 100 * er.acc, test->n, now() - t0);
+      print_confusion(&er, classes);
+    }
     FREE_ALL();
     return 0;
   }
@@ -1106,7 +1203,11 @@ int main(int argc, char **argv) {
         memcpy(f32_, src_, in * sizeof(float));                                          \
       if (esz == 8)                                                                      \
         for (size_t j_ = 0; j_ < in; j_++) ((double *)xbuf[SLOT])[i_ * in + j_] = src_[j_]; \
-      ybuf[SLOT][i_] = train->y[order[b0_ + i_]];                                        \
+      if (seg)                                                                           \
+        for (size_t p_ = 0; p_ < per; p_++)                                              \
+          ybuf[SLOT][i_ * per + p_] = train->mask[(size_t)order[b0_ + i_] * per + p_];   \
+      else                                                                               \
+        ybuf[SLOT][i_] = train->y[order[b0_ + i_]];                                      \
     }                                                                                    \
   } while (0)
     long b = s.batch;
@@ -1119,7 +1220,12 @@ int main(int argc, char **argv) {
       /* one step, enqueued as a chain: upload, forward, loss, backward, update */
       net_check(ctx, clcnn_net_zero_grad(net), "zero_grad");
       net_check(ctx, clcnn_net_forward(net, xbuf[slot], n), "forward");
-      net_check(ctx, clcnn_net_backward(net, ybuf[slot]), "backward");
+      if (seg) {
+        net_check(ctx, clcnn_net_set_target(net, seg_loss, ybuf[slot]), "masks");
+        net_check(ctx, clcnn_net_backward_losses(net), "backward");
+      } else {
+        net_check(ctx, clcnn_net_backward(net, ybuf[slot]), "backward");
+      }
       net_check(ctx, clcnn_optim_step(opt), "optimizer step");
       /* while it runs, the next batch is gathered into the other buffer */
       if (b + 1 < nbatches_epoch) GATHER(b + 1, slot ^ 1);
@@ -1139,7 +1245,13 @@ int main(int argc, char **argv) {
       if (show || last) {
         /* the loss and accuracy are summed on the device: one read now and then, none per step */
         double sum = 0, right = 0, seen = 0;
-        net_check(ctx, clcnn_net_train_stats(net, &sum, &right, &seen), "training sums");
+        if (seg) { /* per-pixel losses keep no sums: the last batch's loss (this waits for it) */
+          double l;
+          net_check(ctx, clcnn_net_loss(net, &l), "loss");
+          sum = l * ep_enq, seen = ep_enq, right = 0;
+        } else {
+          net_check(ctx, clcnn_net_train_stats(net, &sum, &right, &seen), "training sums");
+        }
         if (!isfinite(sum)) {
           fprintf(stderr, "\n%s: the loss became %s by step %ld (epoch %ld, batch %ld; it is read every %s): stopping.%s%s%s\n",
                   prog, isnan(sum) ? "NaN" : "infinite", s.step, s.epoch + 1, b + 1,
@@ -1163,11 +1275,17 @@ int main(int argc, char **argv) {
         if (tty) {
           printf("\repoch %ld [", s.epoch + 1);
           for (int i = 0; i < width; i++) putchar(i < fill ? '=' : i == fill ? '>' : ' ');
-          printf("] %ld/%d loss %.4f acc %.2f%% %.0f img/s ETA %s   ", b + 1, nbatches_epoch, ep_loss / ep_seen,
-                 100.0 * ep_correct / ep_seen, ips, eta);
+          if (seg) printf("] %ld/%d loss %.4f %.0f img/s ETA %s   ", b + 1, nbatches_epoch, ep_loss / ep_seen, ips, eta);
+          else
+            printf("] %ld/%d loss %.4f acc %.2f%% %.0f img/s ETA %s   ", b + 1, nbatches_epoch, ep_loss / ep_seen,
+                   100.0 * ep_correct / ep_seen, ips, eta);
         } else {
-          printf("epoch %ld batch %ld/%d loss %.4f acc %.2f%% %.0f img/s ETA %s\n", s.epoch + 1, b + 1, nbatches_epoch,
-                 ep_loss / ep_seen, 100.0 * ep_correct / ep_seen, ips, eta);
+          if (seg)
+            printf("epoch %ld batch %ld/%d loss %.4f %.0f img/s ETA %s\n", s.epoch + 1, b + 1, nbatches_epoch,
+                   ep_loss / ep_seen, ips, eta);
+          else
+            printf("epoch %ld batch %ld/%d loss %.4f acc %.2f%% %.0f img/s ETA %s\n", s.epoch + 1, b + 1, nbatches_epoch,
+                   ep_loss / ep_seen, 100.0 * ep_correct / ep_seen, ips, eta);
         }
         fflush(stdout);
       }
@@ -1203,11 +1321,19 @@ int main(int argc, char **argv) {
       return code;
     }
     double te = now();
-    evaluate(ctx, net, test, (int)o.batch, classes, xbuf[0], &er);
-    printf("epoch %ld%s: train loss %.4f acc %.2f%% | test loss %.4f acc %.2f%% | %.1f s, %.0f img/s (test %.1f s)\n",
-           epoch_done ? s.epoch : s.epoch + 1, epoch_done ? "" : " (partial)", ep_seen ? ep_loss / ep_seen : 0,
-           ep_seen ? 100.0 * ep_correct / ep_seen : 0, er.loss, 100 * er.acc, el, ep_seen / (el > 0 ? el : 1e-9),
-           now() - te);
+    if (seg) {
+      evaluate_seg(ctx, net, test, (int)o.batch, classes, xbuf[0], &er);
+      printf("epoch %ld%s: train loss %.4f (last batch) | test loss %.4f pixel acc %.2f%% mIoU %.4f (%.4f without "
+             "background) | %.1f s, %.0f img/s (test %.1f s)\n",
+             epoch_done ? s.epoch : s.epoch + 1, epoch_done ? "" : " (partial)", ep_seen ? ep_loss / ep_seen : 0, er.loss,
+             100 * er.acc, er.miou, er.miou_fg, el, ep_seen / (el > 0 ? el : 1e-9), now() - te);
+    } else {
+      evaluate(ctx, net, test, (int)o.batch, classes, xbuf[0], &er);
+      printf("epoch %ld%s: train loss %.4f acc %.2f%% | test loss %.4f acc %.2f%% | %.1f s, %.0f img/s (test %.1f s)\n",
+             epoch_done ? s.epoch : s.epoch + 1, epoch_done ? "" : " (partial)", ep_seen ? ep_loss / ep_seen : 0,
+             ep_seen ? 100.0 * ep_correct / ep_seen : 0, er.loss, 100 * er.acc, el, ep_seen / (el > 0 ? el : 1e-9),
+             now() - te);
+    }
     fflush(stdout);
     if (o.save) save_checkpoint(o.save, ctx, net, opt, &s, &o, model_text);
   }
@@ -1225,8 +1351,14 @@ int main(int argc, char **argv) {
   }
   printf("done: %ld steps, %ld images in %.1f s of training (%.0f img/s); first step finished %.2f s after start\n",
          s.step, images_total, train_time, images_total / (train_time > 0 ? train_time : 1e-9), t_first_step);
-  printf("final test accuracy %.2f%%, loss %.4f\n", 100 * er.acc, er.loss);
-  print_confusion(&er, classes);
+  if (seg) {
+    printf("final test mean IoU %.4f (%d classes), %.4f without background, pixel accuracy %.2f%%, loss %.4f\n", er.miou,
+           classes, er.miou_fg, 100 * er.acc, er.loss);
+    print_ious(&er, classes);
+  } else {
+    printf("final test accuracy %.2f%%, loss %.4f\n", 100 * er.acc, er.loss);
+    print_confusion(&er, classes);
+  }
   if (o.save) printf("saved %s\n", o.save);
   if (o.profile) {
     /* times in microseconds; 15 significant digits keep the nanoseconds */
