@@ -8,6 +8,12 @@
 #                sets tmp to a new folder ${TMPDIR:-/tmp}/clcnn-NAME.XXXXXX, removed when the
 #                shell exits (an EXIT trap: a test that needs more in its trap sets its own);
 #                bails out when it cannot be made;
+#   check RC WHAT
+#                ok WHAT when RC is 0, else notok WHAT and the last 25 lines of $tmp/out as
+#                diagnostics (the commands a test checks write their output there);
+#   bad RC "words" WHAT -- COMMAND...
+#                runs COMMAND into $tmp/out: ok when it exits with RC and says "words" (a
+#                refusal's message), else notok with the last 8 lines;
 #   need_torch_python
 #                sets py to the first of $TORCH_PYTHON, /usr/bin/python3, $PYTHON3, python3 that
 #                imports torch and safetensors.torch; bails out when none does (such tests fail
@@ -17,6 +23,17 @@ n=0
 fail=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 notok() { n=$((n + 1)); fail=1; echo "not ok $n - $1"; }
+
+check() { if [ "$1" -eq 0 ]; then ok "$2"; else notok "$2"; sed 's/^/# /' "$tmp/out" | tail -n 25; fi; }
+
+bad() {
+  _want=$1 _words=$2 _what=$3
+  shift 4
+  "$@" > "$tmp/out" 2>&1
+  _rc=$?
+  if [ $_rc -eq "$_want" ] && grep -q -- "$_words" "$tmp/out"; then ok "$_what: exit $_rc, says '$_words'"
+  else notok "$_what: exit $_rc (want $_want), says '$_words'?"; sed 's/^/# /' "$tmp/out" | tail -n 8; fi
+}
 
 tap_tmpdir() {
   tmp=$(mktemp -d "${TMPDIR:-/tmp}/clcnn-$1.XXXXXX") || { echo "Bail out! mktemp"; exit 1; }

@@ -6,14 +6,6 @@
 # and IoU; every model that cannot train on the set is refused with the reason.
 # Environment (Makefile.am's AM_TESTS_ENVIRONMENT): abs_top_srcdir, abs_top_builddir, PYTHON3.
 . "$abs_top_srcdir/tests/lib.sh"
-check() { if [ "$1" -eq 0 ]; then ok "$2"; else notok "$2"; sed 's/^/# /' "$tmp/out" | tail -n 25; fi; }
-bad() { # bad EXPECTED-EXIT "words" description -- command...
-  want=$1 words=$2 what=$3; shift 4
-  "$@" > "$tmp/out" 2>&1
-  rc=$?
-  if [ $rc -eq "$want" ] && grep -q -- "$words" "$tmp/out"; then ok "$what: exit $rc, says '$words'"
-  else notok "$what: exit $rc (want $want), says '$words'?"; sed 's/^/# /' "$tmp/out" | tail -n 8; fi
-}
 train="$abs_top_builddir/tools/clcnn-train"
 mk="$abs_top_builddir/tools/clcnn-mkdata"
 ex="$abs_top_srcdir/examples"

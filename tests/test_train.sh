@@ -5,7 +5,6 @@
 # checkpoints written before the training state was read with jansson.
 # Environment (Makefile.am's AM_TESTS_ENVIRONMENT): abs_top_srcdir, abs_top_builddir, PYTHON3.
 . "$abs_top_srcdir/tests/lib.sh"
-check() { if [ "$1" -eq 0 ]; then ok "$2"; else notok "$2"; sed 's/^/# /' "$tmp/out" | tail -n 25; fi; }
 
 train="$abs_top_builddir/tools/clcnn-train"
 ex="$abs_top_srcdir/examples"
@@ -78,13 +77,6 @@ assert {e['cat'] for e in ev} == {'forward', 'backward'} and all(e['ts'] >= 0 fo
 else notok "the trace is valid JSON with forward and backward events"; fi
 
 # 5. Bad input: a clear message and a non-zero exit, never a crash, never a broken file.
-bad() { # bad EXPECTED-EXIT "words" description -- command...
-  want=$1 words=$2 what=$3; shift 4
-  "$@" > "$tmp/out" 2>&1
-  rc=$?
-  if [ $rc -eq "$want" ] && grep -q -- "$words" "$tmp/out"; then ok "$what: exit $rc, says '$words'"
-  else notok "$what: exit $rc (want $want), says '$words'?"; sed 's/^/# /' "$tmp/out" | tail -n 8; fi
-}
 printf 'input 1 28 28\nconv 6 kernal=5\n' > "$tmp/typo.txt"
 bad 1 "typo.txt:2:8" "a model file with a typo" -- "$train" "$tmp/typo.txt" $small
 printf 'input 1 28 28\nconv 6 kernel=5\nrelu\nlinear 10\n' > "$tmp/noflat.txt"

@@ -683,6 +683,15 @@ static void profile_step(struct profile *p, clcnn_net *net, clcnn_ctx *ctx) {
 }
 
 /* ---- evaluation ---- */
+/* Samples b0..b0+n of DS into XBUF in the context's precision, as they are (no augmentation). */
+static void test_batch(const clcnn_dataset *ds, int b0, int n, size_t in, size_t esz, void *xbuf) {
+  for (size_t i = 0; i < (size_t)n * in; i++) {
+    float v = ds->x[(size_t)b0 * in + i];
+    if (esz == 8) ((double *)xbuf)[i] = v;
+    else ((float *)xbuf)[i] = v;
+  }
+}
+
 struct evalres {
   double loss, acc;
   long *confusion; /* classes x classes, row = truth */
@@ -706,11 +715,7 @@ static void evaluate_seg(clcnn_ctx *ctx, clcnn_net *net, const clcnn_dataset *ds
   memset(r->seg_confusion, 0, sizeof(int64_t) * classes * classes);
   for (int b0 = 0; b0 < ds->n; b0 += batch) {
     int n = ds->n - b0 < batch ? ds->n - b0 : batch;
-    for (size_t i = 0; i < (size_t)n * in; i++) {
-      float v = ds->x[(size_t)b0 * in + i];
-      if (esz == 8) ((double *)xbuf)[i] = v;
-      else ((float *)xbuf)[i] = v;
-    }
+    test_batch(ds, b0, n, in, esz, xbuf);
     net_check(ctx, clcnn_net_forward(net, xbuf, n), "evaluation forward");
     net_check(ctx, clcnn_net_read_output(net, out), "evaluation");
     const unsigned char *truth = ds->mask + (size_t)b0 * hw;
@@ -762,11 +767,7 @@ static void evaluate(clcnn_ctx *ctx, clcnn_net *net, const clcnn_dataset *ds, in
   memset(r->confusion, 0, sizeof(long) * classes * classes);
   for (int b0 = 0; b0 < ds->n; b0 += batch) {
     int n = ds->n - b0 < batch ? ds->n - b0 : batch;
-    for (size_t i = 0; i < (size_t)n * in; i++) {
-      float v = ds->x[(size_t)b0 * in + i];
-      if (esz == 8) ((double *)xbuf)[i] = v;
-      else ((float *)xbuf)[i] = v;
-    }
+    test_batch(ds, b0, n, in, esz, xbuf);
     net_check(ctx, clcnn_net_forward(net, xbuf, n), "evaluation forward");
     net_check(ctx, clcnn_net_read_output(net, esz == 8 ? (void *)out : (void *)outf), "evaluation");
     for (int s = 0; s < n; s++) {
