@@ -15,40 +15,10 @@ if [ ! -f "$real/train-images-idx3-ubyte.gz" ]; then
 fi
 
 cat > "$tmp/check.py" <<'PY'
-import os, struct, sys, zlib
+import os, struct, sys
 
-def png(path):
-    """8-bit grey or palette PNG -> (colour type, width, height, pixels as bytes, palette)"""
-    raw = open(path, "rb").read()
-    assert raw[:8] == b"\x89PNG\r\n\x1a\n", path
-    at, idat, pal, hdr = 8, b"", None, None
-    while at < len(raw):
-        n, kind = struct.unpack(">I4s", raw[at:at + 8])
-        body = raw[at + 8:at + 8 + n]
-        assert struct.unpack(">I", raw[at + 8 + n:at + 12 + n])[0] == zlib.crc32(kind + body), (path, kind)
-        if kind == b"IHDR": hdr = struct.unpack(">IIBBBBB", body)
-        elif kind == b"PLTE": pal = [tuple(body[i:i + 3]) for i in range(0, n, 3)]
-        elif kind == b"IDAT": idat += body
-        at += 12 + n
-    w, h, depth, ctype, _, _, interlace = hdr
-    assert depth == 8 and ctype in (0, 3) and interlace == 0, (path, hdr)
-    data, out, prev = zlib.decompress(idat), bytearray(), bytearray(w)
-    for y in range(h):
-        f, row = data[y * (w + 1)], bytearray(data[y * (w + 1) + 1:(y + 1) * (w + 1)])
-        for x in range(w):
-            a = row[x - 1] if x else 0
-            b, c = prev[x], prev[x - 1] if x else 0
-            if f == 1: row[x] = (row[x] + a) & 255
-            elif f == 2: row[x] = (row[x] + b) & 255
-            elif f == 3: row[x] = (row[x] + (a + b) // 2) & 255
-            elif f == 4:
-                p = a + b - c
-                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-                row[x] = (row[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
-            else: assert f == 0, (path, f)
-        out += row
-        prev = row
-    return ctype, w, h, bytes(out), pal
+sys.path.insert(0, os.environ["abs_top_srcdir"] + "/tests")
+from pngread import png  # noqa: E402
 
 def check(root, n_train, n_test, lo=None, hi=None):
     names = open(os.path.join(root, "classes.txt")).read().split("\n")

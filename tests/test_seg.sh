@@ -38,36 +38,18 @@ else notok "--eval prints what the run ended with ('$ev' vs '$final')"; fi
 
 # 3. PyTorch computes the same metrics from the checkpoint.
 cat > "$tmp/torch_seg.py" <<'PY'
-import os, struct, sys, zlib
+import os, sys
 import torch
 sys.path.insert(0, sys.argv[1])
 from clcnn_torch import GraphNet
 from safetensors.torch import load_file
 
-def png(path):  # 8-bit grey or palette, not interlaced: what clcnn-mkdata writes
-    raw = open(path, "rb").read()
-    at, idat, hdr = 8, b"", None
-    while at < len(raw):
-        n, kind = struct.unpack(">I4s", raw[at:at + 8])
-        if kind == b"IHDR": hdr = struct.unpack(">IIBBBBB", raw[at + 8:at + 8 + n])
-        elif kind == b"IDAT": idat += raw[at + 8:at + 8 + n]
-        at += 12 + n
-    w, h = hdr[0], hdr[1]
-    data, out, prev = zlib.decompress(idat), bytearray(), bytearray(w)
-    for y in range(h):
-        f, row = data[y * (w + 1)], bytearray(data[y * (w + 1) + 1:(y + 1) * (w + 1)])
-        for x in range(w):
-            a, b, c = (row[x - 1] if x else 0), prev[x], (prev[x - 1] if x else 0)
-            if f == 1: row[x] = (row[x] + a) & 255
-            elif f == 2: row[x] = (row[x] + b) & 255
-            elif f == 3: row[x] = (row[x] + (a + b) // 2) & 255
-            elif f == 4:
-                p = a + b - c
-                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-                row[x] = (row[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
-        out += row
-        prev = row
-    return torch.tensor(list(out), dtype=torch.float64).reshape(h, w)
+from pngread import png as png_bytes
+
+
+def png(path):
+    _, w, h, px, _ = png_bytes(path)
+    return torch.tensor(list(px), dtype=torch.float64).reshape(h, w)
 
 def load(model, weights, train):
     net = GraphNet(model).double().train(train)
