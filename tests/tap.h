@@ -41,6 +41,7 @@ static inline void tap_bail(const char *why) {
 
 static inline int tap_done(void) {
   printf("1..%d\n", tap_n_);
+  fflush(stdout); /* before exit's sanitizer checks, which may end the process without flushing */
   return tap_failed_ ? 1 : 0;
 }
 #endif
