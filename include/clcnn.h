@@ -684,6 +684,11 @@ typedef struct {
 } clcnn_augment;
 CLCNN_API clcnn_status clcnn_augment_sample(const clcnn_augment *aug, const float *src, float *dst,
                                             int c, int h, int w, const float *fill, uint64_t key);
+/* The same draw for a segmentation mask (h x w class indices): given the key its image got,
+ * the mask moves with the image; pixels from outside the image get fill (255, "ignore", as
+ * torchvision's segmentation references pad masks). */
+CLCNN_API clcnn_status clcnn_augment_mask(const clcnn_augment *aug, const unsigned char *src, unsigned char *dst,
+                                          int h, int w, unsigned char fill, uint64_t key);
 /* SPEC is "none" or a comma-separated list of "hflip" and "crop=P", each at most once (as
  * clcnn-train's --augment takes it); on error err says what is wrong. */
 CLCNN_API clcnn_status clcnn_augment_parse(const char *spec, clcnn_augment *out, char *err,
@@ -714,6 +719,15 @@ CLCNN_API clcnn_status clcnn_png_write(const char *path, const clcnn_image *img,
 CLCNN_API clcnn_status clcnn_png_encode(const clcnn_image *img, const char *path, unsigned char **out, size_t *size,
                                         char *err, size_t err_size);
 CLCNN_API void clcnn_image_free(clcnn_image *img);
+/* The colours an image has as a network's input: 1 grey, 3 RGB or palette (a palette image is
+ * its colours); 0 for NULL. */
+CLCNN_API int clcnn_image_colors(const clcnn_image *img);
+/* IMG as clcnn_image_colors(img) planes of h x w floats (CHW), each value / 255 - what
+ * clcnn_segset_load makes of an image. */
+CLCNN_API clcnn_status clcnn_image_to_float(const clcnn_image *img, float *dst);
+/* Pascal VOC's colour map, the palette of its masks: class 0 black, 1 dark red, 2 dark green,
+ * ..., 255 (ignore) cream. */
+CLCNN_API void clcnn_voc_palette(unsigned char pal[256][3]);
 
 /* ---- segmentation metrics ------------------------------------------------------------ */
 /* Add to confusion (classes x classes int64, row the true class, column the predicted one) the

@@ -559,37 +559,58 @@ CLCNN_API void clcnn_shuffle(uint32_t *order, size_t n, uint64_t *state) {
 
 /* ---- augmentation ------------------------------------------------------------------------ */
 
+/* The draws of one key, always in this order and always all of them, so that a key means one
+ * thing whatever the settings: the crop's offsets in [0, 2*pad] (as RandomCrop draws them from
+ * the padded image), then the flip. Checks the settings too. */
+static clcnn_status augment_draw(const clcnn_augment *aug, int h, int w, uint64_t key, int *oy, int *ox, int *flip) {
+  if (h <= 0 || w <= 0 || aug->crop_pad < 0 || aug->crop_pad > CLCNN_AUGMENT_MAX_PAD || (aug->hflip != 0 && aug->hflip != 1))
+    return CLCNN_ERR_INVALID_ARGUMENT;
+  uint64_t st = key;
+  uint64_t span = (uint64_t)(2 * aug->crop_pad + 1);
+  *oy = (int)(((unsigned __int128)clcnn_rng_next(&st) * span) >> 64) - aug->crop_pad;
+  *ox = (int)(((unsigned __int128)clcnn_rng_next(&st) * span) >> 64) - aug->crop_pad;
+  *flip = aug->hflip && (clcnn_rng_next(&st) >> 63);
+  return CLCNN_SUCCESS;
+}
+
+/* dst[y][x] = padded[y + pad + oy][x + pad + ox] = src[y + oy][x + ox], fill outside; the same
+ * loop for a float plane and a byte one */
+#define AUGMENT_PLANE(d, s, f)                                                             \
+  for (int y = 0; y < h; y++) {                                                            \
+    int sy = y + oy;                                                                       \
+    for (int x = 0; x < w; x++) {                                                          \
+      int sx = (flip ? w - 1 - x : x) + ox;                                                \
+      (d)[(size_t)y * w + x] = sy >= 0 && sy < h && sx >= 0 && sx < w ? (s)[(size_t)sy * w + sx] : (f); \
+    }                                                                                      \
+  }
+
 CLCNN_API clcnn_status clcnn_augment_sample(const clcnn_augment *aug, const float *src, float *dst,
                                             int c, int h, int w, const float *fill, uint64_t key) {
   if (!aug || !src || !dst) return CLCNN_ERR_NULL_POINTER;
-  if (c <= 0 || h <= 0 || w <= 0 || aug->crop_pad < 0 || aug->crop_pad > CLCNN_AUGMENT_MAX_PAD ||
-      (aug->hflip != 0 && aug->hflip != 1))
-    return CLCNN_ERR_INVALID_ARGUMENT;
+  int oy, ox, flip;
+  if (c <= 0 || augment_draw(aug, h, w, key, &oy, &ox, &flip)) return CLCNN_ERR_INVALID_ARGUMENT;
   size_t plane = (size_t)h * (size_t)w, n = (size_t)c * plane;
   if (dst < src + n && src < dst + n) return CLCNN_ERR_INVALID_ARGUMENT; /* overlapping */
-  /* the draws, always in this order and always all of them, so that a key means one thing
-   * whatever the settings: the crop's offsets in [0, 2*pad] (as RandomCrop draws them from the
-   * padded image), then the flip */
-  uint64_t st = key;
-  uint64_t span = (uint64_t)(2 * aug->crop_pad + 1);
-  int oy = (int)(((unsigned __int128)clcnn_rng_next(&st) * span) >> 64) - aug->crop_pad;
-  int ox = (int)(((unsigned __int128)clcnn_rng_next(&st) * span) >> 64) - aug->crop_pad;
-  int flip = aug->hflip && (clcnn_rng_next(&st) >> 63);
-  /* dst[y][x] = padded[y + pad + oy][x + pad + ox] = src[y + oy][x + ox], fill outside */
   for (int ch = 0; ch < c; ch++) {
     const float *s = src + (size_t)ch * plane;
     float *d = dst + (size_t)ch * plane;
     float f = fill ? fill[ch] : 0.0f;
-    for (int y = 0; y < h; y++) {
-      int sy = y + oy;
-      for (int x = 0; x < w; x++) {
-        int sx = (flip ? w - 1 - x : x) + ox;
-        d[(size_t)y * w + x] = sy >= 0 && sy < h && sx >= 0 && sx < w ? s[(size_t)sy * w + sx] : f;
-      }
-    }
+    AUGMENT_PLANE(d, s, f)
   }
   return CLCNN_SUCCESS;
 }
+
+CLCNN_API clcnn_status clcnn_augment_mask(const clcnn_augment *aug, const unsigned char *src, unsigned char *dst,
+                                          int h, int w, unsigned char fill, uint64_t key) {
+  if (!aug || !src || !dst) return CLCNN_ERR_NULL_POINTER;
+  int oy, ox, flip;
+  if (augment_draw(aug, h, w, key, &oy, &ox, &flip)) return CLCNN_ERR_INVALID_ARGUMENT;
+  size_t n = (size_t)h * (size_t)w;
+  if (dst < src + n && src < dst + n) return CLCNN_ERR_INVALID_ARGUMENT;
+  AUGMENT_PLANE(dst, src, fill)
+  return CLCNN_SUCCESS;
+}
+#undef AUGMENT_PLANE
 
 /* "none", or a comma-separated list of "hflip" and "crop=P", each at most once. */
 CLCNN_API clcnn_status clcnn_augment_parse(const char *spec, clcnn_augment *out, char *err,

@@ -303,3 +303,35 @@ CLCNN_API clcnn_status clcnn_png_write(const char *path, const clcnn_image *img,
   free(buf);
   return st;
 }
+
+CLCNN_API void clcnn_voc_palette(unsigned char pal[256][3]) {
+  /* class c's colour: its bits spread over the high bits, red from bits 0, 3, 6, green 1, 4, 7,
+   * blue 2, 5 (Pascal VOC's colour map) */
+  for (int c = 0; c < 256; c++) {
+    int r = 0, g = 0, b = 0, v = c;
+    for (int j = 7; j >= 0; j--, v >>= 3) {
+      r |= (v & 1) << j;
+      g |= ((v >> 1) & 1) << j;
+      b |= ((v >> 2) & 1) << j;
+    }
+    pal[c][0] = (unsigned char)r, pal[c][1] = (unsigned char)g, pal[c][2] = (unsigned char)b;
+  }
+}
+
+CLCNN_API int clcnn_image_colors(const clcnn_image *img) {
+  return !img ? 0 : img->indexed ? 3 : img->channels;
+}
+
+CLCNN_API clcnn_status clcnn_image_to_float(const clcnn_image *img, float *dst) {
+  if (!img || !dst || !img->px) return CLCNN_ERR_NULL_POINTER;
+  int c = clcnn_image_colors(img);
+  if (img->w <= 0 || img->h <= 0 || (c != 1 && c != 3) || (img->indexed && img->channels != 1))
+    return CLCNN_ERR_INVALID_ARGUMENT;
+  size_t plane = (size_t)img->w * img->h;
+  for (size_t p = 0; p < plane; p++)
+    for (int ch = 0; ch < c; ch++) {
+      unsigned char v = img->indexed ? img->palette[img->px[p]][ch] : img->px[p * img->channels + ch];
+      dst[ch * plane + p] = (float)v / 255.0f;
+    }
+  return CLCNN_SUCCESS;
+}

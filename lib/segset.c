@@ -118,7 +118,7 @@ CLCNN_API clcnn_status clcnn_segset_load(const char *dir, int train, clcnn_datas
     snprintf(ip, sizeof ip, "%s/%s", idir, names[i]);
     snprintf(mp, sizeof mp, "%s/%s", mdir, names[i]);
     if ((st = clcnn_png_read(ip, &im, err, err_size))) break;
-    int ch = im.indexed ? 3 : im.channels; /* a palette image is its colours */
+    int ch = clcnn_image_colors(&im);
     if (i == 0) {
       ds->c = ch, ds->h = im.h, ds->w = im.w;
       plane = (size_t)im.h * im.w;
@@ -129,14 +129,7 @@ CLCNN_API clcnn_status clcnn_segset_load(const char *dir, int train, clcnn_datas
       st = fail(err, err_size, CLCNN_ERR_SHAPE, "%s is %dx%dx%d but %s/%s is %dx%dx%d: every image must have one shape", ip,
                 ch, im.h, im.w, idir, names[0], ds->c, ds->h, ds->w);
     }
-    if (!st) { /* NCHW, x/255 */
-      float *x = ds->x + i * ds->c * plane;
-      for (size_t p = 0; p < plane; p++)
-        for (int c = 0; c < ds->c; c++) {
-          unsigned char v = im.indexed ? im.palette[im.px[p]][c] : im.px[p * im.channels + c];
-          x[c * plane + p] = (float)v / 255.0f;
-        }
-    }
+    if (!st) clcnn_image_to_float(&im, ds->x + i * ds->c * plane); /* NCHW, x/255 */
     clcnn_image_free(&im);
     if (st) break;
     struct stat sb;

@@ -671,6 +671,45 @@ static void augment_tests(void) {
          "overlapping source and destination: CLCNN_ERR_INVALID_ARGUMENT");
   tap_ok(src[0] == 1 && src[N - 1] == N, "and the source is untouched");
 
+  /* a segmentation mask moves with its image: for every key and setting, the mask's draw is the
+   * image's (the mask's values as a one-channel image, filled with 255) */
+  {
+    enum { MH = 6, MW = 9, MN = MH * MW };
+    unsigned char m[MN], md[MN], md2[MN];
+    float mf[MN], mfd[MN], f255 = 255;
+    for (int i = 0; i < MN; i++) m[i] = (unsigned char)(i % 11 == 10 ? 255 : i % 11), mf[i] = m[i];
+    int same = 1, moved = 0, filled = 0;
+    for (int pad = 0; pad <= 3; pad++)
+      for (int hflip = 0; hflip < 2; hflip++)
+        for (uint64_t k = 0; k < 500; k++) {
+          clcnn_augment ma = {hflip, pad};
+          uint64_t key = k * 0x9e3779b97f4a7c15ull + 3;
+          if (clcnn_augment_mask(&ma, m, md, MH, MW, 255, key) || clcnn_augment_sample(&ma, mf, mfd, 1, MH, MW, &f255, key)) {
+            same = 0;
+            break;
+          }
+          for (int i = 0; i < MN; i++) same &= md[i] == mfd[i];
+          moved += memcmp(md, m, MN) != 0;
+          for (int i = 0; i < MN; i++) filled += md[i] == 255 && (i % MW < pad || i / MW < pad); /* some fill */
+        }
+    tap_ok(same && moved > 2000 && filled > 0,
+           "a mask's draw is its image's under every key, crop and flip (%d of 4000 moved, fill 255 seen %d times)", moved,
+           filled);
+    clcnn_augment ma = {1, 2};
+    memset(md, 7, MN);
+    memcpy(md2, md, MN);
+    tap_ok(clcnn_augment_mask(NULL, m, md, MH, MW, 255, 1) == CLCNN_ERR_NULL_POINTER &&
+               clcnn_augment_mask(&ma, NULL, md, MH, MW, 255, 1) == CLCNN_ERR_NULL_POINTER &&
+               clcnn_augment_mask(&ma, m, NULL, MH, MW, 255, 1) == CLCNN_ERR_NULL_POINTER &&
+               clcnn_augment_mask(&ma, m, md, 0, MW, 255, 1) == CLCNN_ERR_INVALID_ARGUMENT &&
+               clcnn_augment_mask(&ma, m, md, MH, -2, 255, 1) == CLCNN_ERR_INVALID_ARGUMENT &&
+               clcnn_augment_mask(&bad_pad, m, md, MH, MW, 255, 1) == CLCNN_ERR_INVALID_ARGUMENT &&
+               clcnn_augment_mask(&bad_flip, m, md, MH, MW, 255, 1) == CLCNN_ERR_INVALID_ARGUMENT &&
+               clcnn_augment_mask(&ma, m, m + 3, MH, MW, 255, 1) == CLCNN_ERR_INVALID_ARGUMENT &&
+               !memcmp(md, md2, MN),
+           "clcnn_augment_mask: NULLs, shapes <= 0, bad settings and overlap refused, dst untouched");
+  }
+
   /* the spec parser */
   static const struct {
     const char *spec;

@@ -265,6 +265,48 @@ static void write_forms(void) {
 }
 
 /* malformed files: every one refused with the file's name, nothing kept */
+/* An image as a network's input: its colours as CHW planes / 255; VOC's palette. */
+static void as_input(void) {
+  clcnn_image g = {.w = 5, .h = 3, .channels = 1}, c = {.w = 4, .h = 2, .channels = 3},
+              m = {.w = 3, .h = 3, .channels = 1, .indexed = 1, .npalette = 4};
+  g.px = pattern(15, 256, 7), c.px = pattern(24, 256, 8), m.px = pattern(9, 4, 9);
+  for (int k = 0; k < 4; k++) m.palette[k][0] = (unsigned char)(60 * k), m.palette[k][1] = (unsigned char)(255 - k), m.palette[k][2] = 9;
+  clcnn_image *all[] = {&g, &c, &m};
+  const char *names[] = {"grey", "RGB", "palette"};
+  for (int i = 0; i < 3; i++) {
+    clcnn_image *im = all[i];
+    int colors = clcnn_image_colors(im);
+    size_t plane = (size_t)im->w * im->h;
+    float *x = malloc(plane * 3 * sizeof *x);
+    int good = colors == (i ? 3 : 1) && clcnn_image_to_float(im, x) == CLCNN_SUCCESS;
+    for (size_t p = 0; good && p < plane; p++)
+      for (int ch = 0; ch < colors; ch++) {
+        unsigned char v = im->indexed ? im->palette[im->px[p]][ch] : im->px[p * im->channels + ch];
+        good &= x[ch * plane + p] == (float)v / 255.0f;
+      }
+    tap_ok(good, "a %s image is %d plane(s) of its colours / 255", names[i], colors);
+    free(x);
+  }
+  float x[64];
+  clcnn_image two = {.w = 2, .h = 2, .channels = 2, .px = g.px}, ind3 = m;
+  ind3.channels = 3;
+  tap_ok(clcnn_image_colors(NULL) == 0 && clcnn_image_to_float(NULL, x) == CLCNN_ERR_NULL_POINTER &&
+             clcnn_image_to_float(&g, NULL) == CLCNN_ERR_NULL_POINTER &&
+             clcnn_image_to_float(&two, x) == CLCNN_ERR_INVALID_ARGUMENT &&
+             clcnn_image_to_float(&ind3, x) == CLCNN_ERR_INVALID_ARGUMENT,
+         "clcnn_image_to_float refuses NULL, two channels and a three-channel palette image");
+  free(g.px), free(c.px), free(m.px);
+  unsigned char pal[256][3];
+  clcnn_voc_palette(pal);
+  /* VOC's colours of background, aeroplane, bicycle, bird, boat, person and the 255 border */
+  static const struct { int c; unsigned char rgb[3]; } voc[] = {
+      {0, {0, 0, 0}}, {1, {128, 0, 0}}, {2, {0, 128, 0}}, {3, {128, 128, 0}}, {4, {0, 0, 128}},
+      {15, {192, 128, 128}}, {255, {224, 224, 192}}};
+  int good = 1;
+  for (size_t i = 0; i < sizeof voc / sizeof voc[0]; i++) good &= !memcmp(pal[voc[i].c], voc[i].rgb, 3);
+  tap_ok(good, "clcnn_voc_palette: Pascal VOC's colours (0 black, 1 dark red, 15 person, 255 cream)");
+}
+
 static void malformed(void) {
   clcnn_image g = {.w = 12, .h = 7, .channels = 1};
   g.px = pattern(84, 256, 9);
@@ -349,6 +391,7 @@ static int rm_all(void) {
 }
 
 int main(void) {
+  as_input();
   if (!mkdtemp(dir)) tap_bail("mkdtemp failed");
   read_forms();
   write_forms();

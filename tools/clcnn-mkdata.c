@@ -225,19 +225,6 @@ static size_t label_text(const struct canvas *cv, char *buf, size_t size) {
   return len;
 }
 
-/* Pascal VOC's colour map: class c's colour from the bits of c, spread over the high bits. */
-static void voc_palette(unsigned char pal[256][3]) {
-  for (int c = 0; c < 256; c++) {
-    int r = 0, g = 0, b = 0, v = c;
-    for (int j = 7; j >= 0; j--, v >>= 3) {
-      r |= (v & 1) << j;
-      g |= ((v >> 1) & 1) << j;
-      b |= ((v >> 2) & 1) << j;
-    }
-    pal[c][0] = (unsigned char)r, pal[c][1] = (unsigned char)g, pal[c][2] = (unsigned char)b;
-  }
-}
-
 /* ---- files ---- */
 
 static void write_bytes(const char *path, const void *data, size_t n) {
@@ -293,7 +280,7 @@ static void write_split(const char *dir, const char *split, const clcnn_dataset 
   for (long m = n - 1; m >= 10; m /= 10) digits++;
   digits = digits < 5 ? 5 : digits;
   clcnn_image img = {.w = SIDE, .h = SIDE, .channels = 1}, mask = {.w = SIDE, .h = SIDE, .channels = 1, .indexed = 1, .npalette = 256};
-  voc_palette(mask.palette);
+  clcnn_voc_palette(mask.palette);
   struct canvas cv;
   /* every canvas's draws from its own key: (seed, split, index) */
   uint64_t base = (uint64_t)seed ^ 0x6a09e667f3bcc909ull;

@@ -5,13 +5,14 @@
  *               [--lr X] [--momentum X] [--nesterov] [--weight-decay X] [--schedule step|cosine]
  *               [--seed N] [--no-shuffle] [--augment SPEC] [--init FILE] [--resume FILE]
  *               [--save FILE]
- *               [--device SEL] [--profile FILE] [--eval] ...
+ *               [--device SEL] [--profile FILE] [--eval] [--predict DIR --out OUTDIR] ...
  *
  * Checkpoints: the tensors are the state_dict of the equivalent torch.nn.Sequential (F32), and
  * the training state lives in the safetensors metadata (strings), so that PyTorch's strict
  * load_state_dict() sees exactly the model's keys. */
 #define _GNU_SOURCE
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -80,7 +82,7 @@ static double now(void) {
 
 /* ---- options ---- */
 struct opts {
-  const char *model, *data, *init, *resume, *save, *device, *profile, *init_rule;
+  const char *model, *data, *init, *resume, *save, *device, *profile, *init_rule, *predict, *out;
   long epochs, steps, batch, seed, step_size, log_every;
   uint64_t mem_limit, alloc_limit; /* --mem-limit, --alloc-limit (0: the device's) */
   int optimizer; /* clcnn_optim_kind */
@@ -125,6 +127,10 @@ static void usage(FILE *f) {
           "                        the first GPU, else the first device)\n"
           "  --profile FILE        per-layer kernel times as a Chrome trace, and a table of them\n"
           "  --eval                only evaluate the test set with the given weights\n"
+          "  --predict DIR         a segmentation net's masks for the PNG images in DIR (or DIR/images),\n"
+          "                        with the given weights: --out OUTDIR gets masks/NAME.png (palette\n"
+          "                        PNG, the index the class) and overlays/NAME.png (the image, coloured)\n"
+          "  --out OUTDIR          where --predict writes (created when missing)\n"
           "  --mem-limit SIZE      refuse a batch that needs more device memory than SIZE (bytes, or\n"
           "                        with K, M, G or T: KiB..TiB; default: the device's global memory)\n"
           "  --alloc-limit SIZE    the same for the largest buffer (default: the device's largest)\n"
@@ -183,7 +189,7 @@ static const char *optimizer_name(int k) {
 
 enum {
   O_DATA = 256, O_EPOCHS, O_STEPS, O_BATCH, O_OPT, O_LR, O_MOM, O_NEST, O_WD, O_SCHED, O_SEED,
-  O_NOSHUF, O_INIT, O_RESUME, O_SAVE, O_DEVICE, O_PROFILE, O_EVAL, O_STEPSIZE, O_GAMMA, O_DAMP,
+  O_NOSHUF, O_INIT, O_RESUME, O_SAVE, O_DEVICE, O_PROFILE, O_EVAL, O_PREDICT, O_OUT, O_STEPSIZE, O_GAMMA, O_DAMP,
   O_BETAS, O_EPS, O_ALPHA, O_INITRULE, O_NORM, O_LOGEVERY, O_VERSION, O_MEMLIMIT, O_ALLOCLIMIT, O_AUGMENT
 };
 
@@ -200,6 +206,7 @@ static int parse_args(int argc, char **argv, struct opts *o, char *msg, size_t m
       {"init-rule", 1, 0, O_INITRULE}, {"normalize", 0, 0, O_NORM},   {"log-every", 1, 0, O_LOGEVERY},
       {"quiet", 0, 0, 'q'},           {"help", 0, 0, 'h'},            {"version", 0, 0, O_VERSION},
       {"mem-limit", 1, 0, O_MEMLIMIT}, {"alloc-limit", 1, 0, O_ALLOCLIMIT}, {"augment", 1, 0, O_AUGMENT},
+      {"predict", 1, 0, O_PREDICT},   {"out", 1, 0, O_OUT},
       {0, 0, 0, 0}};
   memset(o, 0, sizeof *o);
   o->data = DEFAULT_DATA;
@@ -256,6 +263,8 @@ static int parse_args(int argc, char **argv, struct opts *o, char *msg, size_t m
       case O_DEVICE: o->device = optarg; break;
       case O_PROFILE: o->profile = optarg; break;
       case O_EVAL: o->eval_only = 1; break;
+      case O_PREDICT: o->predict = optarg; break;
+      case O_OUT: o->out = optarg; break;
       case O_LOGEVERY: r = parse_long("--log-every", optarg, 1, 1000000000, &o->log_every, msg, msize); break;
       case O_MEMLIMIT: r = parse_size("--mem-limit", optarg, &o->mem_limit, msg, msize); break;
       case O_ALLOCLIMIT: r = parse_size("--alloc-limit", optarg, &o->alloc_limit, msg, msize); break;
@@ -284,6 +293,11 @@ static int parse_args(int argc, char **argv, struct opts *o, char *msg, size_t m
     USAGE_ERROR("--eval only evaluates: it takes no --save, --epochs or --steps");
   if (o->eval_only && (o->aug.hflip || o->aug.crop_pad)) USAGE_ERROR("--eval only evaluates: --augment is for training");
   if (o->eval_only && !o->init && !o->resume) USAGE_ERROR("--eval needs weights: give --init FILE or --resume FILE");
+  if (o->out && !o->predict) USAGE_ERROR("--out is where --predict writes: give --predict DIR too");
+  if (o->predict && !o->out) USAGE_ERROR("--predict needs --out OUTDIR for the masks it writes");
+  if (o->predict && (o->eval_only || o->save || o->steps || have_epochs || o->aug.hflip || o->aug.crop_pad))
+    USAGE_ERROR("--predict only predicts: it takes no --eval, --save, --epochs, --steps or --augment");
+  if (o->predict && !o->init && !o->resume) USAGE_ERROR("--predict needs weights: give --init FILE or --resume FILE");
   if (o->nesterov && o->optimizer != CLCNN_OPTIM_SGD) USAGE_ERROR("--nesterov is for --optimizer sgd");
   if (o->nesterov && !(o->momentum > 0)) USAGE_ERROR("--nesterov needs --momentum > 0");
   return ARGS_OK;
@@ -692,6 +706,125 @@ static void test_batch(const clcnn_dataset *ds, int b0, int n, size_t in, size_t
   }
 }
 
+/* ---- segmentation ---- */
+/* The one loss of a segmentation net: a per-pixel cross-entropy of an output that is a score map
+ * of the input's h x w. Anything else dies, after WHO (what asked for a segmentation net). */
+static clcnn_tensor *seg_loss_of(clcnn_net *net, int h, int w, const char *model, const char *who) {
+  int od[4];
+  clcnn_net_layer_shape(net, clcnn_net_num_layers(net) - 1, od);
+  if (od[2] != h || od[3] != w)
+    die(1, "%s %s's input is %dx%d but its output is %dx%dx%d: a segmentation net ends in a score map of the "
+        "image's size", who, model, h, w, od[1], od[2], od[3]);
+  clcnn_tensor *loss = NULL;
+  clcnn_loss_info li;
+  for (int i = 0; i < clcnn_net_num_losses(net); i++)
+    if (!clcnn_net_loss_info(net, i, &li) && li.type == CLCNN_LAYER_XENT_LOSS && li.targets == h * w) {
+      if (loss) die(1, "%s has two per-pixel cross-entropy losses: clcnn-train trains one", model);
+      loss = li.loss;
+    }
+  if (!loss || clcnn_net_num_losses(net) != 1)
+    die(1, "%s %s needs one loss line, a per-pixel cross-entropy of its output with masks' ignore value, e.g. "
+        "'xent(%s) ignore=255'", who, model, clcnn_net_layer_name(net, clcnn_net_num_layers(net) - 1));
+  return loss;
+}
+
+static int png_name(const struct dirent *e) {
+  size_t len = strlen(e->d_name);
+  return len > 4 && !strcmp(e->d_name + len - 4, ".png") && e->d_name[0] != '.';
+}
+
+static void make_dir(const char *path) {
+  struct stat sb;
+  if (mkdir(path, 0777) && !(errno == EEXIST && !stat(path, &sb) && S_ISDIR(sb.st_mode)))
+    die(1, "%s: %s", path, errno == EEXIST ? "exists and is not a directory" : strerror(errno));
+}
+
+/* --predict DIR --out OUTDIR: every PNG image in DIR (or DIR/images) through the net, in name
+ * order and batches of the net's batch size; OUTDIR/masks/NAME.png gets each pixel's class (the
+ * first largest score, as torch.argmax) as a palette PNG in Pascal VOC's colours, and
+ * OUTDIR/overlays/NAME.png the image with every pixel not of class 0 mixed half and half with its
+ * class's colour. Inputs are scaled as training scaled them (x/255, then --normalize's mean and
+ * std when given). */
+static void predict(clcnn_ctx *ctx, clcnn_net *net, const struct opts *o, int classes, const double *mean,
+                    const double *sd, void *xbuf) {
+  char dir[PATH_MAX], path[2 * PATH_MAX];
+  struct stat sb;
+  if (snprintf(dir, sizeof dir, "%s/images", o->predict) >= (int)sizeof dir || stat(dir, &sb) || !S_ISDIR(sb.st_mode))
+    snprintf(dir, sizeof dir, "%s", o->predict);
+  struct dirent **names = NULL;
+  int count = scandir(dir, &names, png_name, alphasort);
+  if (count < 0) die(1, "--predict %s: %s", dir, strerror(errno));
+  if (count == 0) die(1, "--predict: %s holds no .png image", dir);
+  make_dir(o->out);
+  char mdir[PATH_MAX + 16], odir[PATH_MAX + 16];
+  snprintf(mdir, sizeof mdir, "%s/masks", o->out);
+  snprintf(odir, sizeof odir, "%s/overlays", o->out);
+  make_dir(mdir);
+  make_dir(odir);
+
+  int dims[4], batch = (int)o->batch;
+  clcnn_net_layer_shape(net, -1, dims);
+  size_t plane = (size_t)dims[2] * dims[3], in = clcnn_net_input_size(net), esz = clcnn_ctx_elem_size(ctx);
+  size_t k = clcnn_net_output_size(net);
+  float *x = malloc(in * sizeof *x);
+  void *out = malloc(batch * k * esz);
+  clcnn_image *imgs = calloc((size_t)batch, sizeof *imgs);
+  clcnn_image mask = {.w = dims[3], .h = dims[2], .channels = 1, .indexed = 1, .npalette = 256};
+  clcnn_image over = {.w = dims[3], .h = dims[2], .channels = 3};
+  mask.px = malloc(plane);
+  over.px = malloc(3 * plane);
+  if (!x || !out || !imgs || !mask.px || !over.px) die(1, "out of memory");
+  clcnn_voc_palette(mask.palette);
+  clcnn_net_set_training(net, 0);
+  char err[PATH_MAX + 256];
+  double t0 = now();
+  for (int b0 = 0; b0 < count; b0 += batch) {
+    int n = count - b0 < batch ? count - b0 : batch;
+    for (int i = 0; i < n; i++) {
+      clcnn_image *im = &imgs[i];
+      snprintf(path, sizeof path, "%s/%s", dir, names[b0 + i]->d_name);
+      if (clcnn_png_read(path, im, err, sizeof err)) die(1, "--predict: %s", err);
+      if (clcnn_image_colors(im) != dims[1] || im->h != dims[2] || im->w != dims[3])
+        die(1, "--predict: %s is %dx%dx%d but %s's input is %dx%dx%d", path, clcnn_image_colors(im), im->h, im->w,
+            o->model, dims[1], dims[2], dims[3]);
+      clcnn_image_to_float(im, x);
+      for (size_t j = 0; j < in; j++) {
+        double v = mean ? (x[j] - mean[j / plane]) * (1.0 / sd[j / plane]) : x[j];
+        if (esz == 8) ((double *)xbuf)[i * in + j] = v;
+        else ((float *)xbuf)[i * in + j] = (float)v;
+      }
+    }
+    net_check(ctx, clcnn_net_forward(net, xbuf, n), "prediction forward");
+    net_check(ctx, clcnn_net_read_output(net, out), "prediction");
+    for (int i = 0; i < n; i++) {
+      const clcnn_image *im = &imgs[i];
+      for (size_t p = 0; p < plane; p++) {
+        int best = 0;
+        double bz = 0;
+        for (int c = 0; c < classes; c++) {
+          size_t at = ((size_t)i * classes + c) * plane + p;
+          double z = esz == 8 ? ((double *)out)[at] : ((float *)out)[at];
+          if (c == 0 || z > bz || (isnan(z) && !isnan(bz))) best = c, bz = z;
+        }
+        mask.px[p] = (unsigned char)best;
+        for (int ch = 0; ch < 3; ch++) {
+          int v = im->indexed ? im->palette[im->px[p]][ch] : im->px[p * im->channels + (im->channels == 3 ? ch : 0)];
+          over.px[3 * p + ch] = (unsigned char)(best ? (v + mask.palette[best][ch] + 1) / 2 : v);
+        }
+      }
+      const char *name = names[b0 + i]->d_name;
+      snprintf(path, sizeof path, "%s/%s", mdir, name);
+      if (clcnn_png_write(path, &mask, err, sizeof err)) die(1, "--predict: %s", err);
+      snprintf(path, sizeof path, "%s/%s", odir, name);
+      if (clcnn_png_write(path, &over, err, sizeof err)) die(1, "--predict: %s", err);
+      clcnn_image_free(&imgs[i]);
+    }
+  }
+  printf("--predict: %d images from %s: masks in %s, overlays in %s (%.1f s)\n", count, dir, mdir, odir, now() - t0);
+  for (int i = 0; i < count; i++) free(names[i]);
+  free(names), free(x), free(out), free(imgs), free(mask.px), free(over.px);
+}
+
 struct evalres {
   double loss, acc;
   long *confusion; /* classes x classes, row = truth */
@@ -934,52 +1067,45 @@ int main(int argc, char **argv) {
   clcnn_net_layer_shape(net, -1, dims);
   int classes_out = (int)clcnn_net_output_size(net);
 
-  /* the data */
+  /* the data: --predict reads its own images (and the training split only for --normalize's
+   * statistics, as training took them); --eval the test split */
   clcnn_dataset *train = NULL, *test = NULL;
-  if (!o.eval_only && (st = clcnn_dataset_load(o.data, 1, &train, err, sizeof err))) die(1, "%s", err);
-  if ((st = clcnn_dataset_load(o.data, 0, &test, err, sizeof err))) die(1, "%s", err);
+  if (((!o.eval_only && !o.predict) || o.normalize) && (st = clcnn_dataset_load(o.data, 1, &train, err, sizeof err))) die(1, "%s", err);
+  if (!o.predict && (st = clcnn_dataset_load(o.data, 0, &test, err, sizeof err))) die(1, "%s", err);
   const clcnn_dataset *any = train ? train : test;
-  if (any->c != dims[1] || any->h != dims[2] || any->w != dims[3])
+  if (any && (any->c != dims[1] || any->h != dims[2] || any->w != dims[3]))
     die(1, "the data in %s is %dx%dx%d but %s's input is %dx%dx%d", o.data, any->c, any->h, any->w, o.model,
         dims[1], dims[2], dims[3]);
-  /* a segmentation set: the net's output is a score map of the image's size, and a per-pixel
-   * cross-entropy loss line reads it */
-  int seg = any->mask != NULL;
+  /* a segmentation set (or --predict): the net's output is a score map of the image's size, and a
+   * per-pixel cross-entropy loss line reads it */
+  int seg = o.predict || any->mask != NULL;
   clcnn_tensor *seg_loss = NULL;
   if (seg) {
+    char who[PATH_MAX + 64];
+    if (o.predict) snprintf(who, sizeof who, "--predict draws segmentation masks:");
+    else snprintf(who, sizeof who, "%s is a segmentation set:", o.data);
+    seg_loss = seg_loss_of(net, dims[2], dims[3], o.model, who);
     int od[4];
     clcnn_net_layer_shape(net, clcnn_net_num_layers(net) - 1, od);
-    if (od[2] != any->h || od[3] != any->w)
-      die(1, "%s is a segmentation set of %dx%d images but %s's output is %dx%dx%d: a segmentation net ends in a "
-          "score map of the image's size", o.data, any->h, any->w, o.model, od[1], od[2], od[3]);
-    clcnn_loss_info li;
-    for (int i = 0; i < clcnn_net_num_losses(net); i++)
-      if (!clcnn_net_loss_info(net, i, &li) && li.type == CLCNN_LAYER_XENT_LOSS && li.targets == any->h * any->w)
-        seg_loss = seg_loss ? (die(1, "%s has two per-pixel cross-entropy losses: clcnn-train trains one", o.model), NULL)
-                            : li.loss;
-    if (!seg_loss || clcnn_net_num_losses(net) != 1)
-      die(1, "%s is a segmentation set: %s needs one loss line, a per-pixel cross-entropy of its output with masks' "
-          "ignore value, e.g. 'xent(%s) ignore=255'", o.data, o.model,
-          clcnn_net_layer_name(net, clcnn_net_num_layers(net) - 1));
     classes_out = od[1];
-    if (o.aug.hflip || o.aug.crop_pad) die(1, "--augment: not for segmentation sets yet (the masks would need the same crop)");
   }
-  int classes = test->classes > (train ? train->classes : 0) ? test->classes : train->classes;
+  int classes = o.predict ? classes_out : test->classes > (train ? train->classes : 0) ? test->classes : train->classes;
   if (classes > classes_out)
     die(1, "the data has %d classes but %s's %s has %d outputs", classes, o.model, seg ? "score map" : "last layer",
         classes_out);
   if (classes_out > (seg ? 255 : 1024))
     die(1, "%s has %d outputs: at most %d classes are supported", o.model, classes_out, seg ? 255 : 1024);
   /* --augment's crop fills with black: 0, or what normalisation makes of 0 */
-  float *fill = calloc((size_t)any->c, sizeof *fill);
+  float *fill = calloc((size_t)dims[1], sizeof *fill);
   if (!fill) die(1, "out of memory");
+  double mean[16], sd[16];
   if (o.normalize) {
-    double mean[16], sd[16];
-    if (any->c > 16) die(1, "--normalize: at most 16 channels");
-    clcnn_dataset_stats(train ? train : test, mean, sd);
-    if ((train && clcnn_dataset_normalize(train, mean, sd)) || clcnn_dataset_normalize(test, mean, sd))
+    if (dims[1] > 16) die(1, "--normalize: at most 16 channels");
+    clcnn_dataset_stats(train, mean, sd); /* the training split's, also for --eval and --predict */
+    if (clcnn_dataset_normalize(train, mean, sd) || (test && clcnn_dataset_normalize(test, mean, sd)))
       die(1, "--normalize: a channel of the data is constant");
-    for (int c = 0; c < any->c; c++) fill[c] = (float)((0.0 - mean[c]) * (1.0 / sd[c]));
+    for (int c = 0; c < dims[1]; c++) fill[c] = (float)((0.0 - mean[c]) * (1.0 / sd[c]));
+    if (o.eval_only || o.predict) clcnn_dataset_destroy(train), train = NULL; /* only its statistics */
   }
 
   /* the weights and the training state */
@@ -1082,16 +1208,17 @@ int main(int argc, char **argv) {
 
   size_t in = clcnn_net_input_size(net), esz = clcnn_ctx_elem_size(ctx);
   void *xbuf[2] = {malloc(o.batch * in * esz), malloc(o.batch * in * esz)};
-  size_t per = seg ? (size_t)any->h * any->w : 1; /* targets per sample */
+  size_t per = seg ? (size_t)dims[2] * dims[3] : 1; /* targets per sample */
   int32_t *ybuf[2] = {malloc(o.batch * per * sizeof(int32_t)), malloc(o.batch * per * sizeof(int32_t))};
   if (seg) classes = classes_out; /* the confusion is over the model's classes */
   uint32_t *order = train ? malloc(train->n * sizeof *order) : NULL;
   int augment = o.aug.hflip || o.aug.crop_pad;
   float *aug_tmp = malloc(in * sizeof(float)); /* one augmented sample, before a double copy */
+  unsigned char *mask_tmp = malloc(per); /* its augmented mask */
   struct evalres er = {.confusion = calloc((size_t)classes * classes, sizeof(long))};
   er.seg_confusion = seg ? calloc((size_t)classes * classes, sizeof(int64_t)) : NULL;
   if (seg && !er.seg_confusion) die(1, "out of memory");
-  if (!xbuf[0] || !xbuf[1] || !ybuf[0] || !ybuf[1] || (train && !order) || !er.confusion || !aug_tmp)
+  if (!xbuf[0] || !xbuf[1] || !ybuf[0] || !ybuf[1] || (train && !order) || !er.confusion || !aug_tmp || !mask_tmp)
     die(1, "out of memory");
 
   char desc[128];
@@ -1123,13 +1250,18 @@ int main(int argc, char **argv) {
   do {                                                                                                \
     free(xbuf[0]), free(xbuf[1]), free(ybuf[0]), free(ybuf[1]), free(order), free(er.confusion);      \
     free(er.seg_confusion);                                                                           \
-    free(model_text), free(fill), free(aug_tmp);                                                      \
+    free(model_text), free(fill), free(aug_tmp), free(mask_tmp);                                      \
     clcnn_optim_destroy(opt);                                                                         \
     clcnn_net_destroy(net);                                                                           \
     clcnn_dataset_destroy(train);                                                                     \
     clcnn_dataset_destroy(test);                                                                      \
     clcnn_ctx_destroy(ctx);                                                                           \
   } while (0)
+  if (o.predict) {
+    predict(ctx, net, &o, classes_out, o.normalize ? mean : NULL, o.normalize ? sd : NULL, xbuf[0]);
+    FREE_ALL();
+    return 0;
+  }
   if (o.eval_only) {
     double t0 = now();
     if (seg) {
@@ -1204,10 +1336,15 @@ int main(int argc, char **argv) {
         memcpy(f32_, src_, in * sizeof(float));                                          \
       if (esz == 8)                                                                      \
         for (size_t j_ = 0; j_ < in; j_++) ((double *)xbuf[SLOT])[i_ * in + j_] = src_[j_]; \
-      if (seg)                                                                           \
-        for (size_t p_ = 0; p_ < per; p_++)                                              \
-          ybuf[SLOT][i_ * per + p_] = train->mask[(size_t)order[b0_ + i_] * per + p_];   \
-      else                                                                               \
+      if (seg) {                                                                         \
+        const unsigned char *m_ = train->mask + (size_t)order[b0_ + i_] * per;           \
+        if (augment) { /* the mask moves with its image; what comes from outside is 255 */ \
+          clcnn_augment_mask(&o.aug, m_, mask_tmp, train->h, train->w, 255,              \
+                             augment_key(o.seed, s.epoch, order[b0_ + i_]));             \
+          m_ = mask_tmp;                                                                 \
+        }                                                                                \
+        for (size_t p_ = 0; p_ < per; p_++) ybuf[SLOT][i_ * per + p_] = m_[p_];          \
+      } else                                                                             \
         ybuf[SLOT][i_] = train->y[order[b0_ + i_]];                                      \
     }                                                                                    \
   } while (0)
