@@ -203,7 +203,8 @@ typedef enum {
   CLCNN_LAYER_XENT_LOSS,
   CLCNN_LAYER_BCE_LOSS,
   CLCNN_LAYER_MSE_LOSS,
-  CLCNN_LAYER_SMOOTHL1_LOSS
+  CLCNN_LAYER_SMOOTHL1_LOSS,
+  CLCNN_LAYER_YOLO_LOSS
 } clcnn_layer_type;
 
 /* torch.nn.Conv2d(in, out_channels, (kh,kw), stride, padding, dilation, groups, bias).
@@ -475,6 +476,27 @@ CLCNN_API clcnn_tensor *clcnn_mse_loss(clcnn_net *net, clcnn_tensor *x, double w
 /* torch.nn.SmoothL1Loss(beta): beta >= 0 (0: L1); targets one real per element. */
 CLCNN_API clcnn_tensor *clcnn_smoothl1_loss(clcnn_net *net, clcnn_tensor *x, double beta, double weight,
                                             const char *name);
+/* The grid detection loss of YOLO v1: X is N x (5 + K) x GH x GW, each cell's objectness logit,
+ * box (x, y offsets in the cell, w, h the square roots of the size relative to the image) and K
+ * class scores; the targets N x 6 x GH x GW (clcnn_yolo_targets). Per sample, summed over the
+ * cells: with an object, BCE-with-logits(o, 1) + coord * ((x - tx)^2 + (y - ty)^2 +
+ * (w - sqrt(tw))^2 + (h - sqrt(th))^2) + softmax cross-entropy of the class; without,
+ * noobj * BCE-with-logits(o, 0); the loss is the mean over the samples. YOLO v1's weights:
+ * coord 5, noobj 0.5. */
+CLCNN_API clcnn_tensor *clcnn_yolo_loss(clcnn_net *net, clcnn_tensor *x, double coord, double noobj, double weight,
+                                        const char *name);
+/* A labelled box, as a YOLO label line gives it: class, centre and size relative to the image. */
+typedef struct {
+  int cls;
+  double cx, cy, w, h;
+} clcnn_box;
+/* One sample's yolo targets (6 x GH x GW floats: has an object, tx, ty, tw, th, class) from its
+ * n boxes: a box goes to the cell holding its centre (one on the right or bottom edge to the
+ * last cell), tx, ty its centre's offsets in that cell; when two fall in one cell the larger
+ * (w*h) is kept, the first of two equal ones. Boxes need cx, cy in [0, 1], w, h in (0, 1] and a
+ * class in 0..classes-1 (else CLCNN_ERR_INVALID_ARGUMENT or CLCNN_ERR_LABEL, targets untouched). */
+CLCNN_API clcnn_status clcnn_yolo_targets(const clcnn_box *boxes, int n, int classes, int gh, int gw,
+                                          float *targets);
 /* The net's losses, in the order they were added (a net without any gets its default one when
  * it is finished). */
 typedef struct {

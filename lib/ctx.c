@@ -30,6 +30,7 @@ static const char *const prog_files[KP_COUNT] = {
     [KP_CONCAT] = "concat.cl",
     [KP_UPSAMPLE] = "upsample.cl",
     [KP_LOSS] = "loss.cl",
+    [KP_YOLO] = "yolo.cl",
 };
 
 /* Prepended to every program: the real type for the precision chosen. */

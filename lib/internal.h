@@ -28,6 +28,7 @@ enum {
   KP_CONCAT,
   KP_UPSAMPLE,
   KP_LOSS,
+  KP_YOLO,
   KP_COUNT
 };
 

@@ -5,7 +5,7 @@
 extern const struct op op_conv2d, op_linear, op_relu, op_leaky_relu, op_sigmoid, op_tanh, op_maxpool2d, op_avgpool2d,
     op_global_avgpool, op_flatten, op_reshape, op_batchnorm, op_dropout, op_xent,
     op_conv_transpose2d, op_add, op_concat, op_upsample,
-    op_bce, op_mse, op_smoothl1;
+    op_bce, op_mse, op_smoothl1, op_yolo;
 
 const struct op *const clcnn__ops[] = {
     &op_conv2d,
@@ -29,5 +29,6 @@ const struct op *const clcnn__ops[] = {
     &op_bce,
     &op_mse,
     &op_smoothl1,
+    &op_yolo,
     NULL,
 };

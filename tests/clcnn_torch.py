@@ -56,6 +56,10 @@ Losses (all mean reduction; weight=W defaults to 1):
   bce(X) [weight=W]                  BCEWithLogitsLoss; target: one real per element of X
   mse(X) [weight=W]                  MSELoss; target shaped as X
   smoothl1(X) [beta=B] [weight=W]    SmoothL1Loss(beta=B, default 1.0); target shaped as X
+  yolo(X) [coord=C] [noobj=N] [weight=W]
+                                     YOLO v1's grid loss (lib/yolo.c): X is N x (5+K) x GH x GW,
+                                     target N x 6 x GH x GW (object flag, tx, ty, tw, th, class);
+                                     coord default 5, noobj 0.5
 A loss line without parentheses reads the last layer line. The total loss is the sum over the
 loss lines of weight * loss. A file without a loss line has one implicit "xent" (no options)
 on the net's output.
@@ -112,6 +116,7 @@ LOSS_OPS = {
     "bce": {"weight"},
     "mse": {"weight"},
     "smoothl1": {"beta", "weight"},
+    "yolo": {"coord", "noobj", "weight"},
 }
 
 
@@ -387,6 +392,9 @@ def _check_loss_options(op, options, lineno):
         elif k == "beta":
             if _real(v, lineno, "smoothl1 beta") < 0:
                 raise _err(lineno, f"smoothl1 beta '{v}' is negative")
+        elif k in ("coord", "noobj"):
+            if _real(v, lineno, f"yolo {k}") < 0:
+                raise _err(lineno, f"yolo {k} '{v}' is negative")
 
 
 # ---- the parameter-free modules of the new ops ----------------------------------------------
@@ -551,6 +559,8 @@ def loss_value(line, x, t):
         if t.dtype != torch.int64:
             raise TypeError(f"loss '{line.name}': xent's target must be int64 class indices, not {t.dtype}")
         return F.cross_entropy(x, t, ignore_index=int(kv.get("ignore", "-100")))
+    if op == "yolo":
+        return yolo_loss(x, t, float(kv.get("coord", "5")), float(kv.get("noobj", "0.5")))
     if t.shape != x.shape:
         raise ValueError(f"loss '{line.name}': target shape {tuple(t.shape)} is not {tuple(x.shape)}")
     if op == "bce":
@@ -558,3 +568,25 @@ def loss_value(line, x, t):
     if op == "mse":
         return F.mse_loss(x, t)
     return F.smooth_l1_loss(x, t, beta=float(kv.get("beta", "1.0")))
+
+
+def yolo_loss(x, t, coord=5.0, noobj=0.5):
+    """lib/yolo.c's loss in torch's terms: x N x (5+K) x GH x GW, t N x 6 x GH x GW. Per sample,
+    summed over the cells: with an object BCEWithLogits(o, 1) + coord * squared errors of
+    (x, y, w, h) against (tx, ty, sqrt(tw), sqrt(th)) + CrossEntropy of the class scores; without,
+    noobj * BCEWithLogits(o, 0). The mean over the samples."""
+    n, c = x.shape[0], x.shape[1]
+    if c < 6 or t.shape != (n, 6, *x.shape[2:]):
+        raise ValueError(f"yolo: input {tuple(x.shape)} needs 5 + classes channels and target N x 6 x H x W, "
+                         f"not {tuple(t.shape)}")
+    obj = t[:, 0]
+    has = obj > 0
+    bce = F.binary_cross_entropy_with_logits(x[:, 0], obj, reduction="none")
+    total = (bce * torch.where(has, torch.ones_like(obj), torch.full_like(obj, noobj))).sum()
+    want = torch.stack([t[:, 1], t[:, 2], t[:, 3].clamp(min=0).sqrt(), t[:, 4].clamp(min=0).sqrt()], 1)
+    box = ((x[:, 1:5] - want) ** 2).sum(1)
+    total = total + coord * box[has].sum()
+    scores = x[:, 5:].permute(0, 2, 3, 1)[has]  # cells with an object x K
+    if scores.shape[0]:
+        total = total + F.cross_entropy(scores, t[:, 5][has].long(), reduction="sum")
+    return total / n

@@ -449,6 +449,47 @@ static inline double ref_bce_with_logits(const double *x, const double *t, size_
   return total / (double)m;
 }
 
+/* The YOLO v1 grid loss as lib/yolo.c states it: x n x (5+k) x p (per cell: objectness logit o,
+ * x, y, w, h, k class scores), t n x 6 x p (per cell: has an object, tx, ty, tw, th, class).
+ * Per sample, over the cells: with an object, softplus(-o) + coord * ((x-tx)^2 + (y-ty)^2 +
+ * (w-sqrt(tw))^2 + (h-sqrt(th))^2) + logsumexp(z) - z_class; without, noobj * softplus(o).
+ * Returns the mean over the n samples; g (optional) its gradient. */
+static inline double ref_yolo(const double *x, const double *t, int n, int k, int p, double coord, double noobj,
+                              double *g) {
+  double total = 0.0;
+  for (int b = 0; b < n; b++)
+    for (int c = 0; c < p; c++) {
+      const double *xi = x + (size_t)b * (5 + k) * p + c, *ti = t + (size_t)b * 6 * p + c;
+      double *gi = g ? g + (size_t)b * (5 + k) * p + c : NULL;
+      double o = xi[0], sig = 1.0 / (1.0 + exp(-o));
+      if (ti[0] == 0) {
+        total += noobj * ref_softplus(o);
+        if (gi) {
+          gi[0] = noobj * sig / n;
+          for (int j = 1; j < 5 + k; j++) gi[(size_t)j * p] = 0;
+        }
+        continue;
+      }
+      total += ref_softplus(-o);
+      if (gi) gi[0] = (sig - 1) / n;
+      double want[4] = {ti[p], ti[2 * (size_t)p], sqrt(ti[3 * (size_t)p]), sqrt(ti[4 * (size_t)p])};
+      for (int j = 0; j < 4; j++) {
+        double d = xi[(size_t)(j + 1) * p] - want[j];
+        total += coord * d * d;
+        if (gi) gi[(size_t)(j + 1) * p] = coord * 2 * d / n;
+      }
+      int cls = (int)ti[5 * (size_t)p];
+      double m = -INFINITY, sum = 0;
+      for (int j = 0; j < k; j++) m = fmax(m, xi[(size_t)(5 + j) * p]);
+      for (int j = 0; j < k; j++) sum += exp(xi[(size_t)(5 + j) * p] - m);
+      total += log(sum) + m - xi[(size_t)(5 + cls) * p];
+      if (gi)
+        for (int j = 0; j < k; j++)
+          gi[(size_t)(5 + j) * p] = (exp(xi[(size_t)(5 + j) * p] - m) / sum - (j == cls)) / n;
+    }
+  return total / n;
+}
+
 /* torch.nn.MSELoss: (x - t)^2; the gradient 2 (x - t). */
 static inline double ref_mse(const double *x, const double *t, size_t m, double *g) {
   double total = 0.0;

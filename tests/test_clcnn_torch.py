@@ -10,6 +10,7 @@ tensors by hand-written functional forwards of the example graphs, losses by the
 final weights by Adam's update written out, the Sequential layout by the model builder that
 tests/torch_interop.py used before GraphNet (kept below as old_build)."""
 import gzip
+import math
 import os
 import struct
 import subprocess
@@ -637,11 +638,57 @@ def test_torch_interop(tmp):
     check(r.stdout.splitlines() == want, f"torch_interop.py: prints what the old Sequential build gives ({want})")
 
 
+def test_yolo():
+    """clcnn_torch.yolo_loss (torch's BCE and cross-entropy) against the formula written out cell by
+    cell, with junk in the empty cells' targets; and a model file's yolo line reaching it."""
+    gen = torch.Generator().manual_seed(5)
+    n, k, gh, gw, coord, noobj = 3, 4, 3, 5, 2.0, 0.25
+    x = torch.randn(n, 5 + k, gh, gw, generator=gen, dtype=torch.float64) * 2
+    t = torch.rand(n, 6, gh, gw, generator=gen, dtype=torch.float64) * 100 - 50
+    for b in range(n):
+        for i in range(gh):
+            for j in range(gw):
+                has = (b + i * gw + j) % 3 == 0
+                t[b, 0, i, j] = float(has)
+                if has:
+                    t[b, 1:5, i, j] = torch.rand(4, generator=gen, dtype=torch.float64)
+                    t[b, 5, i, j] = float((b + i + j) % k)
+    want = 0.0
+    for b in range(n):
+        for i in range(gh):
+            for j in range(gw):
+                o = float(x[b, 0, i, j])
+                sp = lambda z: max(z, 0) + math.log1p(math.exp(-abs(z)))  # softplus
+                if t[b, 0, i, j] == 0:
+                    want += noobj * sp(o)
+                    continue
+                want += sp(-o)
+                tw = [float(t[b, 1, i, j]), float(t[b, 2, i, j]), math.sqrt(float(t[b, 3, i, j])), math.sqrt(float(t[b, 4, i, j]))]
+                want += coord * sum((float(x[b, 1 + q, i, j]) - tw[q]) ** 2 for q in range(4))
+                z = [float(x[b, 5 + q, i, j]) for q in range(k)]
+                m = max(z)
+                want += m + math.log(sum(math.exp(v - m) for v in z)) - z[int(t[b, 5, i, j])]
+    want /= n
+    got = float(ct.yolo_loss(x, t, coord, noobj))
+    check(abs(got - want) <= 1e-12 * abs(want), f"yolo_loss: {got:.12g}, the formula cell by cell {want:.12g}")
+    net = ct.GraphNet("input 9 3 5\nr = reshape 9 3 5\nd = yolo(r) coord=2 noobj=0.25 weight=3\n").double()
+    xs = x.reshape(n, 9, 3, 5)
+    total, parts = net.loss(net.forward_all(xs), {"d": t})
+    check(abs(float(parts["d"]) - want) <= 1e-12 * abs(want) and abs(float(total) - 3 * want) <= 1e-12 * abs(want),
+          "a model file's 'd = yolo(r) coord=2 noobj=0.25 weight=3' gives that loss, weighted 3 in the total")
+    for bad in ("yolo(r) coord=-1", "yolo(r) noobj=x", "yolo(r) classes=4"):
+        try:
+            ct.parse("input 9 3 5\nr = reshape 9 3 5\n" + bad + "\n")
+            check(False, f"'{bad}' refused")
+        except ct.ModelError as e:
+            check("line 3" in str(e), f"'{bad}' refused: {e}")
+
+
 def main():
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory(prefix="clcnn-torch-test.") as tmp:
         for t in (test_parse_examples, test_parse_graphs, test_syntax_variants, test_errors,
-                  test_sequential_layout, test_shapes, test_forward_and_loss, test_gradcheck):
+                  test_sequential_layout, test_shapes, test_forward_and_loss, test_gradcheck, test_yolo):
             t()
         for t in (test_torch_graph_run, test_torch_graph_keys_fresh, test_torch_interop):
             t(tmp)

@@ -872,6 +872,249 @@ done:
 }
 
 /* ---- main ------------------------------------------------------------------------------- */
+/* ---- the YOLO grid loss (lib/yolo.c) ----------------------------------------------------- */
+/* Targets for n samples of a k-class gh x gw grid: about 40% of the cells hold an object, with
+ * offsets and sizes in [0, 1] (some exactly 0 or 1) and a class; the other cells hold finite
+ * junk, which the loss must not read. */
+static void yolo_make_targets(double *t, int n, int k, int p) {
+  for (int b = 0; b < n; b++)
+    for (int c = 0; c < p; c++) {
+      double *ti = t + (size_t)b * 6 * p + c;
+      int obj = ref_rng_int(&rng, 5) < 2;
+      ti[0] = obj;
+      for (int j = 1; j < 5; j++) {
+        int r = ref_rng_int(&rng, 10);
+        ti[(size_t)j * p] = !obj ? rndf(-50, 50) : r == 0 ? 0 : r == 1 ? 1 : rndf(0.01, 1);
+        if (obj && j > 2 && ti[(size_t)j * p] == 0) ti[(size_t)j * p] = 0.25; /* sqrt(0)'s slope is not tested by FD */
+      }
+      ti[(size_t)5 * p] = obj ? ref_rng_int(&rng, k) : rndf(-50, 50);
+    }
+}
+
+static void yolo_ref_case(clcnn_ctx *cx, int maxb, int n, int k, int gh, int gw, double coord, double noobj,
+                          double weight) {
+  int c = 5 + k, p = gh * gw;
+  size_t m = (size_t)n * c * p, mt = (size_t)n * 6 * p;
+  char what[160];
+  snprintf(what, sizeof what, "%s: yolo coord %g noobj %g weight %g, %d of %d x %d classes on %dx%d cells (%d cells)",
+           pname(cx), coord, noobj, weight, n, maxb, k, gh, gw, n * p);
+  clcnn_net *net = NULL;
+  double *x = dalloc(m), *t = dalloc(mt), *g = dalloc(m), *dx = dalloc(m);
+  void *hx = NULL, *ht = NULL, *hdx = xcalloc(m, 8);
+  for (size_t i = 0; i < m; i++) x[i] = ref_rng_int(&rng, 8) == 0 ? rndf(-40, 40) : rndf(-3, 3);
+  yolo_make_targets(t, n, k, p);
+  hx = to_host(cx, x, m), ht = to_host(cx, t, mt);
+  CALL(cx, what, clcnn_net_create(cx, maxb, c, gh, gw, &net));
+  clcnn_tensor *y = clcnn_reshape(net, clcnn_net_input(net), c, gh, gw, "r");
+  clcnn_tensor *L = clcnn_yolo_loss(net, y, coord, noobj, weight, NULL);
+  CALL(cx, what, clcnn_net_build_status(net));
+  clcnn_loss_info li;
+  CALL(cx, what, clcnn_net_loss_info(net, 0, &li));
+  tap_ok(li.type == CLCNN_LAYER_YOLO_LOSS && li.classes == 0 && li.targets == 6 * p && li.weight == weight,
+         "%s: loss info: yolo, %d reals a sample", what, li.targets);
+  double want = ref_yolo(x, t, n, k, p, coord, noobj, g), got = NAN, total = NAN, e;
+  for (size_t i = 0; i < m; i++) g[i] *= weight;
+  CALL(cx, what, clcnn_net_forward(net, hx, n));
+  CALL(cx, what, clcnn_net_set_target(net, L, ht));
+  CALL(cx, what, clcnn_net_backward_losses(net));
+  CALL(cx, what, clcnn_net_loss_value(net, L, &got));
+  CALL(cx, what, clcnn_net_loss(net, &total));
+  CALL(cx, what, clcnn_net_read_input_grad(net, hdx));
+  from_host(cx, hdx, dx, m);
+  tap_ok(close_ctx(cx, &got, &want, 1, &e), "%s: loss %.17g vs reference %.17g", what, got, want);
+  tap_ok(fabs(total - weight * got) <= 1e-7 * fabs(total), "%s: clcnn_net_loss %.17g = weight * value", what, total);
+  tap_ok(close_ctx(cx, dx, g, m, &e), "%s: input gradient vs weight * reference gradient, max err %.3g", what, e);
+done:
+  clcnn_net_destroy(net);
+  free(x), free(t), free(g), free(dx), free(hx), free(ht), free(hdx);
+}
+
+/* input -> conv (5 + 3 channels) -> yolo, in double: every gradient by central differences */
+static void yolo_fd(double coord, double noobj, double weight) {
+  clcnn_ctx *cx = ctx64;
+  char what[128];
+  snprintf(what, sizeof what, "fd yolo coord %g noobj %g weight %g, 3 x 2x7x5 -> conv(8, k 3x2, s 2, p 1)", coord,
+           noobj, weight);
+  struct fdnet f = {.cx = cx, .n = 3, .c = 2, .h = 7, .w = 5, .nloss = 1};
+  size_t nin = (size_t)f.n * f.c * f.h * f.w;
+  double *x = dalloc(nin), *t = NULL;
+  for (size_t i = 0; i < nin; i++) x[i] = rndf(-1, 1);
+  f.hx = to_host(cx, x, nin);
+  CALL(cx, what, clcnn_net_create(cx, 4, f.c, f.h, f.w, &f.net));
+  clcnn_tensor *c = make_conv(f.net, clcnn_net_input(f.net), 8, "c");
+  f.loss[0] = clcnn_yolo_loss(f.net, c, coord, noobj, weight, NULL);
+  CALL(cx, what, clcnn_net_build_status(f.net));
+  CALL(cx, what, clcnn_net_init_params(f.net, 13));
+  int dims[4];
+  clcnn_tensor_shape(c, dims);
+  t = dalloc((size_t)f.n * 6 * dims[2] * dims[3]);
+  yolo_make_targets(t, f.n, 3, dims[2] * dims[3]);
+  f.tgt[0] = t;
+  fd_check(&f, what);
+done:
+  clcnn_net_destroy(f.net);
+  free(x), free(t), free(f.hx);
+}
+
+/* what the loss refuses: its input's channels, its numbers, targets out of their ranges */
+static void yolo_bad(clcnn_ctx *cx) {
+  char what[64];
+  snprintf(what, sizeof what, "%s: yolo misuse", pname(cx));
+  clcnn_net *net = NULL;
+  enum { N = 2, K = 2, GH = 2, GW = 3, P = GH * GW };
+  double x[N * (5 + K) * P], t[N * 6 * P];
+  for (int i = 0; i < N * (5 + K) * P; i++) x[i] = rndf(-1, 1);
+  CALL(cx, what, clcnn_net_create(cx, N, 5 + K, GH, GW, &net));
+  clcnn_tensor *r = clcnn_reshape(net, clcnn_net_input(net), 5 + K, GH, GW, "r");
+  {
+    clcnn_net *net5 = NULL;
+    CALL(cx, what, clcnn_net_create(cx, N, 5, 2, 7, &net5));
+    tap_ok(!clcnn_yolo_loss(net5, clcnn_net_input(net5), 5, 0.5, 1, "l") &&
+               clcnn_net_build_status(net5) == CLCNN_ERR_SHAPE &&
+               has_words(clcnn_ctx_last_error(cx), "5 channels|5 + classes|at least 6"),
+           "%s: a 5-channel input refused: %s", what, clcnn_ctx_last_error(cx));
+    clcnn_net_destroy(net5);
+  }
+  static const double nums[][3] = {{-1, 0.5, 1}, {5, -0.5, 1}, {NAN, 0.5, 1}, {5, INFINITY, 1}, {5, 0.5, -2}};
+  for (int i = 0; i < 5; i++)
+    tap_ok(!clcnn_yolo_loss(net, r, nums[i][0], nums[i][1], nums[i][2], "l") &&
+               clcnn_net_build_status(net) == CLCNN_ERR_INVALID_ARGUMENT &&
+               has_words(clcnn_ctx_last_error(cx), "finite and non-negative"),
+           "%s: coord %g noobj %g weight %g refused: %s", what, nums[i][0], nums[i][1], nums[i][2],
+           clcnn_ctx_last_error(cx));
+  clcnn_tensor *L = clcnn_yolo_loss(net, r, 5, 0.5, 1, "l");
+  CALL(cx, what, clcnn_net_build_status(net));
+  void *hx = to_host(cx, x, sizeof x / sizeof x[0]);
+  CALL(cx, what, clcnn_net_forward(net, hx, N));
+  static const struct {
+    int plane, cell;
+    double v;
+    clcnn_status st;
+    const char *words;
+  } bad[] = {
+      {0, 4, 0.5, CLCNN_ERR_INVALID_ARGUMENT, "sample 1, cell 4|object flag is 0.5"},
+      {1, 1, 1.5, CLCNN_ERR_INVALID_ARGUMENT, "cell 1|x offset 1.5|outside [0, 1]"},
+      {2, 1, -0.25, CLCNN_ERR_INVALID_ARGUMENT, "y offset -0.25"},
+      {3, 1, 2, CLCNN_ERR_INVALID_ARGUMENT, "width 2"},
+      {4, 1, NAN, CLCNN_ERR_INVALID_ARGUMENT, "height nan|not finite"},
+      {5, 1, 2, CLCNN_ERR_LABEL, "class 2 is not one of 0..1"},
+      {5, 1, 0.5, CLCNN_ERR_LABEL, "class 0.5"},
+      {5, 1, -1, CLCNN_ERR_LABEL, "class -1"},
+      {3, 2, INFINITY, CLCNN_ERR_INVALID_ARGUMENT, "cell 2|width inf|not finite"}, /* a cell without an object */
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    memset(t, 0, sizeof t);
+    for (int b = 0; b < N; b++) t[(size_t)b * 6 * P + 1] = 1, t[(size_t)b * 6 * P + 5 * P + 1] = 1; /* cell 1: class 1 */
+    int b = bad[i].plane == 0 ? 1 : 0;
+    t[(size_t)b * 6 * P + (size_t)bad[i].plane * P + bad[i].cell] = bad[i].v;
+    void *ht = to_host(cx, t, sizeof t / sizeof t[0]);
+    clcnn_status st = clcnn_net_set_target(net, L, ht);
+    tap_ok(st == bad[i].st && has_words(clcnn_ctx_last_error(cx), bad[i].words), "%s: target %g in plane %d refused: %s",
+           what, bad[i].v, bad[i].plane, clcnn_ctx_last_error(cx));
+    free(ht);
+  }
+  tap_ok(clcnn_net_backward_losses(net) == CLCNN_ERR_STATE, "%s: no backward after refused targets", what);
+  free(hx);
+done:
+  clcnn_net_destroy(net);
+}
+
+/* clcnn_yolo_targets on hand-computed cases */
+static void yolo_assign(void) {
+  enum { GH = 2, GW = 3, P = GH * GW };
+  float t[6 * P], keep[6 * P];
+  /* a box centred in cell (1, 2), one on the line between columns 0 and 1 (column 1), one on the
+   * image's right and bottom edges (the last cell), and two in cell (0, 0): the larger kept */
+  clcnn_box boxes[] = {{1, 0.9, 0.75, 0.2, 0.4}, {0, 1.0 / 3, 0.25, 0.1, 0.1}, {2, 1.0, 1.0, 0.3, 0.3},
+                       {0, 0.1, 0.1, 0.1, 0.2}, {2, 0.2, 0.3, 0.25, 0.25}};
+  int st = clcnn_yolo_targets(boxes, 5, 3, GH, GW, t);
+  /* want: cell 5 (row 1, col 2): box 0, tx = 0.9*3-2 = 0.7, ty = 0.75*2-1 = 0.5 - then box 2
+   * (0.09 > 0.08) replaces it; cell 1: box 1, tx = 0, ty = 0.5; cell 0: box 4 (0.0625 > 0.02),
+   * tx = 0.6, ty = 0.6 */
+  float want[6 * P] = {0};
+  float rows[][6] = {{0, 1, 0.6f, 0.6f, 0.25f, 0.25f}, {1, 1, 0, 0.5f, 0.1f, 0.1f}, {5, 1, 1, 1, 0.3f, 0.3f}};
+  int cls[] = {2, 0, 2};
+  for (int i = 0; i < 3; i++) {
+    int c = (int)rows[i][0];
+    for (int j = 0; j < 5; j++) want[(size_t)j * P + c] = rows[i][j + 1];
+    want[5 * P + c] = (float)cls[i];
+  }
+  int good = st == CLCNN_SUCCESS;
+  for (int i = 0; i < 6 * P; i++) good &= fabsf(t[i] - want[i]) <= 1e-6f;
+  tap_ok(good, "clcnn_yolo_targets: centres to their cells (an edge to the last), offsets, the larger of two kept");
+  clcnn_box same[] = {{0, 0.5, 0.5, 0.2, 0.2}, {1, 0.55, 0.6, 0.2, 0.2}};
+  st = clcnn_yolo_targets(same, 2, 2, 1, 1, t);
+  tap_ok(st == CLCNN_SUCCESS && t[0] == 1 && t[5] == 0 && t[1] == 0.5f, "two boxes of one size in a cell: the first kept");
+  st = clcnn_yolo_targets(NULL, 0, 3, GH, GW, t);
+  good = st == CLCNN_SUCCESS;
+  for (int i = 0; i < 6 * P; i++) good &= t[i] == 0;
+  tap_ok(good, "no boxes: every cell empty");
+  memcpy(keep, t, sizeof t);
+  clcnn_box badb[][1] = {{{3, 0.5, 0.5, 0.1, 0.1}}, {{-1, 0.5, 0.5, 0.1, 0.1}}, {{0, 1.5, 0.5, 0.1, 0.1}},
+                         {{0, 0.5, -0.1, 0.1, 0.1}}, {{0, 0.5, 0.5, 0, 0.1}}, {{0, 0.5, 0.5, 0.1, 1.01}},
+                         {{0, NAN, 0.5, 0.1, 0.1}}};
+  clcnn_status wantst[] = {CLCNN_ERR_LABEL, CLCNN_ERR_LABEL, CLCNN_ERR_INVALID_ARGUMENT, CLCNN_ERR_INVALID_ARGUMENT,
+                           CLCNN_ERR_INVALID_ARGUMENT, CLCNN_ERR_INVALID_ARGUMENT, CLCNN_ERR_INVALID_ARGUMENT};
+  good = 1;
+  for (int i = 0; i < 7; i++) good &= clcnn_yolo_targets(badb[i], 1, 3, GH, GW, t) == wantst[i];
+  tap_ok(good && !memcmp(keep, t, sizeof t), "boxes with a class out of range, a centre outside, a size 0 or past 1, NaN: refused, targets untouched");
+  tap_ok(clcnn_yolo_targets(NULL, 1, 3, GH, GW, t) == CLCNN_ERR_NULL_POINTER &&
+             clcnn_yolo_targets(boxes, 1, 3, GH, GW, NULL) == CLCNN_ERR_NULL_POINTER &&
+             clcnn_yolo_targets(boxes, -1, 3, GH, GW, t) == CLCNN_ERR_INVALID_ARGUMENT &&
+             clcnn_yolo_targets(boxes, 1, 0, GH, GW, t) == CLCNN_ERR_INVALID_ARGUMENT &&
+             clcnn_yolo_targets(boxes, 1, 3, 0, GW, t) == CLCNN_ERR_INVALID_ARGUMENT,
+         "clcnn_yolo_targets: NULL boxes or targets, n < 0, no classes, an empty grid refused");
+}
+
+/* a model file's yolo line: its numbers reach the loss, bad ones are refused with file:line:col */
+static void yolo_model(void) {
+  clcnn_ctx *cx = ctx64;
+  const char *text = "input 2 6 8\n"
+                     "c = conv 9 kernel=3 stride=2 pad=1\n"
+                     "det = yolo(c) coord=2 noobj=0.25 weight=3\n";
+  char err[1024] = "", desc[256] = "";
+  clcnn_net *net = NULL;
+  clcnn_status st = clcnn_net_from_text(cx, text, "d.txt", 2, &net, err, sizeof err);
+  clcnn_loss_info li;
+  tap_ok(!st && !clcnn_net_loss_info(net, 0, &li) && li.type == CLCNN_LAYER_YOLO_LOSS && li.weight == 3 &&
+             li.targets == 6 * 3 * 4,
+         "model file: det = yolo(c) coord=2 noobj=0.25 weight=3 reads (%s)", err);
+  if (!st) {
+    double x[2 * 2 * 6 * 8], t[2 * 6 * 12], y[2 * 9 * 12], got, want;
+    for (int i = 0; i < 2 * 96; i++) x[i] = rndf(-1, 1);
+    yolo_make_targets(t, 2, 4, 12);
+    CALL(cx, "model file yolo", clcnn_net_init_params(net, 5));
+    CALL(cx, "model file yolo", clcnn_net_forward(net, x, 2));
+    CALL(cx, "model file yolo", clcnn_net_read_output(net, y));
+    CALL(cx, "model file yolo", clcnn_net_set_target(net, li.loss, t));
+    CALL(cx, "model file yolo", clcnn_net_backward_losses(net));
+    CALL(cx, "model file yolo", clcnn_net_loss_value(net, li.loss, &got));
+    want = ref_yolo(y, t, 2, 4, 12, 2, 0.25, NULL);
+    tap_ok(fabs(got - want) <= 1e-12 + 1e-10 * fabs(want), "model file: its coord and noobj reach the loss (%.17g vs %.17g)",
+           got, want);
+  }
+done:
+  clcnn_net_destroy(net);
+  net = NULL;
+  static const struct {
+    const char *line, *words;
+  } bad[] = {
+      {"yolo(c) coord=-1", "d.txt:3:|coord -1|finite and non-negative"},
+      {"yolo(c) noobj=x", "d.txt:3:|noobj"},
+      {"yolo(c) classes=3", "d.txt:3:|classes"},
+      {"yolo(c) 5", "d.txt:3:"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char t2[256];
+    snprintf(t2, sizeof t2, "input 2 6 8\nc = conv 9 kernel=3\n%s\n", bad[i].line);
+    st = clcnn_net_from_text(cx, t2, "d.txt", 2, &net, err, sizeof err);
+    tap_ok(st && has_words(err, bad[i].words), "model file: '%s' refused: %s", bad[i].line, err);
+    clcnn_net_destroy(net);
+    net = NULL;
+  }
+  (void)desc;
+}
+
 int main(void) {
   ref_rng_seed(&rng, 20261202);
   ctx64 = make_ctx_of(CLCNN_DOUBLE, NULL, 0);
@@ -923,6 +1166,25 @@ int main(void) {
   xent_bad_labels();
   xent_stats(0);
   xent_stats(1);
+
+  static const struct {
+    int maxb, n, k, gh, gw;
+  } yshapes[] = {
+      {3, 2, 1, 3, 4},    /* one class, a partial batch */
+      {4, 4, 3, 16, 16},  /* 1024 cells: one per part */
+      {1, 1, 2, 25, 41},  /* 1025: part 0 takes two */
+      {3, 3, 10, 19, 85}, /* 4845: several per part */
+  };
+  for (int cxi = 0; cxi < 2; cxi++)
+    for (size_t s = 0; s < sizeof yshapes / sizeof yshapes[0]; s++)
+      yolo_ref_case(cxi ? ctx32 : ctx64, yshapes[s].maxb, yshapes[s].n, yshapes[s].k, yshapes[s].gh, yshapes[s].gw,
+                    s == 1 ? 2 : 5, s == 1 ? 0.1 : 0.5, s == 2 ? 0.5 : 1);
+  yolo_fd(5, 0.5, 1);
+  yolo_fd(1.5, 2, 0.3);
+  yolo_bad(ctx64);
+  yolo_bad(ctx32);
+  yolo_assign();
+  yolo_model();
 
   misuse(ctx64);
   misuse(ctx32);
