@@ -497,6 +497,37 @@ typedef struct {
  * class in 0..classes-1 (else CLCNN_ERR_INVALID_ARGUMENT or CLCNN_ERR_LABEL, targets untouched). */
 CLCNN_API clcnn_status clcnn_yolo_targets(const clcnn_box *boxes, int n, int classes, int gh, int gw,
                                           float *targets);
+/* A detection: a box with its class, its score and the index of its image. */
+typedef struct {
+  clcnn_box box;
+  double score;
+  int image;
+} clcnn_detection;
+/* Intersection over union of two boxes (centre and size; continuous coordinates, no +1 pixel):
+ * 0 for boxes that only touch, NaN for a NULL. */
+CLCNN_API double clcnn_box_iou(const clcnn_box *a, const clcnn_box *b);
+/* The detections of n samples of a yolo loss's input (out: n x (5 + classes) x gh x gw, floats
+ * for esz 4, doubles for 8): one per cell, its class the first largest score, its score
+ * sigmoid(objectness) times that class's softmax probability, its box centred at
+ * ((col + x) / gw, (row + y) / gh), w^2 by h^2 (clamped to [0, 1]); only those scoring at least
+ * min_score, images numbered from image0. At most max are written (n * gh * gw always suffice);
+ * *count says how many. */
+CLCNN_API clcnn_status clcnn_yolo_decode(const void *out, size_t esz, int n, int classes, int gh, int gw,
+                                         double min_score, int image0, clcnn_detection *dets, int max, int *count);
+/* Non-maximum suppression, in place: by score, highest first (ties in their order), a detection
+ * is dropped when a kept one of its image and class overlaps it by IoU > iou_threshold. Returns
+ * how many are kept (now dets[0..]), -1 when out of memory. */
+CLCNN_API int clcnn_nms(clcnn_detection *dets, int n, double iou_threshold);
+/* Pascal VOC's average precision of each class (ap[classes], NaN for a class without an object)
+ * and their mean over the classes with objects (*map): detections ranked by score (ties in their
+ * order); one is a true positive when the object of its class and image it overlaps most has
+ * IoU > iou_threshold (0.5: VOC's) and no higher-ranked detection took it; AP is the area under
+ * the precision-recall curve with each precision raised to the highest at any larger recall
+ * (VOC 2010's all-point interpolation). truth[i] lies in image truth_image[i]. ap or map may be
+ * NULL. */
+CLCNN_API clcnn_status clcnn_voc_ap(const clcnn_detection *dets, int ndets, const clcnn_box *truth,
+                                    const int *truth_image, int ntruth, int classes, double iou_threshold, double *ap,
+                                    double *map);
 /* The net's losses, in the order they were added (a net without any gets its default one when
  * it is finished). */
 typedef struct {
