@@ -528,6 +528,13 @@ CLCNN_API int clcnn_nms(clcnn_detection *dets, int n, double iou_threshold);
 CLCNN_API clcnn_status clcnn_voc_ap(const clcnn_detection *dets, int ndets, const clcnn_box *truth,
                                     const int *truth_image, int ntruth, int classes, double iou_threshold, double *ap,
                                     double *map);
+/* A YOLO label file's text (LEN bytes; NAME names it in err): one object a line, "class cx cy w
+ * h" separated by spaces or tabs, the class an integer (below classes when classes > 0), cx, cy
+ * in [0, 1], w, h in (0, 1], the box's edges inside the image within 0.001; blank lines and CRLF
+ * endings are fine. *out (malloc'd, the caller frees; NULL when there are none) gets the *count
+ * boxes in file order; anything else is refused with err naming NAME:LINE and why. */
+CLCNN_API clcnn_status clcnn_yolo_labels_parse(const char *text, size_t len, const char *name, int classes,
+                                               clcnn_box **out, int *count, char *err, size_t err_size);
 /* The net's losses, in the order they were added (a net without any gets its default one when
  * it is finished). */
 typedef struct {
@@ -693,6 +700,12 @@ typedef struct {
   float *x;        /* n*c*h*w, NCHW, pixels scaled to [0,1]; owned */
   int32_t *y;      /* n labels (classification sets); owned; NULL for a segmentation set */
   unsigned char *mask; /* n*h*w per-pixel classes, 255 ignore (segmentation sets); owned; else NULL */
+  /* a detection set (DIR/SPLIT/labels): image i's labelled boxes are boxes[box_start[i]] up to
+   * boxes[box_start[i + 1]] (box_start has n + 1 entries), their classes 0..box_classes-1; owned;
+   * else NULL and 0 */
+  clcnn_box *boxes;
+  int *box_start;
+  int box_classes;
 } clcnn_dataset;
 
 /* The train (train != 0) or test split of the data set in DIR: IDX files as MNIST and
@@ -702,13 +715,16 @@ typedef struct {
  * reason in err. */
 CLCNN_API clcnn_status clcnn_dataset_load(const char *dir, int train, clcnn_dataset **out,
                                           char *err, size_t err_size);
-/* A segmentation set (also what clcnn_dataset_load reads when DIR/train/images or
+/* A segmentation or detection set (also what clcnn_dataset_load reads when DIR/train/images or
  * DIR/test/images is a directory): DIR/SPLIT/images/NAME.png (grey, RGB, or palette images
- * taken as their colours; one shape for all) with DIR/SPLIT/masks/NAME.png (grey or palette, the
- * image's size, the value the class, 255 ignore), SPLIT train or test, in the order of the
- * names. With DIR/classes.txt (one class name a line, background not among them) a mask's
- * values are 0..names (0 background) and classes = names + 1; without, classes = the largest
- * value + 1. Any bad file is refused with its name in err. */
+ * taken as their colours; one shape for all), SPLIT train or test, in the order of the names,
+ * with DIR/SPLIT/masks/NAME.png (grey or palette, the image's size, the value the class, 255
+ * ignore), DIR/SPLIT/labels/NAME.txt (YOLO label files, clcnn_yolo_labels_parse; an image
+ * without one has no object), or both. With DIR/classes.txt (one class name a line, background
+ * not among them) a mask's values are 0..names (0 background) and classes = names + 1, a box's
+ * class is below names and box_classes = names; without, the largest value or class + 1. A set
+ * with labels only has classes = box_classes and no mask. Any bad file is refused with its name
+ * in err. */
 CLCNN_API clcnn_status clcnn_segset_load(const char *dir, int train, clcnn_dataset **out, char *err,
                                          size_t err_size);
 CLCNN_API clcnn_status clcnn_dataset_load_idx(const char *images, const char *labels,

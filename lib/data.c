@@ -297,6 +297,8 @@ CLCNN_API void clcnn_dataset_destroy(clcnn_dataset *ds) {
   free(ds->x);
   free(ds->y);
   free(ds->mask);
+  free(ds->boxes);
+  free(ds->box_start);
   free(ds);
 }
 

@@ -153,3 +153,80 @@ CLCNN_API clcnn_status clcnn_voc_ap(const clcnn_detection *dets, int ndets, cons
   if (map) *map = counted ? sum / counted : NAN;
   return CLCNN_SUCCESS;
 }
+
+/* ---- YOLO label files ---- */
+#define LABEL_EDGE_SLACK 1e-3 /* how far a box's edge may pass the image (label writers round) */
+
+CLCNN_API clcnn_status clcnn_yolo_labels_parse(const char *text, size_t len, const char *name, int classes,
+                                               clcnn_box **out, int *count, char *err, size_t err_size) {
+  if (err && err_size) err[0] = 0;
+  if (!out || !count || (!text && len)) return clcnn__errf(err, err_size, CLCNN_ERR_NULL_POINTER, "clcnn_yolo_labels_parse: NULL");
+  if (!name) name = "(labels)";
+  *out = NULL, *count = 0;
+  clcnn_box *boxes = NULL;
+  int n = 0, cap = 0, line = 0;
+  size_t at = 0;
+  char buf[256];
+  while (at < len) {
+    size_t end = at;
+    while (end < len && text[end] != '\n') end++;
+    line++;
+    size_t ll = end - at;
+    if (ll && text[end - 1] == '\r') ll--; /* CRLF files */
+    const char *why = NULL;
+    if (ll >= sizeof buf) why = "the line is too long";
+    else if (memchr(text + at, 0, ll)) why = "a NUL byte in the line";
+    clcnn_box b = {0};
+    if (!why) {
+      memcpy(buf, text + at, ll);
+      buf[ll] = 0;
+      char *p = buf;
+      while (*p == ' ' || *p == '\t') p++;
+      if (*p) { /* a blank line holds nothing */
+        char *e;
+        long cls = strtol(p, &e, 10);
+        double v[4];
+        int good = e != p && (*e == ' ' || *e == '\t');
+        for (int i = 0; good && i < 4; i++) {
+          p = e;
+          v[i] = strtod(p, &e);
+          good = e != p && (*e == ' ' || *e == '\t' || *e == 0) && isfinite(v[i]);
+        }
+        while (good && (*e == ' ' || *e == '\t')) e++;
+        if (!good || *e) why = "not 'class cx cy w h' (an integer and four numbers)";
+        else if (cls < 0 || (classes > 0 && cls >= classes) || cls > 1000000) why = "class";
+        else if (!(v[0] >= 0 && v[0] <= 1 && v[1] >= 0 && v[1] <= 1 && v[2] > 0 && v[2] <= 1 && v[3] > 0 && v[3] <= 1))
+          why = "the centre must be in [0, 1] and the size in (0, 1]";
+        else if (v[0] - v[2] / 2 < -LABEL_EDGE_SLACK || v[0] + v[2] / 2 > 1 + LABEL_EDGE_SLACK ||
+                 v[1] - v[3] / 2 < -LABEL_EDGE_SLACK || v[1] + v[3] / 2 > 1 + LABEL_EDGE_SLACK)
+          why = "the box passes the image's edge";
+        else {
+          b.cls = (int)cls, b.cx = v[0], b.cy = v[1], b.w = v[2], b.h = v[3];
+          if (n == cap) {
+            clcnn_box *g = realloc(boxes, (size_t)(cap = cap ? 2 * cap : 8) * sizeof *g);
+            if (!g) {
+              free(boxes);
+              return clcnn__errf(err, err_size, CLCNN_ERR_OUT_OF_MEMORY, "%s: out of memory", name);
+            }
+            boxes = g;
+          }
+          boxes[n++] = b;
+        }
+        if (why && !strcmp(why, "class")) {
+          free(boxes);
+          if (classes > 0)
+            return clcnn__errf(err, err_size, CLCNN_ERR_LABEL, "%s:%d: class %ld is not one of 0..%d", name, line, cls,
+                               classes - 1);
+          return clcnn__errf(err, err_size, CLCNN_ERR_LABEL, "%s:%d: class %ld is negative or too large", name, line, cls);
+        }
+      }
+    }
+    if (why) {
+      free(boxes);
+      return clcnn__errf(err, err_size, CLCNN_ERR_INVALID_ARGUMENT, "%s:%d: %s", name, line, why);
+    }
+    at = end + 1;
+  }
+  *out = boxes, *count = n;
+  return CLCNN_SUCCESS;
+}

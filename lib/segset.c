@@ -1,7 +1,9 @@
-/* lib/segset.c - segmentation sets in Pascal VOC's manner: DIR/SPLIT/images/NAME.png with
- * DIR/SPLIT/masks/NAME.png, the mask's pixel the class index (255: ignore), and optionally
+/* lib/segset.c - image sets for segmentation and detection: DIR/SPLIT/images/NAME.png with
+ * DIR/SPLIT/masks/NAME.png (Pascal VOC's manner: the mask's pixel the class index, 255 ignore)
+ * and/or DIR/SPLIT/labels/NAME.txt (YOLO's: one box a line, no file no object), and optionally
  * DIR/classes.txt naming the classes other than background (one a line, darknet's .names), in
- * which case a mask's values are 0 (background) to the number of names.
+ * which case a mask's values are 0 (background) to the number of names and a label's class is
+ * below it.
  *
  * Images are read in the order of their names; every image has the first one's size and
  * channels (grey, RGB, or palette images taken as their colours), every mask is a grey or
@@ -94,13 +96,21 @@ CLCNN_API clcnn_status clcnn_segset_load(const char *dir, int train, clcnn_datas
   const char *split = train ? "train" : "test";
   int named = count_classes(dir, err, err_size);
   if (named < 0) return CLCNN_ERR_INVALID_ARGUMENT;
-  char idir[PATH_MAX], mdir[PATH_MAX], ip[2 * PATH_MAX], mp[2 * PATH_MAX];
+  char idir[PATH_MAX], mdir[PATH_MAX], ldir[PATH_MAX], ip[2 * PATH_MAX], mp[2 * PATH_MAX];
   snprintf(idir, sizeof idir, "%s/%s/images", dir, split);
   snprintf(mdir, sizeof mdir, "%s/%s/masks", dir, split);
+  snprintf(ldir, sizeof ldir, "%s/%s/labels", dir, split);
   char **names = NULL;
   size_t n = 0;
   clcnn_status st = list_png(idir, &names, &n, err, err_size);
   if (st) return st;
+  struct stat sd;
+  int has_masks = stat(mdir, &sd) == 0 && S_ISDIR(sd.st_mode), has_labels = stat(ldir, &sd) == 0 && S_ISDIR(sd.st_mode);
+  if (!has_masks && !has_labels) {
+    free_names(names, n);
+    return fail(err, err_size, CLCNN_ERR_INVALID_ARGUMENT,
+                "%s/%s has neither masks/ (segmentation) nor labels/ (detection) beside images/", dir, split);
+  }
   if (n > INT_MAX) {
     free_names(names, n);
     return fail(err, err_size, CLCNN_ERR_INVALID_ARGUMENT, "%s: more than %d images", idir, INT_MAX);
@@ -111,7 +121,13 @@ CLCNN_API clcnn_status clcnn_segset_load(const char *dir, int train, clcnn_datas
     return fail(err, err_size, CLCNN_ERR_OUT_OF_MEMORY, "%s: out of memory", idir);
   }
   ds->n = (int)n;
-  int maxv = -1;
+  int maxv = -1, maxbox = -1;
+  size_t nbox = 0, boxcap = 0;
+  if (has_labels && !(ds->box_start = calloc(n + 1, sizeof *ds->box_start))) {
+    free_names(names, n);
+    clcnn_dataset_destroy(ds);
+    return fail(err, err_size, CLCNN_ERR_OUT_OF_MEMORY, "%s: out of memory", ldir);
+  }
   size_t plane = 0;
   for (size_t i = 0; i < n && !st; i++) {
     clcnn_image im = {0}, mk = {0};
@@ -132,6 +148,46 @@ CLCNN_API clcnn_status clcnn_segset_load(const char *dir, int train, clcnn_datas
     if (!st) clcnn_image_to_float(&im, ds->x + i * ds->c * plane); /* NCHW, x/255 */
     clcnn_image_free(&im);
     if (st) break;
+    if (has_labels) { /* NAME.txt for NAME.png; none: no object */
+      char lp[2 * PATH_MAX];
+      snprintf(lp, sizeof lp, "%s/%.*s.txt", ldir, (int)(strlen(names[i]) - 4), names[i]);
+      FILE *f = fopen(lp, "rb");
+      if (f) {
+        char text[1 << 16];
+        size_t len = fread(text, 1, sizeof text, f);
+        int big = len == sizeof text, bad = ferror(f);
+        fclose(f);
+        clcnn_box *b = NULL;
+        int nb = 0;
+        if (big || bad)
+          st = fail(err, err_size, CLCNN_ERR_INVALID_ARGUMENT, "%s: %s", lp, big ? "larger than 64 KiB" : "read error");
+        else if (!(st = clcnn_yolo_labels_parse(text, len, lp, named, &b, &nb, err, err_size))) {
+          if (nbox + (size_t)nb > boxcap) {
+            size_t cap = boxcap ? 2 * boxcap : 1024;
+            while (cap < nbox + (size_t)nb) cap *= 2;
+            clcnn_box *g = realloc(ds->boxes, cap * sizeof *g);
+            if (!g) st = fail(err, err_size, CLCNN_ERR_OUT_OF_MEMORY, "%s: out of memory for its boxes", ldir);
+            else ds->boxes = g, boxcap = cap;
+          }
+          if (!st) {
+            memcpy(ds->boxes + nbox, b, (size_t)nb * sizeof *b);
+            for (int j = 0; j < nb; j++) maxbox = b[j].cls > maxbox ? b[j].cls : maxbox;
+            nbox += (size_t)nb;
+          }
+        }
+        free(b);
+        if (st) break;
+        if (nbox > INT_MAX) {
+          st = fail(err, err_size, CLCNN_ERR_INVALID_ARGUMENT, "%s: more than %d boxes", ldir, INT_MAX);
+          break;
+        }
+      } else if (errno != ENOENT) {
+        st = fail(err, err_size, CLCNN_ERR_INVALID_ARGUMENT, "%s: %s", lp, strerror(errno));
+        break;
+      }
+      ds->box_start[i + 1] = (int)nbox;
+    }
+    if (!has_masks) continue;
     struct stat sb;
     if (stat(mp, &sb) != 0) {
       st = fail(err, err_size, CLCNN_ERR_INVALID_ARGUMENT, "%s has no mask: %s: %s", ip, mp, strerror(errno));
@@ -159,12 +215,14 @@ CLCNN_API clcnn_status clcnn_segset_load(const char *dir, int train, clcnn_datas
     clcnn_image_free(&mk);
   }
   free_names(names, n);
-  if (!st && maxv < 0) st = fail(err, err_size, CLCNN_ERR_LABEL, "%s: every mask pixel is 255 (ignore)", mdir);
+  if (!st && has_masks && maxv < 0) st = fail(err, err_size, CLCNN_ERR_LABEL, "%s: every mask pixel is 255 (ignore)", mdir);
   if (st) {
     clcnn_dataset_destroy(ds);
     return st;
   }
-  ds->classes = named ? named + 1 : maxv + 1;
+  if (has_labels) ds->box_classes = named ? named : maxbox + 1;
+  ds->classes = has_masks ? (named ? named + 1 : maxv + 1) : ds->box_classes;
+  if (!has_masks) free(ds->mask), ds->mask = NULL;
   *out = ds;
   return CLCNN_SUCCESS;
 }

@@ -230,6 +230,103 @@ int main(void) {
   for (int i = 0; i < 300; i++) strcat(names, "cl\n");
   text(at("many/%s%s", "classes.txt", ""), names);
   refused("many", 1, CLCNN_ERR_INVALID_ARGUMENT, "names 300 classes: at most 254", "classes.txt", "300 class names");
+  /* 4. detection sets: labels/NAME.txt beside images/ (masks/ optional), no file no object */
+  mkdir(at("det%s%s", "", ""), 0777);
+  mkdir(at("det/%s%s", "train", ""), 0777);
+  mkdir(at("det/%s%s", "train/images", ""), 0777);
+  mkdir(at("det/%s%s", "train/labels", ""), 0777);
+  for (int i = 0; i < 3; i++) put(at("det/train/images/%s%s", order[i], ""), W, H, 1, 0, img[i]);
+  text(at("det/train/labels/%s%s", "a.txt", ""), "0 0.5 0.5 0.2 0.4\n1\t0.25 0.3 0.1 0.1  \n");
+  text(at("det/train/labels/%s%s", "c.txt", ""), "\r\n2 0.5 0.5 1 1\r\n\n"); /* b.png has no labels: no object */
+  text(at("det/%s%s", "classes.txt", ""), "x\ny\nz\n");
+  st = clcnn_segset_load(at("det%s%s", "", ""), 1, &ds, err, sizeof err);
+  if (tap_ok(st == CLCNN_SUCCESS && ds, "a detection set (labels, no masks) loads: %s", err)) {
+    int good = ds->n == 3 && !ds->mask && !ds->y && ds->boxes && ds->box_start && ds->box_classes == 3 && ds->classes == 3 &&
+               ds->box_start[0] == 0 && ds->box_start[1] == 2 && ds->box_start[2] == 2 && ds->box_start[3] == 3;
+    good = good && ds->boxes[0].cls == 0 && ds->boxes[0].cx == 0.5 && ds->boxes[0].h == 0.4 && ds->boxes[1].cls == 1 &&
+           ds->boxes[1].cx == 0.25 && ds->boxes[1].cy == 0.3 && ds->boxes[2].cls == 2 && ds->boxes[2].w == 1;
+    tap_ok(good, "its boxes in name order: a's two (tabs, trailing blanks), none for b, c's one (CRLF, blank lines); "
+           "3 classes from classes.txt");
+    clcnn_dataset_destroy(ds);
+  }
+  text(at("det/%s%s", "classes.txt", ""), "x\ny\n");
+  refused("det", 1, CLCNN_ERR_LABEL, "c.txt:2: class 2 is not one of 0..1", "labels/c.txt", "a label class past classes.txt's");
+  unlink(at("det/%s%s", "classes.txt", ""));
+  st = clcnn_segset_load(at("det%s%s", "", ""), 1, &ds, err, sizeof err);
+  tap_ok(st == CLCNN_SUCCESS && ds && ds->box_classes == 3 && ds->classes == 3,
+         "without classes.txt: the largest class + 1 (%s)", err);
+  clcnn_dataset_destroy(ds);
+  mkdir(at("good/%s%s", "train/labels", ""), 0777);
+  text(at("good/train/labels/%s%s", "b.txt", ""), "2 0.5 0.5 0.5 0.5\n");
+  st = clcnn_segset_load(at("good%s%s", "", ""), 1, &ds, err, sizeof err);
+  tap_ok(st == CLCNN_SUCCESS && ds && ds->mask && ds->classes == 4 && ds->box_classes == 3 && ds->box_start[3] == 1 &&
+             ds->box_start[1] == 0 && ds->box_start[2] == 1 && ds->boxes[0].cls == 2,
+         "masks and labels in one set (as clcnn-mkdata writes): both read, 4 mask classes, 3 box classes (%s)", err);
+  clcnn_dataset_destroy(ds);
+  text(at("det/train/labels/%s%s", "c.txt", ""), "0 0.5 0.5 0.2\n");
+  refused("det", 1, CLCNN_ERR_INVALID_ARGUMENT, "c.txt:1: not 'class cx cy w h'", "labels/c.txt", "a label line that does not parse");
+  text(at("det/train/labels/%s%s", "c.txt", ""), "0 0.5 0.5 0.2 0.2\n0 0.95 0.5 0.2 0.2\n");
+  refused("det", 1, CLCNN_ERR_INVALID_ARGUMENT, "c.txt:2: the box passes the image's edge", "labels/c.txt", "a box outside [0, 1]");
+  mkdir(at("det/train/labels/%s%s", "b.txt", ""), 0777);
+  text(at("det/train/labels/%s%s", "c.txt", ""), "");
+  refused("det", 1, CLCNN_ERR_INVALID_ARGUMENT, "b.txt", "labels/b.txt", "a label file that cannot be read (a directory)");
+  mkdir(at("neither%s%s", "", ""), 0777);
+  mkdir(at("neither/%s%s", "train", ""), 0777);
+  mkdir(at("neither/%s%s", "train/images", ""), 0777);
+  put(at("neither/train/images/%s%s", "a.png", ""), W, H, 1, 0, img[0]);
+  refused("neither", 1, CLCNN_ERR_INVALID_ARGUMENT, "has neither masks/ (segmentation) nor labels/ (detection)", "neither/train",
+          "images without masks or labels");
+
+  /* the label parser itself: every malformed line refused with NAME:LINE */
+  static const struct {
+    const char *text, *words;
+    clcnn_status st;
+  } lines[] = {
+      {"0 0.5 0.5 0.2", "f.txt:1: not 'class cx cy w h'", CLCNN_ERR_INVALID_ARGUMENT},
+      {"0 0.5 0.5 0.2 0.2 9", "f.txt:1: not", CLCNN_ERR_INVALID_ARGUMENT},
+      {"\n\na 0.5 0.5 0.2 0.2", "f.txt:3: not", CLCNN_ERR_INVALID_ARGUMENT},
+      {"0.5 0.5 0.5 0.2 0.2", "f.txt:1: not", CLCNN_ERR_INVALID_ARGUMENT},
+      {"0 0.5,0.5 0.2 0.2", "f.txt:1: not", CLCNN_ERR_INVALID_ARGUMENT},
+      {"0 nan 0.5 0.2 0.2", "f.txt:1: not", CLCNN_ERR_INVALID_ARGUMENT},
+      {"0 0.5 0.5 inf 0.2", "f.txt:1: not", CLCNN_ERR_INVALID_ARGUMENT},
+      {"-1 0.5 0.5 0.2 0.2", "f.txt:1: class -1 is not one of 0..4", CLCNN_ERR_LABEL},
+      {"5 0.5 0.5 0.2 0.2", "f.txt:1: class 5 is not one of 0..4", CLCNN_ERR_LABEL},
+      {"0 1.5 0.5 0.2 0.2", "centre must be in [0, 1]", CLCNN_ERR_INVALID_ARGUMENT},
+      {"0 0.5 -0.1 0.2 0.2", "centre must be in [0, 1]", CLCNN_ERR_INVALID_ARGUMENT},
+      {"0 0.5 0.5 0 0.2", "size in (0, 1]", CLCNN_ERR_INVALID_ARGUMENT},
+      {"0 0.5 0.5 0.2 1.5", "size in (0, 1]", CLCNN_ERR_INVALID_ARGUMENT},
+      {"0 0.05 0.5 0.2 0.2", "passes the image's edge", CLCNN_ERR_INVALID_ARGUMENT},
+      {"0 0.5 0.5 0.2 0.2\n1 0.5 0.5 0.2 0.2 x", "f.txt:2:", CLCNN_ERR_INVALID_ARGUMENT},
+  };
+  for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+    clcnn_box *b = (clcnn_box *)&sentinel;
+    int nb = -1;
+    st = clcnn_yolo_labels_parse(lines[i].text, strlen(lines[i].text), "f.txt", 5, &b, &nb, err, sizeof err);
+    tap_ok(st == lines[i].st && strstr(err, lines[i].words) && !b && nb == 0, "label text '%s' refused: %s", lines[i].text, err);
+  }
+  {
+    const char nul[] = "0 0.5 0.5 0.2 0.2\n0 0.5\0 0.5 0.2 0.2\n";
+    clcnn_box *b = NULL;
+    int nb = 0;
+    st = clcnn_yolo_labels_parse(nul, sizeof nul - 1, "f.txt", 5, &b, &nb, err, sizeof err);
+    tap_ok(st == CLCNN_ERR_INVALID_ARGUMENT && strstr(err, "f.txt:2: a NUL byte"), "a NUL byte in a line: %s", err);
+    char longl[400];
+    memset(longl, ' ', sizeof longl);
+    memcpy(longl + 300, "0 0.5 0.5 0.2 0.2", 17);
+    st = clcnn_yolo_labels_parse(longl, sizeof longl, "f.txt", 5, &b, &nb, err, sizeof err);
+    tap_ok(st == CLCNN_ERR_INVALID_ARGUMENT && strstr(err, "too long"), "a line of 400 bytes: %s", err);
+    const char *edge = "0 0.0005 0.5 0.002 0.1\n4 1 1 0.001 0.001";
+    st = clcnn_yolo_labels_parse(edge, strlen(edge), "f.txt", 0, &b, &nb, err, sizeof err);
+    tap_ok(st == CLCNN_SUCCESS && nb == 2 && b[1].cls == 4 && b[1].cx == 1,
+           "edges past the image by at most 0.001 (label writers round), and any class with classes 0: %s", err);
+    free(b);
+    st = clcnn_yolo_labels_parse("", 0, "f.txt", 5, &b, &nb, err, sizeof err);
+    tap_ok(st == CLCNN_SUCCESS && nb == 0 && !b, "an empty file: no boxes");
+    tap_ok(clcnn_yolo_labels_parse(NULL, 3, "f", 5, &b, &nb, err, sizeof err) == CLCNN_ERR_NULL_POINTER &&
+               clcnn_yolo_labels_parse("", 0, "f", 5, NULL, &nb, err, sizeof err) == CLCNN_ERR_NULL_POINTER,
+           "NULL text or out: CLCNN_ERR_NULL_POINTER");
+  }
+
   clcnn_dataset *out = &sentinel;
   tap_ok(clcnn_segset_load(NULL, 1, &out, err, sizeof err) == CLCNN_ERR_NULL_POINTER && out == &sentinel &&
              clcnn_segset_load(root, 1, NULL, err, sizeof err) == CLCNN_ERR_NULL_POINTER,
