@@ -794,6 +794,20 @@ CLCNN_API int clcnn_image_colors(const clcnn_image *img);
 /* IMG as clcnn_image_colors(img) planes of h x w floats (CHW), each value / 255 - what
  * clcnn_segset_load makes of an image. */
 CLCNN_API clcnn_status clcnn_image_to_float(const clcnn_image *img, float *dst);
+/* IMG as an RGB image SCALE times as large (each pixel a SCALE x SCALE square; grey copied to
+ * the three channels, a palette index to its colour): *dst gets a new image (clcnn_image_free).
+ * SCALE is 1..64 and the result at most CLCNN_IMAGE_MAX_SIDE a side. */
+CLCNN_API clcnn_status clcnn_image_to_rgb(const clcnn_image *src, int scale, clcnn_image *dst);
+/* Draw on an RGB image: the outline of the rectangle (x0, y0)-(x1, y1), corners included,
+ * THICKNESS pixels wide inside it; and TEXT in a 5 x 7 dot capital font (lower case drawn as
+ * capitals, characters without a glyph as a hollow box), each dot SCALE x SCALE pixels, each
+ * character 6 dots wide, its top left at (x, y), on a filled background one dot around it when
+ * bg is not NULL; *width (may be NULL) gets the text's width in pixels. Both clip at the image's
+ * edges. */
+CLCNN_API clcnn_status clcnn_image_draw_rect(clcnn_image *img, int x0, int y0, int x1, int y1, int thickness,
+                                             const unsigned char rgb[3]);
+CLCNN_API clcnn_status clcnn_image_draw_text(clcnn_image *img, int x, int y, const char *text, int scale,
+                                             const unsigned char fg[3], const unsigned char *bg, int *width);
 /* Pascal VOC's colour map, the palette of its masks: class 0 black, 1 dark red, 2 dark green,
  * ..., 255 (ignore) cream. */
 CLCNN_API void clcnn_voc_palette(unsigned char pal[256][3]);

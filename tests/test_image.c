@@ -307,6 +307,87 @@ static void as_input(void) {
   tap_ok(good, "clcnn_voc_palette: Pascal VOC's colours (0 black, 1 dark red, 15 person, 255 cream)");
 }
 
+/* Pictures: an image made RGB and larger, rectangles and text, checked pixel by pixel against
+ * what the rules say (the digit 0 spelled out below as the font's specification). */
+static int px_is(const clcnn_image *im, int x, int y, const unsigned char *rgb) {
+  return !memcmp(im->px + 3 * ((size_t)y * im->w + x), rgb, 3);
+}
+static void drawing(void) {
+  static const unsigned char red[3] = {255, 0, 0}, blue[3] = {0, 0, 255}, black[3] = {0, 0, 0};
+  clcnn_image g = {.w = 3, .h = 2, .channels = 1}, pal = {.w = 2, .h = 1, .channels = 1, .indexed = 1, .npalette = 2}, big;
+  g.px = pattern(6, 256, 11);
+  pal.px = pattern(2, 2, 0);
+  pal.palette[0][0] = 10, pal.palette[0][1] = 20, pal.palette[0][2] = 30, pal.palette[1][0] = 40, pal.palette[1][1] = 50,
+  pal.palette[1][2] = 60;
+  int good = clcnn_image_to_rgb(&g, 3, &big) == CLCNN_SUCCESS && big.w == 9 && big.h == 6 && big.channels == 3 && !big.indexed;
+  for (int y = 0; good && y < 6; y++)
+    for (int x = 0; x < 9; x++)
+      for (int c = 0; c < 3; c++) good &= big.px[3 * (y * 9 + x) + c] == g.px[(y / 3) * 3 + x / 3];
+  tap_ok(good, "clcnn_image_to_rgb: a grey 3x2 image x3 is 9x6 RGB, each pixel a 3x3 square of its grey");
+  clcnn_image_free(&big);
+  good = clcnn_image_to_rgb(&pal, 1, &big) == CLCNN_SUCCESS && big.px[0] == pal.palette[pal.px[0]][0] &&
+         big.px[5] == pal.palette[pal.px[1]][2];
+  tap_ok(good, "a palette image becomes its colours");
+  clcnn_image_free(&big);
+  tap_ok(clcnn_image_to_rgb(&g, 0, &big) == CLCNN_ERR_INVALID_ARGUMENT && clcnn_image_to_rgb(&g, 65, &big) == CLCNN_ERR_INVALID_ARGUMENT &&
+             clcnn_image_to_rgb(NULL, 2, &big) == CLCNN_ERR_NULL_POINTER && clcnn_image_to_rgb(&g, 2, NULL) == CLCNN_ERR_NULL_POINTER,
+         "clcnn_image_to_rgb refuses scale 0 and 65 and NULLs");
+
+  clcnn_image im = {.w = 12, .h = 10, .channels = 3};
+  im.px = calloc(12 * 10 * 3, 1);
+  good = clcnn_image_draw_rect(&im, 2, 1, 8, 6, 2, red) == CLCNN_SUCCESS;
+  for (int y = 0; y < 10; y++)
+    for (int x = 0; x < 12; x++) {
+      int in = x >= 2 && x <= 8 && y >= 1 && y <= 6, inner = x >= 4 && x <= 6 && y >= 3 && y <= 4;
+      good &= px_is(&im, x, y, in && !inner ? red : black);
+    }
+  tap_ok(good, "a rectangle (2,1)-(8,6) two pixels thick: its ring painted, inside and outside untouched");
+  memset(im.px, 0, 12 * 10 * 3);
+  good = clcnn_image_draw_rect(&im, -5, 8, 20, 30, 1, blue) == CLCNN_SUCCESS;
+  for (int y = 0; y < 10; y++)
+    for (int x = 0; x < 12; x++) good &= px_is(&im, x, y, y == 8 ? blue : black);
+  tap_ok(good, "a rectangle past the edges: only its top inside the image is drawn");
+  /* the digit 0 at scale 1, at (1, 1) on a blue background one dot around */
+  static const char *zero[7] = {".###.", "#...#", "#..##", "#.#.#", "##..#", "#...#", ".###."};
+  memset(im.px, 0, 12 * 10 * 3);
+  int w = -1;
+  good = clcnn_image_draw_text(&im, 1, 1, "0", 1, red, blue, &w) == CLCNN_SUCCESS && w == 5;
+  for (int y = 0; y < 10; y++)
+    for (int x = 0; x < 12; x++) {
+      int gx = x - 1, gy = y - 1;
+      const unsigned char *want = black;
+      if (x <= 6 && y <= 8) want = blue;
+      if (gx >= 0 && gx < 5 && gy >= 0 && gy < 7 && zero[gy][gx] == '#') want = red;
+      good &= px_is(&im, x, y, want);
+    }
+  tap_ok(good, "the text '0': the 5x7 glyph (a slashed zero) on its background from (0, 0) to (6, 8), width 5");
+  clcnn_image a = {.w = 40, .h = 12, .channels = 3}, b = a;
+  a.px = calloc(40 * 12 * 3, 1), b.px = calloc(40 * 12 * 3, 1);
+  int wa, wb;
+  clcnn_image_draw_text(&a, 2, 2, "Shirt 0.9", 1, red, NULL, &wa);
+  clcnn_image_draw_text(&b, 2, 2, "SHIRT 0.9", 1, red, NULL, &wb);
+  tap_ok(!memcmp(a.px, b.px, 40 * 12 * 3) && wa == 53 && wb == 53, "lower case is drawn as capitals; 9 characters are 53 pixels");
+  memset(a.px, 0, 40 * 12 * 3);
+  clcnn_image_draw_text(&a, 0, 0, "~", 1, red, NULL, NULL);
+  good = 1;
+  for (int y = 0; y < 7; y++)
+    for (int x = 0; x < 5; x++) good &= px_is(&a, x, y, (y == 0 || y == 6 || x == 0 || x == 4) ? red : black);
+  tap_ok(good, "a character without a glyph is a hollow box");
+  memset(a.px, 0, 40 * 12 * 3);
+  good = clcnn_image_draw_text(&a, -30, -3, "CLIPPED TEXT", 2, red, blue, NULL) == CLCNN_SUCCESS &&
+         clcnn_image_draw_text(&a, 38, 10, "X", 3, red, blue, NULL) == CLCNN_SUCCESS;
+  tap_ok(good, "text partly or mostly outside the image is clipped (no write outside: ASan)");
+  tap_ok(clcnn_image_draw_text(&g, 0, 0, "A", 1, red, NULL, NULL) == CLCNN_ERR_INVALID_ARGUMENT &&
+             clcnn_image_draw_rect(&g, 0, 0, 1, 1, 1, red) == CLCNN_ERR_INVALID_ARGUMENT &&
+             clcnn_image_draw_rect(&im, 5, 0, 4, 1, 1, red) == CLCNN_ERR_INVALID_ARGUMENT &&
+             clcnn_image_draw_rect(&im, 0, 0, 4, 1, 0, red) == CLCNN_ERR_INVALID_ARGUMENT &&
+             clcnn_image_draw_text(&im, 0, 0, "A", 0, red, NULL, NULL) == CLCNN_ERR_INVALID_ARGUMENT &&
+             clcnn_image_draw_text(&im, 0, 0, NULL, 1, red, NULL, NULL) == CLCNN_ERR_NULL_POINTER &&
+             clcnn_image_draw_rect(NULL, 0, 0, 1, 1, 1, red) == CLCNN_ERR_NULL_POINTER,
+         "drawing refuses a grey image, an empty rectangle, thickness 0, scale 0, NULLs");
+  free(a.px), free(b.px), free(im.px), free(g.px), free(pal.px);
+}
+
 static void malformed(void) {
   clcnn_image g = {.w = 12, .h = 7, .channels = 1};
   g.px = pattern(84, 256, 9);
@@ -392,6 +473,7 @@ static int rm_all(void) {
 
 int main(void) {
   as_input();
+  drawing();
   if (!mkdtemp(dir)) tap_bail("mkdtemp failed");
   read_forms();
   write_forms();

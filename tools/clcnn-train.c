@@ -733,19 +733,63 @@ static int png_name(const struct dirent *e) {
   return len > 4 && !strcmp(e->d_name + len - 4, ".png") && e->d_name[0] != '.';
 }
 
+/* PATH gets N bytes whole or not at all: a temporary file beside it, renamed into place. */
+static int write_file(const char *path, const void *data, size_t n) {
+  char *tmp = xprintf("%s.tmp", path);
+  FILE *f = fopen(tmp, "wb");
+  int bad = !f || fwrite(data, 1, n, f) != n;
+  if (f) bad |= fclose(f) != 0;
+  if (!bad) bad = rename(tmp, path) != 0;
+  if (bad) {
+    int e = errno;
+    unlink(tmp);
+    errno = e;
+  }
+  free(tmp);
+  return bad ? -1 : 0;
+}
+
 static void make_dir(const char *path) {
   struct stat sb;
   if (mkdir(path, 0777) && !(errno == EEXIST && !stat(path, &sb) && S_ISDIR(sb.st_mode)))
     die(1, "%s: %s", path, errno == EEXIST ? "exists and is not a directory" : strerror(errno));
 }
 
+/* Class names for --predict's pictures: the first classes.txt of DIR, DIR/.., and --data's
+ * directory (one name a line, blank lines skipped); NULL when none. names[i] for class i. */
+static char **class_names(const struct opts *o, int classes) {
+  const char *where[3] = {o->predict, NULL, o->data};
+  char up[PATH_MAX + 8], path[PATH_MAX + 32];
+  snprintf(up, sizeof up, "%s/..", o->predict);
+  where[1] = up;
+  for (int w = 0; w < 3; w++) {
+    snprintf(path, sizeof path, "%s/classes.txt", where[w]);
+    FILE *f = fopen(path, "r");
+    if (!f) continue;
+    char **names = calloc((size_t)classes, sizeof *names), line[256];
+    int n = 0;
+    while (names && n < classes && fgets(line, sizeof line, f)) {
+      line[strcspn(line, "\r\n")] = 0;
+      if (line[strspn(line, " \t")]) names[n++] = xstrdup(line);
+    }
+    fclose(f);
+    return names;
+  }
+  return NULL;
+}
+
 /* --predict DIR --out OUTDIR: every PNG image in DIR (or DIR/images) through the net, in name
- * order and batches of the net's batch size; OUTDIR/masks/NAME.png gets each pixel's class (the
- * first largest score, as torch.argmax) as a palette PNG in Pascal VOC's colours, and
- * OUTDIR/overlays/NAME.png the image with every pixel not of class 0 mixed half and half with its
- * class's colour. Inputs are scaled as training scaled them (x/255, then --normalize's mean and
- * std when given). */
-static void predict(clcnn_ctx *ctx, clcnn_net *net, const struct opts *o, int classes, const double *mean,
+ * order and batches of the net's batch size. Inputs are scaled as training scaled them (x/255,
+ * then --normalize's mean and std when given).
+ *   a segmentation net: OUTDIR/masks/NAME.png gets each pixel's class (the first largest score,
+ *   as torch.argmax) as a palette PNG in Pascal VOC's colours, and OUTDIR/overlays/NAME.png the
+ *   image with every pixel not of class 0 mixed half and half with its class's colour;
+ *   a detector (det, its grid gh x gw): OUTDIR/labels/NAME.txt its boxes as the evaluation keeps
+ *   them (score at least 0.005, NMS at 0.45), one "class cx cy w h score" line each, by score;
+ *   OUTDIR/boxes/NAME.png the image, enlarged to at least 256 pixels a side, with those scoring
+ *   at least 0.25 drawn in their class's VOC colour (the colour of mask value class + 1) and
+ *   named. */
+static void predict(clcnn_ctx *ctx, clcnn_net *net, const struct opts *o, int classes, int det, const double *mean,
                     const double *sd, void *xbuf) {
   char dir[PATH_MAX], path[2 * PATH_MAX];
   struct stat sb;
@@ -757,27 +801,33 @@ static void predict(clcnn_ctx *ctx, clcnn_net *net, const struct opts *o, int cl
   if (count == 0) die(1, "--predict: %s holds no .png image", dir);
   make_dir(o->out);
   char mdir[PATH_MAX + 16], odir[PATH_MAX + 16];
-  snprintf(mdir, sizeof mdir, "%s/masks", o->out);
-  snprintf(odir, sizeof odir, "%s/overlays", o->out);
+  snprintf(mdir, sizeof mdir, "%s/%s", o->out, det ? "labels" : "masks");
+  snprintf(odir, sizeof odir, "%s/%s", o->out, det ? "boxes" : "overlays");
   make_dir(mdir);
   make_dir(odir);
 
-  int dims[4], batch = (int)o->batch;
+  int dims[4], od[4], batch = (int)o->batch;
   clcnn_net_layer_shape(net, -1, dims);
+  clcnn_net_layer_shape(net, clcnn_net_num_layers(net) - 1, od);
   size_t plane = (size_t)dims[2] * dims[3], in = clcnn_net_input_size(net), esz = clcnn_ctx_elem_size(ctx);
-  size_t k = clcnn_net_output_size(net);
+  size_t k = clcnn_net_output_size(net), cells = (size_t)od[2] * od[3];
   float *x = malloc(in * sizeof *x);
   void *out = malloc(batch * k * esz);
   clcnn_image *imgs = calloc((size_t)batch, sizeof *imgs);
   clcnn_image mask = {.w = dims[3], .h = dims[2], .channels = 1, .indexed = 1, .npalette = 256};
   clcnn_image over = {.w = dims[3], .h = dims[2], .channels = 3};
+  clcnn_detection *dets = det ? malloc(cells * sizeof *dets) : NULL;
   mask.px = malloc(plane);
   over.px = malloc(3 * plane);
-  if (!x || !out || !imgs || !mask.px || !over.px) die(1, "out of memory");
+  if (!x || !out || !imgs || !mask.px || !over.px || (det && !dets)) die(1, "out of memory");
   clcnn_voc_palette(mask.palette);
+  char **cname = det ? class_names(o, classes) : NULL;
+  int scale = (255 + (dims[2] > dims[3] ? dims[2] : dims[3])) / (dims[2] > dims[3] ? dims[2] : dims[3]);
+  scale = scale < 1 ? 1 : scale > 8 ? 8 : scale;
   clcnn_net_set_training(net, 0);
   char err[PATH_MAX + 256];
   double t0 = now();
+  long drawn = 0;
   for (int b0 = 0; b0 < count; b0 += batch) {
     int n = count - b0 < batch ? count - b0 : batch;
     for (int i = 0; i < n; i++) {
@@ -798,6 +848,49 @@ static void predict(clcnn_ctx *ctx, clcnn_net *net, const struct opts *o, int cl
     net_check(ctx, clcnn_net_read_output(net, out), "prediction");
     for (int i = 0; i < n; i++) {
       const clcnn_image *im = &imgs[i];
+      const char *name = names[b0 + i]->d_name;
+      if (det) {
+        int got = 0;
+        if (clcnn_yolo_decode((const char *)out + (size_t)i * k * esz, esz, 1, classes, od[2], od[3], 0.005, 0, dets,
+                              (int)cells, &got))
+          die(1, "decoding boxes");
+        if ((got = clcnn_nms(dets, got, 0.45)) < 0) die(1, "out of memory");
+        char *txt = NULL;
+        size_t tlen = 0;
+        FILE *mf = open_memstream(&txt, &tlen);
+        if (!mf) die(1, "out of memory");
+        for (int d = 0; d < got; d++)
+          fprintf(mf, "%d %.6f %.6f %.6f %.6f %.6f\n", dets[d].box.cls, dets[d].box.cx, dets[d].box.cy, dets[d].box.w,
+                  dets[d].box.h, dets[d].score);
+        fclose(mf);
+        snprintf(path, sizeof path, "%s/%.*s.txt", mdir, (int)strlen(name) - 4, name);
+        if (write_file(path, txt, tlen)) die(1, "--predict: %s: %s", path, strerror(errno));
+        free(txt);
+        clcnn_image pic;
+        if (clcnn_image_to_rgb(im, scale, &pic)) die(1, "out of memory");
+        for (int d = got - 1; d >= 0; d--) { /* the best drawn last, on top */
+          const clcnn_detection *dt = &dets[d];
+          if (dt->score < 0.25) continue;
+          const unsigned char *col = mask.palette[(dt->box.cls + 1) & 255];
+          int x0 = (int)lround((dt->box.cx - dt->box.w / 2) * pic.w), x1 = (int)lround((dt->box.cx + dt->box.w / 2) * pic.w) - 1;
+          int y0 = (int)lround((dt->box.cy - dt->box.h / 2) * pic.h), y1 = (int)lround((dt->box.cy + dt->box.h / 2) * pic.h) - 1;
+          if (x1 < x0) x1 = x0;
+          if (y1 < y0) y1 = y0;
+          clcnn_image_draw_rect(&pic, x0, y0, x1, y1, 2, col);
+          char label[160];
+          snprintf(label, sizeof label, "%s %.2f", cname && cname[dt->box.cls] ? cname[dt->box.cls] : "", dt->score);
+          if (!cname || !cname[dt->box.cls]) snprintf(label, sizeof label, "%d %.2f", dt->box.cls, dt->score);
+          static const unsigned char white[3] = {255, 255, 255};
+          int ty = y0 - 9 >= 1 ? y0 - 9 : y1 + 3 <= pic.h - 8 ? y1 + 3 : y0 + 2;
+          clcnn_image_draw_text(&pic, x0 + 1, ty, label, 1, white, col, NULL);
+          drawn++;
+        }
+        snprintf(path, sizeof path, "%s/%s", odir, name);
+        if (clcnn_png_write(path, &pic, err, sizeof err)) die(1, "--predict: %s", err);
+        clcnn_image_free(&pic);
+        clcnn_image_free(&imgs[i]);
+        continue;
+      }
       for (size_t p = 0; p < plane; p++) {
         int best = 0;
         double bz = 0;
@@ -812,7 +905,6 @@ static void predict(clcnn_ctx *ctx, clcnn_net *net, const struct opts *o, int cl
           over.px[3 * p + ch] = (unsigned char)(best ? (v + mask.palette[best][ch] + 1) / 2 : v);
         }
       }
-      const char *name = names[b0 + i]->d_name;
       snprintf(path, sizeof path, "%s/%s", mdir, name);
       if (clcnn_png_write(path, &mask, err, sizeof err)) die(1, "--predict: %s", err);
       snprintf(path, sizeof path, "%s/%s", odir, name);
@@ -820,9 +912,15 @@ static void predict(clcnn_ctx *ctx, clcnn_net *net, const struct opts *o, int cl
       clcnn_image_free(&imgs[i]);
     }
   }
-  printf("--predict: %d images from %s: masks in %s, overlays in %s (%.1f s)\n", count, dir, mdir, odir, now() - t0);
+  if (det)
+    printf("--predict: %d images from %s: boxes in %s, pictures in %s (%ld boxes drawn, score >= 0.25) (%.1f s)\n", count,
+           dir, mdir, odir, drawn, now() - t0);
+  else
+    printf("--predict: %d images from %s: masks in %s, overlays in %s (%.1f s)\n", count, dir, mdir, odir, now() - t0);
   for (int i = 0; i < count; i++) free(names[i]);
-  free(names), free(x), free(out), free(imgs), free(mask.px), free(over.px);
+  for (int i = 0; cname && i < classes; i++) free(cname[i]);
+  free(cname);
+  free(names), free(x), free(out), free(imgs), free(mask.px), free(over.px), free(dets);
 }
 
 struct evalres {
@@ -831,7 +929,59 @@ struct evalres {
   /* a segmentation set: per-pixel counts and scores (acc is the pixel accuracy) */
   int64_t *seg_confusion;
   double miou, miou_fg, iou[256];
+  /* a detection set: mean average precision at IoU 0.5 and each class's AP */
+  double map, ap[256];
 };
+
+/* A detection set's test split: the net's boxes (every cell scoring at least 0.005, after
+ * non-maximum suppression at IoU 0.45 per image and class, as darknet evaluates) against the
+ * labelled ones, Pascal VOC's AP at IoU 0.5 per class and their mean. */
+static void evaluate_det(clcnn_ctx *ctx, clcnn_net *net, const clcnn_dataset *ds, int batch, int k, void *xbuf,
+                         struct evalres *r) {
+  size_t kout = clcnn_net_output_size(net), in = clcnn_net_input_size(net), esz = clcnn_ctx_elem_size(ctx);
+  int od[4];
+  clcnn_net_layer_shape(net, clcnn_net_num_layers(net) - 1, od);
+  int cells = od[2] * od[3];
+  void *out = malloc(batch * kout * esz);
+  clcnn_detection *part = malloc((size_t)batch * cells * sizeof *part), *all = NULL;
+  int *timg = malloc(((size_t)ds->box_start[ds->n] + 1) * sizeof *timg);
+  size_t nall = 0, cap = 0;
+  if (!out || !part || !timg) die(1, "out of memory");
+  int was_training = clcnn_net_training(net);
+  clcnn_net_set_training(net, 0);
+  for (int b0 = 0; b0 < ds->n; b0 += batch) {
+    int n = ds->n - b0 < batch ? ds->n - b0 : batch, got = 0;
+    test_batch(ds, b0, n, in, esz, xbuf);
+    net_check(ctx, clcnn_net_forward(net, xbuf, n), "evaluation forward");
+    net_check(ctx, clcnn_net_read_output(net, out), "evaluation");
+    if (clcnn_yolo_decode(out, esz, n, k, od[2], od[3], 0.005, b0, part, batch * cells, &got)) die(1, "decoding boxes");
+    got = clcnn_nms(part, got, 0.45);
+    if (got < 0) die(1, "out of memory");
+    if (nall + (size_t)got > cap) {
+      cap = 2 * (nall + (size_t)got);
+      clcnn_detection *g = realloc(all, cap * sizeof *g);
+      if (!g) die(1, "out of memory");
+      all = g;
+    }
+    memcpy(all + nall, part, (size_t)got * sizeof *part);
+    nall += (size_t)got;
+  }
+  clcnn_net_set_training(net, was_training);
+  for (int i = 0; i < ds->n; i++)
+    for (int j = ds->box_start[i]; j < ds->box_start[i + 1]; j++) timg[j] = i;
+  if (nall > INT_MAX || clcnn_voc_ap(all, (int)nall, ds->boxes, timg, ds->box_start[ds->n], k, 0.5, r->ap, &r->map))
+    die(1, "a test box's class is past the model's %d", k);
+  r->loss = NAN;
+  free(out), free(part), free(all), free(timg);
+}
+
+static void print_aps(const struct evalres *r, int classes) {
+  printf("AP at IoU 0.5 of each class on the test set:\n");
+  for (int c = 0; c < classes; c++) {
+    if (isnan(r->ap[c])) printf("  %3d      -\n", c);
+    else printf("  %3d  %.4f\n", c, r->ap[c]);
+  }
+}
 
 /* A segmentation set's test split: the mean per-pixel cross-entropy over the pixels that are not
  * ignored (255), the confusion of per-pixel predictions, pixel accuracy and IoU. */
@@ -1078,7 +1228,43 @@ int main(int argc, char **argv) {
         dims[1], dims[2], dims[3]);
   /* a segmentation set (or --predict): the net's output is a score map of the image's size, and a
    * per-pixel cross-entropy loss line reads it */
-  int seg = o.predict || any->mask != NULL;
+  /* a yolo loss line: detection on the set's labelled boxes */
+  clcnn_tensor *det_loss = NULL;
+  clcnn_loss_info dli;
+  for (int i = 0; i < clcnn_net_num_losses(net); i++)
+    if (!clcnn_net_loss_info(net, i, &dli) && dli.type == CLCNN_LAYER_YOLO_LOSS) {
+      if (det_loss) die(1, "%s has two yolo losses: clcnn-train trains one", o.model);
+      det_loss = dli.loss;
+    }
+  int det = det_loss != NULL, det_cells = 0, det_gh = 0, det_gw = 0;
+  if (det) {
+    int od[4];
+    clcnn_net_layer_shape(net, clcnn_net_num_layers(net) - 1, od);
+    if (!o.predict && (!test->boxes || (train && !train->boxes)))
+      die(1, "%s trains a detector (its yolo loss line) but %s has no labels%s: a detection set holds "
+          "DIR/SPLIT/labels/NAME.txt beside DIR/SPLIT/images/NAME.png", o.model, o.data,
+          test->boxes ? " for its training split" : train && train->boxes ? " for its test split" : "");
+    if (clcnn_net_num_losses(net) != 1) die(1, "%s: a detector trains on its yolo loss line alone", o.model);
+    clcnn_tensor *in = NULL;
+    clcnn_loss_info li;
+    clcnn_net_loss_info(net, 0, &li);
+    in = li.input;
+    int d[4];
+    clcnn_tensor_shape(in, d);
+    classes_out = d[1] - 5, det_gh = d[2], det_gw = d[3], det_cells = d[2] * d[3];
+    if (in != clcnn_net_tensor(net, clcnn_net_layer_name(net, clcnn_net_num_layers(net) - 1)))
+      die(1, "%s: the yolo loss must read the net's output (its last layer line)", o.model);
+    int bc = o.predict ? 0 : (train ? train->box_classes : 0) > test->box_classes ? train->box_classes : test->box_classes;
+    if (bc > classes_out)
+      die(1, "the boxes of %s have %d classes but %s's grid has %d class scores (5 + classes channels)", o.data, bc,
+          o.model, classes_out);
+    if (classes_out > 255) die(1, "%s has %d classes: at most 255 are supported for detection", o.model, classes_out);
+    if (o.aug.hflip || o.aug.crop_pad) die(1, "--augment: not for detection yet (the boxes would need the same crop)");
+    (void)od;
+  } else if (any && any->boxes && !any->mask)
+    die(1, "%s is a detection set: %s needs a loss line 'yolo(%s)' on a grid of 5 + classes channels", o.data, o.model,
+        clcnn_net_layer_name(net, clcnn_net_num_layers(net) - 1));
+  int seg = !det && (o.predict || any->mask != NULL);
   clcnn_tensor *seg_loss = NULL;
   if (seg) {
     char who[PATH_MAX + 64];
@@ -1089,11 +1275,11 @@ int main(int argc, char **argv) {
     clcnn_net_layer_shape(net, clcnn_net_num_layers(net) - 1, od);
     classes_out = od[1];
   }
-  int classes = o.predict ? classes_out : test->classes > (train ? train->classes : 0) ? test->classes : train->classes;
-  if (classes > classes_out)
+  int classes = o.predict || det ? classes_out : test->classes > (train ? train->classes : 0) ? test->classes : train->classes;
+  if (!det && classes > classes_out)
     die(1, "the data has %d classes but %s's %s has %d outputs", classes, o.model, seg ? "score map" : "last layer",
         classes_out);
-  if (classes_out > (seg ? 255 : 1024))
+  if (!det && classes_out > (seg ? 255 : 1024))
     die(1, "%s has %d outputs: at most %d classes are supported", o.model, classes_out, seg ? 255 : 1024);
   /* --augment's crop fills with black: 0, or what normalisation makes of 0 */
   float *fill = calloc((size_t)dims[1], sizeof *fill);
@@ -1215,6 +1401,10 @@ int main(int argc, char **argv) {
   int augment = o.aug.hflip || o.aug.crop_pad;
   float *aug_tmp = malloc(in * sizeof(float)); /* one augmented sample, before a double copy */
   unsigned char *mask_tmp = malloc(per); /* its augmented mask */
+  /* a detector's targets: 6 reals per cell and sample, made from the boxes as batches are gathered */
+  void *tbuf[2] = {det ? malloc(o.batch * 6 * det_cells * esz) : NULL, det ? malloc(o.batch * 6 * det_cells * esz) : NULL};
+  float *cell_tmp = det ? malloc(6 * det_cells * sizeof(float)) : NULL;
+  if (det && (!tbuf[0] || !tbuf[1] || !cell_tmp)) die(1, "out of memory");
   struct evalres er = {.confusion = calloc((size_t)classes * classes, sizeof(long))};
   er.seg_confusion = seg ? calloc((size_t)classes * classes, sizeof(int64_t)) : NULL;
   if (seg && !er.seg_confusion) die(1, "out of memory");
@@ -1250,7 +1440,7 @@ int main(int argc, char **argv) {
   do {                                                                                                \
     free(xbuf[0]), free(xbuf[1]), free(ybuf[0]), free(ybuf[1]), free(order), free(er.confusion);      \
     free(er.seg_confusion);                                                                           \
-    free(model_text), free(fill), free(aug_tmp), free(mask_tmp);                                      \
+    free(model_text), free(fill), free(aug_tmp), free(mask_tmp), free(tbuf[0]), free(tbuf[1]), free(cell_tmp); \
     clcnn_optim_destroy(opt);                                                                         \
     clcnn_net_destroy(net);                                                                           \
     clcnn_dataset_destroy(train);                                                                     \
@@ -1258,13 +1448,17 @@ int main(int argc, char **argv) {
     clcnn_ctx_destroy(ctx);                                                                           \
   } while (0)
   if (o.predict) {
-    predict(ctx, net, &o, classes_out, o.normalize ? mean : NULL, o.normalize ? sd : NULL, xbuf[0]);
+    predict(ctx, net, &o, classes_out, det, o.normalize ? mean : NULL, o.normalize ? sd : NULL, xbuf[0]);
     FREE_ALL();
     return 0;
   }
   if (o.eval_only) {
     double t0 = now();
-    if (seg) {
+    if (det) {
+      evaluate_det(ctx, net, test, (int)o.batch, classes, xbuf[0], &er);
+      printf("test mAP@0.5 %.4f (%d classes, %d images, %.1f s)\n", er.map, classes, test->n, now() - t0);
+      print_aps(&er, classes);
+    } else if (seg) {
       evaluate_seg(ctx, net, test, (int)o.batch, classes, xbuf[0], &er);
       printf("test loss %.4f  pixel accuracy %.2f%%  mean IoU %.4f (%d classes), %.4f without background  (%d images, "
              "%.1f s)\n", er.loss, 100 * er.acc, er.miou, classes, er.miou_fg, test->n, now() - t0);
@@ -1336,7 +1530,15 @@ int main(int argc, char **argv) {
         memcpy(f32_, src_, in * sizeof(float));                                          \
       if (esz == 8)                                                                      \
         for (size_t j_ = 0; j_ < in; j_++) ((double *)xbuf[SLOT])[i_ * in + j_] = src_[j_]; \
-      if (seg) {                                                                         \
+      if (det) { /* the boxes of the sample, assigned to their cells */                 \
+        int lo_ = train->box_start[order[b0_ + i_]], hi_ = train->box_start[order[b0_ + i_] + 1]; \
+        if (clcnn_yolo_targets(train->boxes + lo_, hi_ - lo_, classes_out, det_gh, det_gw, cell_tmp)) \
+          die(1, "a training image's boxes do not fit the grid");                       \
+        for (int j_ = 0; j_ < 6 * det_cells; j_++) {                                     \
+          if (esz == 8) ((double *)tbuf[SLOT])[(size_t)i_ * 6 * det_cells + j_] = cell_tmp[j_]; \
+          else ((float *)tbuf[SLOT])[(size_t)i_ * 6 * det_cells + j_] = cell_tmp[j_];   \
+        }                                                                                \
+      } else if (seg) {                                                                  \
         const unsigned char *m_ = train->mask + (size_t)order[b0_ + i_] * per;           \
         if (augment) { /* the mask moves with its image; what comes from outside is 255 */ \
           clcnn_augment_mask(&o.aug, m_, mask_tmp, train->h, train->w, 255,              \
@@ -1358,8 +1560,9 @@ int main(int argc, char **argv) {
       /* one step, enqueued as a chain: upload, forward, loss, backward, update */
       net_check(ctx, clcnn_net_zero_grad(net), "zero_grad");
       net_check(ctx, clcnn_net_forward(net, xbuf[slot], n), "forward");
-      if (seg) {
-        net_check(ctx, clcnn_net_set_target(net, seg_loss, ybuf[slot]), "masks");
+      if (seg || det) {
+        net_check(ctx, clcnn_net_set_target(net, det ? det_loss : seg_loss, det ? tbuf[slot] : ybuf[slot]),
+                  det ? "boxes" : "masks");
         net_check(ctx, clcnn_net_backward_losses(net), "backward");
       } else {
         net_check(ctx, clcnn_net_backward(net, ybuf[slot]), "backward");
@@ -1383,7 +1586,7 @@ int main(int argc, char **argv) {
       if (show || last) {
         /* the loss and accuracy are summed on the device: one read now and then, none per step */
         double sum = 0, right = 0, seen = 0;
-        if (seg) { /* per-pixel losses keep no sums: the last batch's loss (this waits for it) */
+        if (seg || det) { /* per-pixel and yolo losses keep no sums: the last batch's loss (this waits for it) */
           double l;
           net_check(ctx, clcnn_net_loss(net, &l), "loss");
           sum = l * ep_enq, seen = ep_enq, right = 0;
@@ -1413,12 +1616,12 @@ int main(int argc, char **argv) {
         if (tty) {
           printf("\repoch %ld [", s.epoch + 1);
           for (int i = 0; i < width; i++) putchar(i < fill ? '=' : i == fill ? '>' : ' ');
-          if (seg) printf("] %ld/%d loss %.4f %.0f img/s ETA %s   ", b + 1, nbatches_epoch, ep_loss / ep_seen, ips, eta);
+          if (seg || det) printf("] %ld/%d loss %.4f %.0f img/s ETA %s   ", b + 1, nbatches_epoch, ep_loss / ep_seen, ips, eta);
           else
             printf("] %ld/%d loss %.4f acc %.2f%% %.0f img/s ETA %s   ", b + 1, nbatches_epoch, ep_loss / ep_seen,
                    100.0 * ep_correct / ep_seen, ips, eta);
         } else {
-          if (seg)
+          if (seg || det)
             printf("epoch %ld batch %ld/%d loss %.4f %.0f img/s ETA %s\n", s.epoch + 1, b + 1, nbatches_epoch,
                    ep_loss / ep_seen, ips, eta);
           else
@@ -1459,7 +1662,12 @@ int main(int argc, char **argv) {
       return code;
     }
     double te = now();
-    if (seg) {
+    if (det) {
+      evaluate_det(ctx, net, test, (int)o.batch, classes, xbuf[0], &er);
+      printf("epoch %ld%s: train loss %.4f (last batch) | test mAP@0.5 %.4f | %.1f s, %.0f img/s (test %.1f s)\n",
+             epoch_done ? s.epoch : s.epoch + 1, epoch_done ? "" : " (partial)", ep_seen ? ep_loss / ep_seen : 0, er.map,
+             el, ep_seen / (el > 0 ? el : 1e-9), now() - te);
+    } else if (seg) {
       evaluate_seg(ctx, net, test, (int)o.batch, classes, xbuf[0], &er);
       printf("epoch %ld%s: train loss %.4f (last batch) | test loss %.4f pixel acc %.2f%% mIoU %.4f (%.4f without "
              "background) | %.1f s, %.0f img/s (test %.1f s)\n",
@@ -1489,7 +1697,10 @@ int main(int argc, char **argv) {
   }
   printf("done: %ld steps, %ld images in %.1f s of training (%.0f img/s); first step finished %.2f s after start\n",
          s.step, images_total, train_time, images_total / (train_time > 0 ? train_time : 1e-9), t_first_step);
-  if (seg) {
+  if (det) {
+    printf("final test mAP@0.5 %.4f (%d classes)\n", er.map, classes);
+    print_aps(&er, classes);
+  } else if (seg) {
     printf("final test mean IoU %.4f (%d classes), %.4f without background, pixel accuracy %.2f%%, loss %.4f\n", er.miou,
            classes, er.miou_fg, 100 * er.acc, er.loss);
     print_ious(&er, classes);
