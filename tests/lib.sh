@@ -35,6 +35,13 @@ bad() {
   else notok "$_what: exit $_rc (want $_want), says '$_words'?"; sed 's/^/# /' "$tmp/out" | tail -n 8; fi
 }
 
+# The segmentation and detection tests' data: a clcnn-mkdata set of 256 training and 48 test
+# canvases in $tmp/set (masks and labels both), checked as a test of its own.
+small_set() {
+  "$abs_top_builddir/tools/clcnn-mkdata" "$tmp/set" --train 256 --test 48 -q > "$tmp/out" 2>&1
+  check $? "clcnn-mkdata writes a small set (256 training, 48 test canvases)"
+}
+
 tap_tmpdir() {
   tmp=$(mktemp -d "${TMPDIR:-/tmp}/clcnn-$1.XXXXXX") || { echo "Bail out! mktemp"; exit 1; }
   trap 'rm -rf "$tmp"' EXIT

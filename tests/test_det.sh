@@ -8,13 +8,11 @@
 # Environment (Makefile.am's AM_TESTS_ENVIRONMENT): abs_top_srcdir, abs_top_builddir, PYTHON3.
 . "$abs_top_srcdir/tests/lib.sh"
 train="$abs_top_builddir/tools/clcnn-train"
-mk="$abs_top_builddir/tools/clcnn-mkdata"
 ex="$abs_top_srcdir/examples"
 need_torch_python
 tap_tmpdir det
 
-"$mk" "$tmp/set" --train 256 --test 48 -q > "$tmp/out" 2>&1
-check $? "clcnn-mkdata writes a small set (256 training, 48 test canvases)"
+small_set
 
 # 1. Training: 240 steps (15 epochs of 16 batches); the loss falls; the net finds objects (mAP
 #    well above a guess's, about 0.13 here); each class's AP.

@@ -82,6 +82,22 @@ static void make_data(int kind, double beta, double *x, double *t, size_t m) {
 }
 
 /* ---- 1. each loss against its reference ------------------------------------------------ */
+/* One step of NET on the host input hx (n samples) with loss L's targets ht: the loss's value,
+ * the net's total and the input gradient (m elements, into dx); the first failing call's status. */
+static clcnn_status loss_step(clcnn_ctx *cx, clcnn_net *net, clcnn_tensor *L, const void *hx, const void *ht, int n,
+                              double *got, double *total, double *dx, size_t m) {
+  void *hdx = xcalloc(m, 8);
+  clcnn_status st = clcnn_net_forward(net, hx, n);
+  if (!st) st = clcnn_net_set_target(net, L, ht);
+  if (!st) st = clcnn_net_backward_losses(net);
+  if (!st) st = clcnn_net_loss_value(net, L, got);
+  if (!st) st = clcnn_net_loss(net, total);
+  if (!st) st = clcnn_net_read_input_grad(net, hdx);
+  if (!st) from_host(cx, hdx, dx, m);
+  free(hdx);
+  return st;
+}
+
 static void ref_case(clcnn_ctx *cx, int kind, double beta, double weight, int maxb, int n, int c, int h, int w) {
   size_t size = (size_t)c * h * w, m = (size_t)n * size;
   char what[160];
@@ -91,7 +107,7 @@ static void ref_case(clcnn_ctx *cx, int kind, double beta, double weight, int ma
            n, maxb, c, h, w);
   clcnn_net *net = NULL;
   double *x = dalloc(m), *t = dalloc(m), *g = dalloc(m), *dx = dalloc(m);
-  void *hx = NULL, *ht = NULL, *hdx = xcalloc(m, 8);
+  void *hx = NULL, *ht = NULL;
   make_data(kind, beta, x, t, m);
   hx = to_host(cx, x, m), ht = to_host(cx, t, m);
   CALL(cx, what, clcnn_net_create(cx, maxb, c, h, w, &net));
@@ -100,13 +116,7 @@ static void ref_case(clcnn_ctx *cx, int kind, double beta, double weight, int ma
   CALL(cx, what, clcnn_net_build_status(net));
   double want = ref_loss(kind, beta, x, t, m, g), got = NAN, total = NAN, e;
   for (size_t i = 0; i < m; i++) g[i] *= weight;
-  CALL(cx, what, clcnn_net_forward(net, hx, n));
-  CALL(cx, what, clcnn_net_set_target(net, L, ht));
-  CALL(cx, what, clcnn_net_backward_losses(net));
-  CALL(cx, what, clcnn_net_loss_value(net, L, &got));
-  CALL(cx, what, clcnn_net_loss(net, &total));
-  CALL(cx, what, clcnn_net_read_input_grad(net, hdx));
-  from_host(cx, hdx, dx, m);
+  CALL(cx, what, loss_step(cx, net, L, hx, ht, n, &got, &total, dx, m));
   int ok = close_ctx(cx, &got, &want, 1, &e);
   tap_ok(ok, "%s: loss %.17g vs reference %.17g", what, got, want);
   tap_ok(total == weight * got || (cx == ctx32 && fabs(total - weight * got) <= 1e-7 * fabs(total)),
@@ -124,7 +134,7 @@ static void ref_case(clcnn_ctx *cx, int kind, double beta, double weight, int ma
   }
 done:
   clcnn_net_destroy(net);
-  free(x), free(t), free(g), free(dx), free(hx), free(ht), free(hdx);
+  free(x), free(t), free(g), free(dx), free(hx), free(ht);
 }
 
 /* ---- 2. finite differences through a conv ---------------------------------------------- */
@@ -451,7 +461,7 @@ static void xent_case(clcnn_ctx *cx, int n, int maxb, int c, int h, int w, int i
   clcnn_net *net = NULL;
   double *x = dalloc(m), *g = dalloc(m), *dx = dalloc(m);
   int32_t *lab = xcalloc((size_t)n * p, sizeof(int32_t));
-  void *hx = NULL, *hdx = xcalloc(m, 8);
+  void *hx = NULL;
   for (size_t i = 0; i < m; i++) x[i] = rndf(-3, 3);
   for (size_t i = 0; i < (size_t)n * p; i++)
     lab[i] = ignored_every && ref_rng_int(&rng, ignored_every) == 0 ? ignore : ref_rng_int(&rng, c);
@@ -473,13 +483,7 @@ static void xent_case(clcnn_ctx *cx, int n, int maxb, int c, int h, int w, int i
     free(all);
     CALL(cx, what, st);
   }
-  CALL(cx, what, clcnn_net_forward(net, hx, n));
-  CALL(cx, what, clcnn_net_set_target(net, L, lab));
-  CALL(cx, what, clcnn_net_backward_losses(net));
-  CALL(cx, what, clcnn_net_loss_value(net, L, &got));
-  CALL(cx, what, clcnn_net_loss(net, &total));
-  CALL(cx, what, clcnn_net_read_input_grad(net, hdx));
-  from_host(cx, hdx, dx, m);
+  CALL(cx, what, loss_step(cx, net, L, hx, lab, n, &got, &total, dx, m));
   if (ignored_every == 1) {
     int zero = 1;
     for (size_t i = 0; i < m; i++) zero &= dx[i] == 0;
@@ -496,7 +500,7 @@ static void xent_case(clcnn_ctx *cx, int n, int maxb, int c, int h, int w, int i
   }
 done:
   clcnn_net_destroy(net);
-  free(x), free(g), free(dx), free(lab), free(hx), free(hdx);
+  free(x), free(g), free(dx), free(lab), free(hx);
 }
 
 static void xent_fd(void) {
@@ -900,7 +904,7 @@ static void yolo_ref_case(clcnn_ctx *cx, int maxb, int n, int k, int gh, int gw,
            pname(cx), coord, noobj, weight, n, maxb, k, gh, gw, n * p);
   clcnn_net *net = NULL;
   double *x = dalloc(m), *t = dalloc(mt), *g = dalloc(m), *dx = dalloc(m);
-  void *hx = NULL, *ht = NULL, *hdx = xcalloc(m, 8);
+  void *hx = NULL, *ht = NULL;
   for (size_t i = 0; i < m; i++) x[i] = ref_rng_int(&rng, 8) == 0 ? rndf(-40, 40) : rndf(-3, 3);
   yolo_make_targets(t, n, k, p);
   hx = to_host(cx, x, m), ht = to_host(cx, t, mt);
@@ -914,19 +918,13 @@ static void yolo_ref_case(clcnn_ctx *cx, int maxb, int n, int k, int gh, int gw,
          "%s: loss info: yolo, %d reals a sample", what, li.targets);
   double want = ref_yolo(x, t, n, k, p, coord, noobj, g), got = NAN, total = NAN, e;
   for (size_t i = 0; i < m; i++) g[i] *= weight;
-  CALL(cx, what, clcnn_net_forward(net, hx, n));
-  CALL(cx, what, clcnn_net_set_target(net, L, ht));
-  CALL(cx, what, clcnn_net_backward_losses(net));
-  CALL(cx, what, clcnn_net_loss_value(net, L, &got));
-  CALL(cx, what, clcnn_net_loss(net, &total));
-  CALL(cx, what, clcnn_net_read_input_grad(net, hdx));
-  from_host(cx, hdx, dx, m);
+  CALL(cx, what, loss_step(cx, net, L, hx, ht, n, &got, &total, dx, m));
   tap_ok(close_ctx(cx, &got, &want, 1, &e), "%s: loss %.17g vs reference %.17g", what, got, want);
   tap_ok(fabs(total - weight * got) <= 1e-7 * fabs(total), "%s: clcnn_net_loss %.17g = weight * value", what, total);
   tap_ok(close_ctx(cx, dx, g, m, &e), "%s: input gradient vs weight * reference gradient, max err %.3g", what, e);
 done:
   clcnn_net_destroy(net);
-  free(x), free(t), free(g), free(dx), free(hx), free(ht), free(hdx);
+  free(x), free(t), free(g), free(dx), free(hx), free(ht);
 }
 
 /* input -> conv (5 + 3 channels) -> yolo, in double: every gradient by central differences */

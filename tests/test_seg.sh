@@ -7,13 +7,11 @@
 # Environment (Makefile.am's AM_TESTS_ENVIRONMENT): abs_top_srcdir, abs_top_builddir, PYTHON3.
 . "$abs_top_srcdir/tests/lib.sh"
 train="$abs_top_builddir/tools/clcnn-train"
-mk="$abs_top_builddir/tools/clcnn-mkdata"
 ex="$abs_top_srcdir/examples"
 need_torch_python
 tap_tmpdir seg
 
-"$mk" "$tmp/set" --train 256 --test 48 -q > "$tmp/out" 2>&1
-check $? "clcnn-mkdata writes a small set (256 training, 48 test canvases)"
+small_set
 
 # 1. Training: 80 steps of the U-Net (5 epochs of 16 batches); the loss falls; the summary and
 #    the IoU table.
