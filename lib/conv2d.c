@@ -43,8 +43,8 @@ static clcnn_status conv2d_setup(clcnn_ctx *ctx, struct node *nd) {
   nd->out->w = out_dim(x->w, p->kw, p->stride_w, p->pad_w, p->dilation_w);
   size_t ckk = (size_t)x->c * p->kh * p->kw;
   if (ckk * nd->out->h * nd->out->w > INT_MAX)
-    return FAIL(ctx, CLCNN_ERR_SHAPE, "%s: %zu x %d im2col buffer is too large", WHERE(nd), ckk,
-                nd->out->h * nd->out->w);
+    return FAIL(ctx, CLCNN_ERR_SHAPE, "%s: %zu x %lld im2col buffer is too large", WHERE(nd), ckk,
+                (long long)nd->out->h * nd->out->w);
   double rf = (double)p->kh * p->kw;
   int wd[4] = {p->out_channels, x->c / p->groups, p->kh, p->kw};
   node_param(nd, "weight", 4, wd, PINIT_WEIGHT, wd[1] * rf, p->out_channels * rf);

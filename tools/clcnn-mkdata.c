@@ -100,7 +100,7 @@ static int parse_args(int argc, char **argv, struct opts *o, char *msg, size_t m
                                            {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
   memset(o, 0, sizeof *o);
   o->data = DEFAULT_DATA, o->train = 20000, o->test = 2000, o->seed = 1;
-  optind = 1;
+  optind = 0; /* a fresh scan, also when called again (1 would keep glibc's pointer into the last argv) */
   int c, r = ARGS_OK;
   msg[0] = 0;
   while ((c = getopt_long(argc, argv, ":qh", longopts, NULL)) != -1) {
