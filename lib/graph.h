@@ -184,6 +184,8 @@ void graph_set_warnings(clcnn_net *net, char *text);
 cbuf *graph_train_stats(clcnn_net *net);
 /* util.cl: y = x (n reals) and y += x. */
 clcnn_status graph_copy(clcnn_ctx *ctx, cbuf *y, cbuf *x, size_t n, int accumulate);
+/* a loss node's value: the one real of the context's precision in LOSS, read (blocking) */
+clcnn_status graph_read_loss(clcnn_ctx *ctx, cbuf *loss, double *v);
 
 /* ---- model-file arguments (lib/model.c), for the ops' parse functions ---- */
 /* Number i (0-based) of the line, or option NAME: 1 when given (and *out read), 0 when absent

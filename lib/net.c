@@ -285,6 +285,13 @@ tensor *graph_fail(clcnn_net *net, clcnn_status st, const char *fmt, ...) {
   return NULL;
 }
 
+clcnn_status graph_read_loss(clcnn_ctx *ctx, cbuf *loss, double *v) {
+  unsigned char h[8];
+  clcnn_status st = clcnn__read(ctx, loss, 0, ctx->esz, h, "loss");
+  if (!st) *v = ctx->prec == CLCNN_DOUBLE ? *(double *)h : *(float *)h;
+  return st;
+}
+
 clcnn_status graph_copy(clcnn_ctx *ctx, cbuf *y, cbuf *x, size_t n, int accumulate) {
   cl_kernel k;
   clcnn_status st;

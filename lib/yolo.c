@@ -117,11 +117,7 @@ static clcnn_status yolo_backward(clcnn_ctx *ctx, struct node *nd, int n) {
 }
 
 static clcnn_status yolo_value(clcnn_ctx *ctx, struct node *nd, double *v) {
-  struct yolo_state *s = nd->priv;
-  unsigned char h[8];
-  clcnn_status st = clcnn__read(ctx, &s->loss, 0, ctx->esz, h, "loss");
-  if (!st) *v = ctx->prec == CLCNN_DOUBLE ? *(double *)h : *(float *)h;
-  return st;
+  return graph_read_loss(ctx, &((struct yolo_state *)nd->priv)->loss, v);
 }
 
 static cbuf *yolo_target_buf(struct node *nd) { return &((struct yolo_state *)nd->priv)->targets; }

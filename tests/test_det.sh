@@ -185,7 +185,6 @@ bad 1 "is a detection set: " "a U-Net on a set with labels only" -- "$train" "$e
 sed 's/^grid = conv 15 kernel=1/grid = conv 12 kernel=1/' "$ex/detect-fashion.txt" > "$tmp/seven.txt"
 bad 1 "have 10 classes but" "a grid of 7 class scores for 10 classes" -- "$train" "$tmp/seven.txt" --data "$tmp/set" --steps 1
 bad 1 "--augment: not for detection yet" "--augment on a detector" -- "$train" "$ex/detect-fashion.txt" --data "$tmp/set" --steps 1 --augment hflip
-printf 'grid2 = conv(r5) 15 kernel=1\n' > "$tmp/two.txt"
 sed 's/^det = yolo(grid)/det = yolo(grid)\nd2 = yolo(grid)/' "$ex/detect-fashion.txt" > "$tmp/two.txt"
 bad 1 "has two yolo losses" "two yolo loss lines" -- "$train" "$tmp/two.txt" --data "$tmp/set" --steps 1
 echo "1..$n"

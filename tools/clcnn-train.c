@@ -756,6 +756,17 @@ static void make_dir(const char *path) {
     die(1, "%s: %s", path, errno == EEXIST ? "exists and is not a directory" : strerror(errno));
 }
 
+/* The boxes of n samples of a detector's output (their images numbered from image0), as the
+ * evaluation and --predict keep them: every cell scoring at least 0.005, then non-maximum
+ * suppression at IoU 0.45 per image and class (darknet's habits). Returns how many, in dets. */
+static int kept_boxes(const void *out, size_t esz, int n, int k, int gh, int gw, int image0, clcnn_detection *dets,
+                      int max) {
+  int got = 0;
+  if (clcnn_yolo_decode(out, esz, n, k, gh, gw, 0.005, image0, dets, max, &got)) die(1, "decoding boxes");
+  if ((got = clcnn_nms(dets, got, 0.45)) < 0) die(1, "out of memory");
+  return got;
+}
+
 /* Class names for --predict's pictures: the first classes.txt of DIR, DIR/.., and --data's
  * directory (one name a line, blank lines skipped); NULL when none. names[i] for class i. */
 static char **class_names(const struct opts *o, int classes) {
@@ -851,11 +862,7 @@ static void predict(clcnn_ctx *ctx, clcnn_net *net, const struct opts *o, int cl
       const clcnn_image *im = &imgs[i];
       const char *name = names[b0 + i]->d_name;
       if (det) {
-        int got = 0;
-        if (clcnn_yolo_decode((const char *)out + (size_t)i * k * esz, esz, 1, classes, od[2], od[3], 0.005, 0, dets,
-                              (int)cells, &got))
-          die(1, "decoding boxes");
-        if ((got = clcnn_nms(dets, got, 0.45)) < 0) die(1, "out of memory");
+        int got = kept_boxes((const char *)out + (size_t)i * k * esz, esz, 1, classes, od[2], od[3], 0, dets, (int)cells);
         char *txt = NULL;
         size_t tlen = 0;
         FILE *mf = open_memstream(&txt, &tlen);
@@ -951,13 +958,11 @@ static void evaluate_det(clcnn_ctx *ctx, clcnn_net *net, const clcnn_dataset *ds
   int was_training = clcnn_net_training(net);
   clcnn_net_set_training(net, 0);
   for (int b0 = 0; b0 < ds->n; b0 += batch) {
-    int n = ds->n - b0 < batch ? ds->n - b0 : batch, got = 0;
+    int n = ds->n - b0 < batch ? ds->n - b0 : batch;
     test_batch(ds, b0, n, in, esz, xbuf);
     net_check(ctx, clcnn_net_forward(net, xbuf, n), "evaluation forward");
     net_check(ctx, clcnn_net_read_output(net, out), "evaluation");
-    if (clcnn_yolo_decode(out, esz, n, k, od[2], od[3], 0.005, b0, part, batch * cells, &got)) die(1, "decoding boxes");
-    got = clcnn_nms(part, got, 0.45);
-    if (got < 0) die(1, "out of memory");
+    int got = kept_boxes(out, esz, n, k, od[2], od[3], b0, part, batch * cells);
     if (nall + (size_t)got > cap) {
       cap = 2 * (nall + (size_t)got);
       clcnn_detection *g = realloc(all, cap * sizeof *g);
@@ -1239,17 +1244,14 @@ int main(int argc, char **argv) {
     }
   int det = det_loss != NULL, det_cells = 0, det_gh = 0, det_gw = 0;
   if (det) {
-    int od[4];
-    clcnn_net_layer_shape(net, clcnn_net_num_layers(net) - 1, od);
     if (!o.predict && (!test->boxes || (train && !train->boxes)))
       die(1, "%s trains a detector (its yolo loss line) but %s has no labels%s: a detection set holds "
           "DIR/SPLIT/labels/NAME.txt beside DIR/SPLIT/images/NAME.png", o.model, o.data,
           test->boxes ? " for its training split" : train && train->boxes ? " for its test split" : "");
     if (clcnn_net_num_losses(net) != 1) die(1, "%s: a detector trains on its yolo loss line alone", o.model);
-    clcnn_tensor *in = NULL;
     clcnn_loss_info li;
     clcnn_net_loss_info(net, 0, &li);
-    in = li.input;
+    clcnn_tensor *in = li.input;
     int d[4];
     clcnn_tensor_shape(in, d);
     classes_out = d[1] - 5, det_gh = d[2], det_gw = d[3], det_cells = d[2] * d[3];
@@ -1261,7 +1263,6 @@ int main(int argc, char **argv) {
           o.model, classes_out);
     if (classes_out > 255) die(1, "%s has %d classes: at most 255 are supported for detection", o.model, classes_out);
     if (o.aug.hflip || o.aug.crop_pad) die(1, "--augment: not for detection yet (the boxes would need the same crop)");
-    (void)od;
   } else if (any && any->boxes && !any->mask)
     die(1, "%s is a detection set: %s needs a loss line 'yolo(%s)' on a grid of 5 + classes channels", o.data, o.model,
         clcnn_net_layer_name(net, clcnn_net_num_layers(net) - 1));
