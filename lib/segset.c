@@ -139,8 +139,8 @@ CLCNN_API clcnn_status clcnn_segset_load(const char *dir, int train, clcnn_datas
       ds->c = ch, ds->h = im.h, ds->w = im.w;
       plane = (size_t)im.h * im.w;
       ds->x = malloc(n * ch * plane * sizeof *ds->x);
-      ds->mask = malloc(n * plane);
-      if (!ds->x || !ds->mask) st = fail(err, err_size, CLCNN_ERR_OUT_OF_MEMORY, "%s: out of memory for %zu images", idir, n);
+      ds->mask = has_masks ? malloc(n * plane) : NULL; /* a detection set without masks has none */
+      if (!ds->x || (has_masks && !ds->mask)) st = fail(err, err_size, CLCNN_ERR_OUT_OF_MEMORY, "%s: out of memory for %zu images", idir, n);
     } else if (ch != ds->c || im.h != ds->h || im.w != ds->w) {
       st = fail(err, err_size, CLCNN_ERR_SHAPE, "%s is %dx%dx%d but %s/%s is %dx%dx%d: every image must have one shape", ip,
                 ch, im.h, im.w, idir, names[0], ds->c, ds->h, ds->w);
@@ -222,7 +222,6 @@ CLCNN_API clcnn_status clcnn_segset_load(const char *dir, int train, clcnn_datas
   }
   if (has_labels) ds->box_classes = named ? named : maxbox + 1;
   ds->classes = has_masks ? (named ? named + 1 : maxv + 1) : ds->box_classes;
-  if (!has_masks) free(ds->mask), ds->mask = NULL;
   *out = ds;
   return CLCNN_SUCCESS;
 }
