@@ -313,7 +313,8 @@ CLCNN_API clcnn_status clcnn_net_buffer_write(clcnn_net *net, int i, const void 
 typedef enum {
   CLCNN_INIT_DEFAULT = 0, /* torch.nn's: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias */
   CLCNN_INIT_HE = 1,      /* kaiming_normal_(fan_in, relu): N(0, 2/fan_in); bias 0 */
-  CLCNN_INIT_XAVIER = 2   /* xavier_uniform_: U(+-sqrt(6/(fan_in+fan_out))); bias 0 */
+  CLCNN_INIT_XAVIER = 2,  /* xavier_uniform_: U(+-sqrt(6/(fan_in+fan_out))); bias 0 */
+  CLCNN_INIT_DCGAN = 3    /* the DCGAN paper's: N(0, 0.02^2) (normal_(0, 0.02)); bias 0 */
 } clcnn_init;
 /* Initialise every parameter with RULE from a generator seeded with seed; batchnorm gets
  * weight 1, bias 0, running_mean 0, running_var 1, num_batches_tracked 0. */
@@ -331,6 +332,17 @@ CLCNN_API clcnn_status clcnn_net_backward(clcnn_net *net, const int32_t *labels)
 /* Enqueue the backward pass from a given gradient of the net's output (n * output_size
  * elements), for custom losses and for checking gradients. Non-blocking. */
 CLCNN_API clcnn_status clcnn_net_backward_from(clcnn_net *net, const void *dout);
+/* Two nets on one context, one feeding the other (a GAN's generator and discriminator), with no
+ * host copy between them. clcnn_net_forward_net() enqueues NET's forward on the last forward's
+ * output of SRC (same shape as NET's input; the batch is SRC's). clcnn_net_backward_net()
+ * enqueues NET's backward from NEXT's input gradient of NEXT's last backward (NEXT read NET's
+ * output: NEXT's input has the shape of NET's output, the same batch, and its gradient on). */
+CLCNN_API clcnn_status clcnn_net_forward_net(clcnn_net *net, clcnn_net *src);
+CLCNN_API clcnn_status clcnn_net_backward_net(clcnn_net *net, clcnn_net *next);
+/* Enqueue the forward pass of n samples of noise drawn on the device, each element N(0, 1) and a
+ * function of (key, its index) only: the same key gives the same batch on any device and batch
+ * split (element i of an n-sample batch is element i of a larger one). */
+CLCNN_API clcnn_status clcnn_net_forward_noise(clcnn_net *net, int n, uint64_t key);
 /* The mean loss of the last clcnn_net_backward(). Blocks until it is known. */
 CLCNN_API clcnn_status clcnn_net_loss(clcnn_net *net, double *loss);
 /* Running sums over every clcnn_net_backward() with labels since the net was made or since
@@ -811,6 +823,13 @@ CLCNN_API clcnn_status clcnn_image_draw_text(clcnn_image *img, int x, int y, con
 /* Pascal VOC's colour map, the palette of its masks: class 0 black, 1 dark red, 2 dark green,
  * ..., 255 (ignore) cream. */
 CLCNN_API void clcnn_voc_palette(unsigned char pal[256][3]);
+
+/* The Frechet distance between the Gaussians N(m1, c1) and N(m2, c2) in d dimensions (c1, c2
+ * d x d covariances, symmetric positive semi-definite): |m1 - m2|^2 + tr(c1 + c2 - 2 (c1 c2)^(1/2)),
+ * the figure FID reports for a network's features of two image sets. Host double, by Jacobi
+ * eigen-decompositions; a non-finite input is refused. */
+CLCNN_API clcnn_status clcnn_frechet_distance(const double *m1, const double *c1, const double *m2, const double *c2,
+                                              int d, double *out);
 
 /* ---- segmentation metrics ------------------------------------------------------------ */
 /* Add to confusion (classes x classes int64, row the true class, column the predicted one) the

@@ -710,20 +710,24 @@ static uint64_t splitmix64(uint64_t *s) {
 
 static int runs_commands(const struct node *nd) { return !nd->fused && !(nd->op->flags & OP_VIEW); }
 
-CLCNN_API clcnn_status clcnn_net_forward(clcnn_net *net, const void *x, int n) {
-  NET_CHECK(net);
+/* What every forward checks before its input is written: the batch, the layers, the plan. */
+static clcnn_status forward_begin(clcnn_net *net, const char *fn, int n) {
   clcnn_ctx *ctx = net->ctx;
-  if (!x) return FAIL(ctx, CLCNN_ERR_NULL_POINTER, "clcnn_net_forward: x is NULL");
   if (n <= 0 || n > net->max_batch)
-    return FAIL(ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_net_forward: batch %d is outside 1..%d (the net's max_batch)",
-                n, net->max_batch);
-  if (!net->nn) return FAIL(ctx, CLCNN_ERR_STATE, "clcnn_net_forward: the net has no layers");
+    return FAIL(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: batch %d is outside 1..%d (the net's max_batch)", fn, n,
+                net->max_batch);
+  if (!net->nn) return FAIL(ctx, CLCNN_ERR_STATE, "%s: the net has no layers", fn);
   clcnn_status st;
   if (!net->finished && (st = clcnn_net_finalize(net))) return st;
   net->have_forward = net->have_backward = net->have_loss = 0;
   ctx->commands = ctx->host_waits = 0;
-  tensor *in = input_of(net);
-  if ((st = clcnn__write(ctx, in->v, 0, (size_t)n * tensor_size(in) * ctx->esz, x, "net input"))) return st;
+  return CLCNN_SUCCESS;
+}
+
+/* The forward pass over n samples whose input is on the device (or on its way there). */
+static clcnn_status forward_nodes(clcnn_net *net, int n) {
+  clcnn_ctx *ctx = net->ctx;
+  clcnn_status st;
   evlist_clear(&net->loss_prof);
   for (int i = 0; i < net->nloss; i++) net->losses[i]->have_targets = 0;
   if (net->training) net->counter++;
@@ -745,6 +749,57 @@ CLCNN_API clcnn_status clcnn_net_forward(clcnn_net *net, const void *x, int n) {
   net->n = n;
   net->have_forward = 1;
   return CLCNN_SUCCESS;
+}
+
+CLCNN_API clcnn_status clcnn_net_forward(clcnn_net *net, const void *x, int n) {
+  NET_CHECK(net);
+  clcnn_ctx *ctx = net->ctx;
+  if (!x) return FAIL(ctx, CLCNN_ERR_NULL_POINTER, "clcnn_net_forward: x is NULL");
+  clcnn_status st = forward_begin(net, "clcnn_net_forward", n);
+  if (st) return st;
+  tensor *in = input_of(net);
+  if ((st = clcnn__write(ctx, in->v, 0, (size_t)n * tensor_size(in) * ctx->esz, x, "net input"))) return st;
+  return forward_nodes(net, n);
+}
+
+/* Whether a and b hold tensors of one shape; else says so for fn. */
+static clcnn_status same_shape(clcnn_net *net, const char *fn, const tensor *a, const char *an, const tensor *b,
+                               const char *bn) {
+  if (a->c == b->c && a->h == b->h && a->w == b->w) return CLCNN_SUCCESS;
+  return FAIL(net->ctx, CLCNN_ERR_SHAPE, "%s: %s is %dx%dx%d, %s %dx%dx%d", fn, an, a->c, a->h, a->w, bn, b->c, b->h,
+              b->w);
+}
+
+CLCNN_API clcnn_status clcnn_net_forward_net(clcnn_net *net, clcnn_net *src) {
+  NET_CHECK(net);
+  clcnn_ctx *ctx = net->ctx;
+  const char *fn = "clcnn_net_forward_net";
+  if (!src) return FAIL(ctx, CLCNN_ERR_NULL_POINTER, "%s: src is NULL", fn);
+  if (src == net) return FAIL(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: a net cannot read its own output", fn);
+  if (src->ctx != ctx) return FAIL(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: the two nets have different contexts", fn);
+  if (!src->have_forward) return FAIL(ctx, CLCNN_ERR_STATE, "%s: src has no forward pass to read", fn);
+  if (!net->nn) return FAIL(ctx, CLCNN_ERR_STATE, "%s: the net has no layers", fn);
+  clcnn_status st = same_shape(net, fn, last_of(src), "src's output", input_of(net), "this net's input");
+  if (st || (st = forward_begin(net, fn, src->n))) return st;
+  tensor *in = input_of(net);
+  if ((st = graph_copy(ctx, in->v, last_of(src)->v, (size_t)src->n * tensor_size(in), 0))) return st;
+  return forward_nodes(net, src->n);
+}
+
+CLCNN_API clcnn_status clcnn_net_forward_noise(clcnn_net *net, int n, uint64_t key) {
+  NET_CHECK(net);
+  clcnn_ctx *ctx = net->ctx;
+  clcnn_status st = forward_begin(net, "clcnn_net_forward_noise", n);
+  if (st) return st;
+  tensor *in = input_of(net);
+  size_t cnt = (size_t)n * tensor_size(in);
+  cl_ulong k = key;
+  cl_kernel kn;
+  if ((st = clcnn__kernel(ctx, KP_DROPOUT, "normal_fill", &kn)) ||
+      (st = clcnn__args(ctx, kn, "normal_fill", MEM_ARG(in->v), INT_ARG(cnt), sizeof k, (void *)&k, (size_t)0)) ||
+      (st = clcnn__run(ctx, kn, "normal_fill", (cnt + 1) / 2, NULL, 0, &in->v, 1)))
+    return st;
+  return forward_nodes(net, n);
 }
 
 /* Where node nd's backward writes input j's gradient: the tensor's own buffer when it is the
@@ -906,6 +961,30 @@ CLCNN_API clcnn_status clcnn_net_backward_from(clcnn_net *net, const void *dout)
   tensor *out = last_of(net);
   clcnn_status st = clcnn__write(ctx, out->g, 0, (size_t)net->n * tensor_size(out) * ctx->esz, dout, "output grad");
   if (st) return st;
+  net->have_loss = 0;
+  clear_seen(net);
+  out->gseen = 1;
+  return backward_nodes(net);
+}
+
+CLCNN_API clcnn_status clcnn_net_backward_net(clcnn_net *net, clcnn_net *next) {
+  NET_CHECK(net);
+  clcnn_ctx *ctx = net->ctx;
+  const char *fn = "clcnn_net_backward_net";
+  if (!next) return FAIL(ctx, CLCNN_ERR_NULL_POINTER, "%s: next is NULL", fn);
+  if (next == net) return FAIL(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: a net cannot follow itself", fn);
+  if (next->ctx != ctx) return FAIL(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: the two nets have different contexts", fn);
+  if (!net->have_forward) return FAIL(ctx, CLCNN_ERR_STATE, "%s: no forward pass to go back through", fn);
+  if (!next->have_backward)
+    return FAIL(ctx, CLCNN_ERR_STATE, "%s: next has no backward pass since its last forward", fn);
+  if (!next->input_grad)
+    return FAIL(ctx, CLCNN_ERR_STATE, "%s: next's input gradient is off (clcnn_net_set_input_grad)", fn);
+  if (next->n != net->n)
+    return FAIL(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: next's last batch has %d samples, this net's %d", fn, next->n,
+                net->n);
+  tensor *out = last_of(net);
+  clcnn_status st = same_shape(net, fn, input_of(next), "next's input", out, "this net's output");
+  if (st || (st = graph_copy(ctx, out->g, input_of(next)->g, (size_t)net->n * tensor_size(out), 0))) return st;
   net->have_loss = 0;
   clear_seen(net);
   out->gseen = 1;
@@ -1258,7 +1337,7 @@ static double normal(uint64_t *s) {
 
 CLCNN_API clcnn_status clcnn_net_init(clcnn_net *net, clcnn_init rule, uint64_t seed) {
   NET_CHECK(net);
-  if (rule != CLCNN_INIT_DEFAULT && rule != CLCNN_INIT_HE && rule != CLCNN_INIT_XAVIER)
+  if (rule != CLCNN_INIT_DEFAULT && rule != CLCNN_INIT_HE && rule != CLCNN_INIT_XAVIER && rule != CLCNN_INIT_DCGAN)
     return FAIL(net->ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_net_init: unknown rule %d", (int)rule);
   clcnn_ctx *ctx = net->ctx;
   uint64_t s = seed;
@@ -1283,6 +1362,8 @@ CLCNN_API clcnn_status clcnn_net_init(clcnn_net *net, clcnn_init rule, uint64_t 
           v = 0;
         } else if (rule == CLCNN_INIT_HE) {
           v = normal(&s) * sqrt(2.0 / p->fan_in);
+        } else if (rule == CLCNN_INIT_DCGAN) {
+          v = normal(&s) * 0.02;
         } else {
           double u = (splitmix64(&s) >> 11) * (1.0 / 9007199254740992.0);
           v = (2 * u - 1) * sqrt(6.0 / (p->fan_in + p->fan_out));

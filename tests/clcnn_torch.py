@@ -414,6 +414,13 @@ class Concat(nn.Module):
         return torch.cat(xs, 1)
 
 
+class FlatLinear(nn.Linear):
+    """linear on a features x 1 x 1 input: nn.Linear on its flattened samples (the same keys)."""
+
+    def forward(self, x):
+        return super().forward(x.flatten(1))
+
+
 class Reshape(nn.Module):
     """reshape C H W: each sample viewed as C x H x W."""
 
@@ -450,6 +457,8 @@ def make_module(line, in_shapes):
         q = pair(kv.get("outpad", "0"))
         return nn.ConvTranspose2d(c, int(pos[0]), k, s, p, q, g, bias=bias, dilation=d)
     if op == "linear":
+        if len(shape) == 3 and shape[1:] == (1, 1):  # features x 1 x 1 (a noise input) is flat too
+            return FlatLinear(c, int(pos[0]), bias=bias)
         if len(shape) != 1:
             raise ValueError(f"linear needs a flat input (flatten first), not {'x'.join(map(str, shape))}")
         return nn.Linear(c, int(pos[0]), bias=bias)

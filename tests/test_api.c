@@ -100,8 +100,8 @@ static void init_checks(void) {
       clcnn_net_add_linear(net, 10, 1))
     tap_bail(clcnn_ctx_last_error(ctx));
   const double fan_in[2] = {4 * 9, 16 * 36}, fan_out[2] = {16 * 9, 10};
-  for (int rule = CLCNN_INIT_HE; rule <= CLCNN_INIT_XAVIER; rule++) {
-    const char *rname = rule == CLCNN_INIT_HE ? "He" : "Xavier";
+  for (int rule = CLCNN_INIT_HE; rule <= CLCNN_INIT_DCGAN; rule++) {
+    const char *rname = rule == CLCNN_INIT_HE ? "He" : rule == CLCNN_INIT_XAVIER ? "Xavier" : "DCGAN";
     clcnn_status st = clcnn_net_init(net, (clcnn_init)rule, 7);
     if (!tap_ok(st == CLCNN_SUCCESS, "clcnn_net_init(%s)", rname)) continue;
     for (int p = 0; p < clcnn_net_num_params(net); p++) {
@@ -121,6 +121,9 @@ static void init_checks(void) {
           tap_ok(fabs(sd - want) <= 4 * want / sqrt(2 * n) && fabs(mean) <= 4 * want / sqrt(n),
                  "He: %s (%zu values, fan_in %g): sd %.5f, want %.5f; mean %.5f", info.name, info.count, fan_in[k], sd, want,
                  mean);
+        } else if (rule == CLCNN_INIT_DCGAN) {
+          tap_ok(fabs(sd - 0.02) <= 4 * 0.02 / sqrt(2 * n) && fabs(mean) <= 4 * 0.02 / sqrt(n),
+                 "DCGAN: %s (%zu values): sd %.5f, want 0.02; mean %.5f", info.name, info.count, sd, mean);
         } else {
           double b = sqrt(6.0 / (fan_in[k] + fan_out[k])), want = b / sqrt(3.0);
           tap_ok(amax <= b && amax > 0.98 * b && fabs(sd - want) <= 4 * want / sqrt(2 * n),

@@ -29,22 +29,11 @@
 #include <unistd.h>
 
 #include "clcnn.h"
+#include "common.h"
 #include "size.h"
 
 #define DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
 
-static const char *prog = "clcnn-train";
-
-static void die(int code, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
-static void die(int code, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, "%s: ", prog);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-  exit(code);
-}
 
 /* ---- Ctrl-C: the first stops after the current step (with a checkpoint when --save was given),
  * a second exits at once. The handler only sets a flag and writes to stderr, both safe in a
@@ -72,12 +61,6 @@ static void catch_interrupts(void) {
   sa.sa_flags = SA_RESTART; /* a blocking read of the device carries on */
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
-}
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 /* ---- options ---- */
@@ -113,7 +96,7 @@ static void usage(FILE *f) {
           "  --schedule NAME       step (StepLR) or cosine (CosineAnnealingLR over the epochs)\n"
           "  --step-size N         StepLR's step_size in epochs (default 1/3 of the epochs)\n"
           "  --gamma X             StepLR's gamma (default 0.1)\n"
-          "  --init-rule NAME      default (torch.nn's), he or xavier\n"
+          "  --init-rule NAME      default (torch.nn's), he, xavier or dcgan (N(0, 0.02))\n"
           "  --normalize           scale inputs by the training set's per-channel mean and std\n"
           "  --seed N              seed for initialisation, shuffling and dropout (default 1)\n"
           "  --no-shuffle          keep the data set's order\n"
@@ -142,32 +125,7 @@ static void usage(FILE *f) {
 }
 
 /* Option parsing returns instead of exiting (the fuzz harness tests/fuzz/fuzz_cmdline.c calls it):
- * ARGS_OK, ARGS_HELP, ARGS_VERSION, or ARGS_USAGE with the reason in msg. */
-enum { ARGS_OK, ARGS_HELP, ARGS_VERSION, ARGS_USAGE };
-#define USAGE_ERROR(...) return (snprintf(msg, msize, __VA_ARGS__), ARGS_USAGE)
-
-static int parse_long(const char *flag, const char *s, long lo, long hi, long *out, char *msg,
-                      size_t msize) {
-  char *end;
-  errno = 0;
-  long v = strtol(s, &end, 10);
-  if (errno || end == s || *end || v < lo || v > hi)
-    USAGE_ERROR("%s: '%s' is not an integer in %ld..%ld", flag, s, lo, hi);
-  *out = v;
-  return ARGS_OK;
-}
-
-static int parse_double(const char *flag, const char *s, double lo, double hi, double *out,
-                        char *msg, size_t msize) {
-  char *end;
-  errno = 0;
-  double v = strtod(s, &end);
-  if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi)
-    USAGE_ERROR("%s: '%s' is not a number in [%g, %g]", flag, s, lo, hi);
-  *out = v;
-  return ARGS_OK;
-}
-
+ * ARGS_OK, ARGS_HELP, ARGS_VERSION, or ARGS_USAGE with the reason in msg (tools/common.h). */
 /* --mem-limit, --alloc-limit: a size as tools/size.h reads it, at least 1. */
 static int parse_size(const char *flag, const char *s, uint64_t *out, char *msg, size_t msize) {
   if (!(*out = parse_size_bytes(s)))
@@ -251,8 +209,8 @@ static int parse_args(int argc, char **argv, struct opts *o, char *msg, size_t m
       case O_EPS: r = parse_double("--eps", optarg, 0, 1, &o->eps, msg, msize), o->have_eps = 1; break;
       case O_ALPHA: r = parse_double("--alpha", optarg, 0, 1, &o->alpha, msg, msize), o->have_alpha = 1; break;
       case O_INITRULE:
-        if (strcmp(optarg, "default") && strcmp(optarg, "he") && strcmp(optarg, "xavier"))
-          USAGE_ERROR("--init-rule: '%s' is not one of default, he, xavier", optarg);
+        if (strcmp(optarg, "default") && strcmp(optarg, "he") && strcmp(optarg, "xavier") && strcmp(optarg, "dcgan"))
+          USAGE_ERROR("--init-rule: '%s' is not one of default, he, xavier, dcgan", optarg);
         o->init_rule = optarg;
         break;
       case O_NORM: o->normalize = 1; break;
@@ -319,42 +277,6 @@ static uint64_t augment_key(long seed, long epoch, uint32_t index) {
   return clcnn_rng_next(&st) ^ index;
 }
 
-/* ---- base64, for the optimizer's state in the checkpoint's metadata ---- */
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static char *b64_encode(const void *data, size_t n) {
-  const unsigned char *p = data;
-  char *out = malloc(4 * ((n + 2) / 3) + 1), *q = out;
-  if (!out) return NULL;
-  for (size_t i = 0; i < n; i += 3) {
-    uint32_t v = p[i] << 16 | (i + 1 < n ? p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
-    *q++ = b64[v >> 18 & 63];
-    *q++ = b64[v >> 12 & 63];
-    *q++ = i + 1 < n ? b64[v >> 6 & 63] : '=';
-    *q++ = i + 2 < n ? b64[v & 63] : '=';
-  }
-  *q = 0;
-  return out;
-}
-
-/* Decode exactly n bytes; 0 on success. */
-static int b64_decode(const char *s, void *data, size_t n) {
-  size_t len = strlen(s);
-  if (len != 4 * ((n + 2) / 3)) return -1;
-  unsigned char *out = data;
-  size_t o = 0;
-  for (size_t i = 0; i < len; i += 4) {
-    uint32_t v = 0;
-    for (int j = 0; j < 4; j++) {
-      const char *c = s[i + j] == '=' ? b64 : strchr(b64, s[i + j]);
-      if (!c || !s[i + j]) return -1;
-      v = v << 6 | (uint32_t)(c - b64);
-    }
-    for (int j = 0; j < 3 && o < n; j++) out[o++] = v >> (16 - 8 * j) & 255;
-  }
-  return 0;
-}
-
 /* ---- the training state ---- */
 struct state {
   long epoch;        /* epochs completed */
@@ -363,100 +285,12 @@ struct state {
   double base_lr;
 };
 
-/* ---- checkpoints ---- */
-static void *to_f32(const void *src, size_t n, clcnn_precision p) {
-  float *f = malloc(n * sizeof *f + 1);
-  if (!f) return NULL;
-  for (size_t i = 0; i < n; i++) f[i] = p == CLCNN_DOUBLE ? (float)((const double *)src)[i] : ((const float *)src)[i];
-  return f;
-}
-
-struct strlist {
-  char **v;
-  int n, cap;
-};
-static void sl_push(struct strlist *l, char *s) {
-  if (!s) die(1, "out of memory");
-  if (l->n == l->cap) {
-    l->cap = l->cap ? 2 * l->cap : 16;
-    l->v = realloc(l->v, l->cap * sizeof *l->v);
-    if (!l->v) die(1, "out of memory");
-  }
-  l->v[l->n++] = s;
-}
-static void sl_free(struct strlist *l) {
-  for (int i = 0; i < l->n; i++) free(l->v[i]);
-  free(l->v);
-  memset(l, 0, sizeof *l);
-}
-static char *xstrdup(const char *s) {
-  char *d = strdup(s);
-  if (!d) die(1, "out of memory");
-  return d;
-}
-static char *xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xprintf(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  char *s = NULL;
-  if (vasprintf(&s, fmt, ap) < 0) die(1, "out of memory");
-  va_end(ap);
-  return s;
-}
-
-static void net_check(clcnn_ctx *ctx, clcnn_status st, const char *what) {
-  if (st) die(1, "%s: %s (%s)", what, clcnn_ctx_last_error(ctx), clcnn_status_name(st));
-}
-
-/* Write weights, buffers and (when opt) the training state to path, atomically. */
+/* Write weights, buffers and (when opt) the optimizer and the training state to path, atomically. */
 static void save_checkpoint(const char *path, clcnn_ctx *ctx, clcnn_net *net, clcnn_optim *opt,
                             const struct state *s, const struct opts *o, const char *model_text) {
-  clcnn_precision prec = clcnn_ctx_precision(ctx);
-  size_t esz = clcnn_ctx_elem_size(ctx);
-  int np = clcnn_net_num_params(net), nb = clcnn_net_num_buffers(net);
-  clcnn_st_tensor *t = calloc(np + nb, sizeof *t);
-  void **bufs = calloc(np + nb, sizeof *bufs);
-  struct strlist meta = {0};
-  if (!t || !bufs) die(1, "out of memory");
-  for (int i = 0; i < np + nb; i++) {
-    clcnn_param_info info;
-    int is_buf = i >= np;
-    net_check(ctx, is_buf ? clcnn_net_buffer_info(net, i - np, &info) : clcnn_net_param_info(net, i, &info), "checkpoint");
-    void *host = malloc(info.count * 8 + 8);
-    if (!host) die(1, "out of memory");
-    net_check(ctx, is_buf ? clcnn_net_buffer_read(net, i - np, host) : clcnn_net_param_read(net, i, host), "checkpoint");
-    snprintf(t[i].name, sizeof t[i].name, "%s", info.name);
-    t[i].ndim = info.ndim;
-    for (int d = 0; d < info.ndim; d++) t[i].dims[d] = info.dims[d];
-    if (info.dtype == CLCNN_DTYPE_INT64) {
-      t[i].dtype = CLCNN_ST_I64;
-      t[i].bytes = 8 * info.count;
-      bufs[i] = host;
-    } else {
-      t[i].dtype = CLCNN_ST_F32;
-      t[i].bytes = 4 * info.count;
-      bufs[i] = to_f32(host, info.count, prec);
-      free(host);
-      if (!bufs[i]) die(1, "out of memory");
-    }
-    t[i].data = bufs[i];
-    if (opt && !is_buf) /* the optimizer's state of this parameter, bit for bit */
-      for (int k = 0; k < clcnn_optim_num_slots(opt); k++) {
-        void *st = malloc(info.count * esz);
-        if (!st) die(1, "out of memory");
-        net_check(ctx, clcnn_optim_state_read(opt, i, k, st), "checkpoint");
-        sl_push(&meta, xprintf("clcnn.optim.%s.%s", info.name, clcnn_optim_slot_name(opt, k)));
-        sl_push(&meta, b64_encode(st, info.count * esz));
-        free(st);
-      }
-  }
-  sl_push(&meta, xstrdup("format"));
-  sl_push(&meta, xstrdup("pt"));
-  sl_push(&meta, xstrdup("clcnn.version"));
-  sl_push(&meta, xstrdup(clcnn_version()));
-  sl_push(&meta, xstrdup("clcnn.model"));
-  sl_push(&meta, xstrdup(model_text));
+  json_t *ts = NULL;
   if (opt) {
+    clcnn_precision prec = clcnn_ctx_precision(ctx);
     uint64_t dseed, dcounter;
     clcnn_net_get_seed(net, &dseed, &dcounter);
     /* The training state, a JSON object in a metadata string. The learning rates are hex
@@ -467,185 +301,20 @@ static void save_checkpoint(const char *path, clcnn_ctx *ctx, clcnn_net *net, cl
     snprintf(lr, sizeof lr, "%a", clcnn_optim_lr(opt));
     snprintf(ds, sizeof ds, "%" PRIu64, dseed);
     snprintf(dc, sizeof dc, "%" PRIu64, dcounter);
-    json_t *ts = json_pack("{s:I, s:I, s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:I, s:i, s:i}",
-                           "epoch", (json_int_t)s->epoch, "batch", (json_int_t)s->batch, "step", (json_int_t)s->step,
-                           "optimizer", optimizer_name(o->optimizer), "precision", prec == CLCNN_DOUBLE ? "double" : "float",
-                           "base_lr", base_lr, "lr", lr, "optim_steps", (json_int_t)clcnn_optim_steps(opt),
-                           "seed", (json_int_t)o->seed, "dropout_seed", ds, "dropout_counter", dc,
-                           "batch_size", (json_int_t)o->batch, "shuffle", !o->no_shuffle, "normalize", o->normalize);
+    ts = json_pack("{s:I, s:I, s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:I, s:i, s:i}",
+                   "epoch", (json_int_t)s->epoch, "batch", (json_int_t)s->batch, "step", (json_int_t)s->step,
+                   "optimizer", optimizer_name(o->optimizer), "precision", prec == CLCNN_DOUBLE ? "double" : "float",
+                   "base_lr", base_lr, "lr", lr, "optim_steps", (json_int_t)clcnn_optim_steps(opt),
+                   "seed", (json_int_t)o->seed, "dropout_seed", ds, "dropout_counter", dc,
+                   "batch_size", (json_int_t)o->batch, "shuffle", !o->no_shuffle, "normalize", o->normalize);
     char aug[32];
     augment_spec(&o->aug, aug, sizeof aug);
     /* written only when augmenting: without, the state is what it was before --augment */
     if (ts && (o->aug.hflip || o->aug.crop_pad) && json_object_set_new(ts, "augment", json_string(aug)))
       json_decref(ts), ts = NULL;
-    char *js = ts ? json_dumps(ts, JSON_COMPACT) : NULL;
-    json_decref(ts);
-    if (!js) die(1, "out of memory");
-    sl_push(&meta, xstrdup("clcnn.train"));
-    sl_push(&meta, js);
+    if (!ts) die(1, "out of memory");
   }
-  char err[1024];
-  clcnn_status st = clcnn_safetensors_write(path, t, np + nb, (const char *const *)meta.v, meta.n / 2, err, sizeof err);
-  for (int i = 0; i < np + nb; i++) free(bufs[i]);
-  free(bufs);
-  free(t);
-  sl_free(&meta);
-  /* the file is written beside PATH and renamed over it only when whole: a failed save (a full
-   * disk, a write error) leaves the previous checkpoint as it was */
-  if (st)
-    die(1, "cannot save the checkpoint: %s; %s", err,
-        access(path, F_OK) == 0 ? "the previous checkpoint there is kept unchanged" : "no checkpoint was written");
-}
-
-/* Load the weights (and buffers) of FILE into net; every name, shape and dtype must match, as
- * PyTorch's strict load_state_dict() asks. */
-static void load_weights(clcnn_safetensors *f, const char *path, clcnn_ctx *ctx, clcnn_net *net) {
-  clcnn_precision prec = clcnn_ctx_precision(ctx);
-  int np = clcnn_net_num_params(net), nb = clcnn_net_num_buffers(net);
-  char msg[4096] = "";
-  size_t used = 0;
-#define NOTE(...) used += snprintf(msg + used, used < sizeof msg ? sizeof msg - used : 0, __VA_ARGS__)
-  int bad = 0;
-  for (int i = 0; i < np + nb; i++) {
-    clcnn_param_info info;
-    if (i < np) clcnn_net_param_info(net, i, &info);
-    else clcnn_net_buffer_info(net, i - np, &info);
-    const clcnn_st_tensor *t = clcnn_safetensors_find(f, info.name);
-    if (!t) {
-      NOTE("\n  missing: %s", info.name);
-      bad++;
-      continue;
-    }
-    int same = t->ndim == info.ndim;
-    for (int d = 0; same && d < info.ndim; d++) same = t->dims[d] == info.dims[d];
-    if (!same) {
-      NOTE("\n  %s: shape [", info.name);
-      for (int d = 0; d < t->ndim; d++) NOTE("%s%" PRId64, d ? "," : "", t->dims[d]);
-      NOTE("] in the file, [");
-      for (int d = 0; d < info.ndim; d++) NOTE("%s%d", d ? "," : "", info.dims[d]);
-      NOTE("] in the model");
-      bad++;
-      continue;
-    }
-    int want_int = info.dtype == CLCNN_DTYPE_INT64;
-    if (want_int != (t->dtype == CLCNN_ST_I64)) {
-      NOTE("\n  %s: dtype %s in the file, %s expected", info.name,
-           t->dtype == CLCNN_ST_I64 ? "I64" : t->dtype == CLCNN_ST_F64 ? "F64" : "F32", want_int ? "I64" : "F32 or F64");
-      bad++;
-    }
-  }
-  for (int i = 0; i < clcnn_safetensors_count(f); i++) {
-    const clcnn_st_tensor *t = clcnn_safetensors_get(f, i);
-    int known = 0;
-    for (int j = 0; j < np + nb && !known; j++) {
-      clcnn_param_info info;
-      if (j < np) clcnn_net_param_info(net, j, &info);
-      else clcnn_net_buffer_info(net, j - np, &info);
-      known = !strcmp(info.name, t->name);
-    }
-    if (!known) {
-      NOTE("\n  unexpected: %s", t->name);
-      bad++;
-    }
-  }
-  if (bad) die(1, "%s does not fit the model (%d difference%s):%s", path, bad, bad == 1 ? "" : "s", msg);
-  for (int i = 0; i < np + nb; i++) {
-    clcnn_param_info info;
-    if (i < np) clcnn_net_param_info(net, i, &info);
-    else clcnn_net_buffer_info(net, i - np, &info);
-    const clcnn_st_tensor *t = clcnn_safetensors_find(f, info.name);
-    void *host = malloc(info.count * 8 + 8);
-    if (!host) die(1, "out of memory");
-    if (t->dtype == CLCNN_ST_I64) {
-      memcpy(host, t->data, 8);
-    } else {
-      for (size_t k = 0; k < info.count; k++) {
-        double v;
-        if (t->dtype == CLCNN_ST_F32) {
-          float fv;
-          memcpy(&fv, (const char *)t->data + 4 * k, 4);
-          v = fv;
-        } else {
-          memcpy(&v, (const char *)t->data + 8 * k, 8);
-        }
-        if (prec == CLCNN_DOUBLE) ((double *)host)[k] = v;
-        else ((float *)host)[k] = (float)v;
-      }
-    }
-    clcnn_status st = i < np ? clcnn_net_param_write(net, i, host) : clcnn_net_buffer_write(net, i - np, host);
-    free(host);
-    net_check(ctx, st, path);
-  }
-}
-
-/* ---- the training state ("clcnn.train", written by save_checkpoint) ---- */
-
-/* The state parsed. Checkpoints written before clcnn used jansson hold dropout_seed (above
- * 2^63 for --seed 1) as a bare JSON integer, which jansson refuses as a "too big integer"
- * since its integers are int64, reporting the position just after the number. Such a number
- * is put in quotes and the text parsed again, so that it reaches state_u64() as the decimal
- * string that new checkpoints write, exactly. */
-static json_t *state_parse(const char *text, const char *path) {
-  char *js = xstrdup(text);
-  for (int tries = 0;; tries++) {
-    json_error_t je;
-    json_t *v = json_loads(js, JSON_REJECT_DUPLICATES, &je);
-    if (v && !json_is_object(v)) die(1, "%s: the training state is not a JSON object", path);
-    if (v) {
-      free(js);
-      return v;
-    }
-    size_t end = je.position > 0 && (size_t)je.position <= strlen(js) ? (size_t)je.position : 0, start = end;
-    while (start > 0 && isdigit((unsigned char)js[start - 1])) start--;
-    if (json_error_code(&je) != json_error_numeric_overflow || start == end || tries >= 8 ||
-        (start > 0 && strchr("+-.eE", js[start - 1])))
-      die(1, "%s: the training state is not valid JSON: %s at byte %d", path, je.text, je.position);
-    char *q = xprintf("%.*s\"%.*s\"%s", (int)start, js, (int)(end - start), js + start, js + end);
-    free(js);
-    js = q;
-  }
-}
-
-static const json_t *state_get(const json_t *ts, const char *key, const char *path) {
-  const json_t *v = json_object_get(ts, key);
-  if (!v) die(1, "%s: the training state has no '%s'", path, key);
-  return v;
-}
-
-/* die() saying that KEY's value is not WHAT. */
-static void state_bad(const json_t *v, const char *key, const char *what, const char *path) {
-  char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-  die(1, "%s: the training state's '%s' is not %s (%s)", path, key, what, text ? text : "?");
-}
-
-static long state_long(const json_t *ts, const char *key, const char *path) {
-  const json_t *v = state_get(ts, key, path);
-  if (!json_is_integer(v) || json_integer_value(v) < LONG_MIN || json_integer_value(v) > LONG_MAX)
-    state_bad(v, key, "an integer", path);
-  return (long)json_integer_value(v);
-}
-
-/* A finite number: a string strtod() reads whole (the hex floats written), or a JSON number. */
-static double state_double(const json_t *ts, const char *key, const char *path) {
-  const json_t *v = state_get(ts, key, path);
-  double x = json_number_value(v);
-  char *end = NULL;
-  if (json_is_string(v)) x = strtod(json_string_value(v), &end);
-  if ((!json_is_number(v) && !json_is_string(v)) || (end && (*end || end == json_string_value(v))) || !isfinite(x))
-    state_bad(v, key, "a number", path);
-  return x;
-}
-
-/* A u64: a string of decimal digits (what is written), or a non-negative JSON integer. */
-static uint64_t state_u64(const json_t *ts, const char *key, const char *path) {
-  const json_t *v = state_get(ts, key, path);
-  if (json_is_integer(v) && json_integer_value(v) >= 0) return (uint64_t)json_integer_value(v);
-  const char *str = json_string_value(v);
-  int ok = str && *str && strspn(str, "0123456789") == json_string_length(v);
-  errno = 0;
-  unsigned long long x = ok ? strtoull(str, NULL, 10) : 0;
-  if (!ok || errno) state_bad(v, key, "a count from 0 to 2^64-1", path);
-  return x;
+  ckpt_save(path, ctx, net, opt, model_text, ts);
 }
 
 /* ---- profile ---- */
@@ -732,28 +401,6 @@ static clcnn_tensor *seg_loss_of(clcnn_net *net, int h, int w, const char *model
 static int png_name(const struct dirent *e) {
   size_t len = strlen(e->d_name);
   return len > 4 && !strcmp(e->d_name + len - 4, ".png") && e->d_name[0] != '.';
-}
-
-/* PATH gets N bytes whole or not at all: a temporary file beside it, renamed into place. */
-static int write_file(const char *path, const void *data, size_t n) {
-  char *tmp = xprintf("%s.tmp", path);
-  FILE *f = fopen(tmp, "wb");
-  int bad = !f || fwrite(data, 1, n, f) != n;
-  if (f) bad |= fclose(f) != 0;
-  if (!bad) bad = rename(tmp, path) != 0;
-  if (bad) {
-    int e = errno;
-    unlink(tmp);
-    errno = e;
-  }
-  free(tmp);
-  return bad ? -1 : 0;
-}
-
-static void make_dir(const char *path) {
-  struct stat sb;
-  if (mkdir(path, 0777) && !(errno == EEXIST && !stat(path, &sb) && S_ISDIR(sb.st_mode)))
-    die(1, "%s: %s", path, errno == EEXIST ? "exists and is not a directory" : strerror(errno));
 }
 
 /* The boxes of n samples of a detector's output (their images numbered from image0), as the
@@ -1097,25 +744,6 @@ static void print_confusion(const struct evalres *r, int classes) {
   }
 }
 
-static char *read_text(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) die(1, "%s: %s", path, strerror(errno));
-  char *buf = NULL;
-  size_t n = 0, cap = 0;
-  for (;;) {
-    if (cap - n < 4096) {
-      buf = realloc(buf, cap = cap * 2 + 8192);
-      if (!buf) die(1, "out of memory");
-    }
-    size_t r = fread(buf + n, 1, cap - n - 1, f);
-    n += r;
-    if (!r) break;
-  }
-  fclose(f);
-  buf[n] = 0;
-  return buf;
-}
-
 static double lr_at(const struct opts *o, double base, long epoch, long total_epochs) {
   clcnn_lr_schedule_params sp = {.kind = CLCNN_LR_CONSTANT};
   if (o->schedule && !strcmp(o->schedule, "step")) {
@@ -1192,6 +820,7 @@ static void fmt_time(double s, char *buf, size_t size) {
 }
 
 int main(int argc, char **argv) {
+  prog = "clcnn-train";
   struct opts o;
   char msg[1024];
   switch (parse_args(argc, argv, &o, msg, sizeof msg)) {
@@ -1321,7 +950,8 @@ int main(int argc, char **argv) {
              "start from its weights", o.resume);
     if (o.resume) state = state_parse(train_json, o.resume);
   } else {
-    clcnn_init rule = !strcmp(o.init_rule, "he") ? CLCNN_INIT_HE : !strcmp(o.init_rule, "xavier") ? CLCNN_INIT_XAVIER
+    clcnn_init rule = !strcmp(o.init_rule, "he") ? CLCNN_INIT_HE : !strcmp(o.init_rule, "dcgan") ? CLCNN_INIT_DCGAN
+                      : !strcmp(o.init_rule, "xavier") ? CLCNN_INIT_XAVIER
                                                                                                   : CLCNN_INIT_DEFAULT;
     net_check(ctx, clcnn_net_init(net, rule, (uint64_t)o.seed), "initialisation");
   }
@@ -1368,28 +998,7 @@ int main(int argc, char **argv) {
     if (o.steps) total_epochs = (s.step + o.steps + nbatches_epoch - 1) / (nbatches_epoch ? nbatches_epoch : 1);
     op.lr = lr_at(&o, s.base_lr, s.epoch, total_epochs);
     if ((st = clcnn_optim_create(net, &op, &opt))) die(1, "optimizer: %s", clcnn_ctx_last_error(ctx));
-    if (o.resume) {
-      long optim_steps = state_long(state, "optim_steps", o.resume);
-      if (optim_steps < 0) die(1, "%s: the training state's 'optim_steps' is negative (%ld)", o.resume, optim_steps);
-      net_check(ctx, clcnn_optim_set_steps(opt, optim_steps), o.resume);
-      net_check(ctx, clcnn_optim_set_lr(opt, state_double(state, "lr", o.resume)), o.resume);
-      size_t esz = clcnn_ctx_elem_size(ctx);
-      for (int i = 0; i < clcnn_net_num_params(net); i++) {
-        clcnn_param_info info;
-        clcnn_net_param_info(net, i, &info);
-        for (int k = 0; k < clcnn_optim_num_slots(opt); k++) {
-          char key[128];
-          snprintf(key, sizeof key, "clcnn.optim.%s.%s", info.name, clcnn_optim_slot_name(opt, k));
-          const char *v = clcnn_safetensors_meta(ck, key);
-          void *buf = malloc(info.count * esz);
-          if (!buf) die(1, "out of memory");
-          if (!v || b64_decode(v, buf, info.count * esz))
-            die(1, "%s: the optimizer state '%s' is %s", o.resume, key, v ? "damaged" : "missing");
-          net_check(ctx, clcnn_optim_state_write(opt, i, k, buf), o.resume);
-          free(buf);
-        }
-      }
-    }
+    if (o.resume) ckpt_load_optim(ck, state, o.resume, ctx, net, opt);
   }
   clcnn_safetensors_close(ck);
   json_decref(state);
