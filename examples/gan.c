@@ -1,7 +1,7 @@
 /* examples/gan.c - a DCGAN trained through libclcnn's public API: what clcnn-gan does, without its
  * options, checkpoints and pictures.
  *
- *   cc gan.c $(pkg-config --cflags --libs clcnn) -o gan
+ *   cc gan.c $(pkg-config --cflags --libs clcnn) -lm -o gan
  *   ./gan dcgan-gen.txt dcgan-disc.txt [DATA_DIR [STEPS]]
  *
  * DATA_DIR holds IDX images (default /usr/share/datasets/fashion-mnist); STEPS batches of 64 are

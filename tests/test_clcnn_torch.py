@@ -271,8 +271,8 @@ def test_parse_examples():
                      and ln.inputs == [g.layers[i - 1].name if i else "input"] for i, ln in enumerate(g.layers))
         if name in CHAINS:
             check(seq_ok, f"examples/{name}.txt: layers named 0..{len(g.layers) - 1}, each reading the one before")
-        if any(ln.lineno is not None for ln in g.losses):  # the segmentation nets and the detector name theirs
-            want = "yolo" if name.startswith("detect") else "xent"
+        if any(ln.lineno is not None for ln in g.losses):  # the segmentation nets, the detector, the GAN's D name theirs
+            want = "yolo" if name.startswith("detect") else "bce" if name == "dcgan-disc" else "xent"
             check(len(g.losses) == 1 and g.losses[0].op == want and g.losses[0].inputs == [g.output],
                   f"examples/{name}.txt: one explicit {want} '{g.losses[0].name}' on the output")
         else:

@@ -69,5 +69,14 @@ if out=$(env -u CLCNN_KERNEL_PATH LD_LIBRARY_PATH="$libdir" "$tmp/graph" 2>&1); 
 else
   notok "the graph example runs"; echo "$out" | sed 's/^/# /'
 fi
+# the installed GAN example builds as its comment says (cc gan.c $(pkg-config --cflags --libs clcnn))
+gan_c=$(find "$tmp/root" -path '*share/clcnn/examples/gan.c' | head -n 1)
+# shellcheck disable=SC2086
+if [ -n "$gan_c" ] && ${CC:-cc} -Werror -Wall $CLCNN_TEST_CFLAGS "$gan_c" $flags -o "$tmp/gan" -lm 2> "$tmp/cc.log"; then
+  ok "the installed examples/gan.c compiles with the installed header and library"
+else
+  notok "the installed examples/gan.c compiles ($gan_c)"; sed 's/^/# /' "$tmp/cc.log"
+fi
+
 echo "1..$n"
 exit $fail

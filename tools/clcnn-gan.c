@@ -29,7 +29,7 @@
 
 /* ---- options ---- */
 struct gopts {
-  const char *gen, *disc, *data, *out, *save, *resume, *init, *judge, *device;
+  const char *gen, *disc, *data, *out, *save, *resume, *init, *judge, *device, *log, *plot;
   long epochs, steps, batch, seed, sample, judge_n;
   double lr, beta1, beta2, d_lr, d_beta1, d_beta2;
   int have_d_lr, have_d_betas, quiet;
@@ -63,6 +63,9 @@ static void usage(FILE *f) {
           "                        pixels) and report their confidence, their classes and the Frechet\n"
           "                        distance of its penultimate features to the test images'\n"
           "  --judge-samples N     how many samples --judge draws (default 1000)\n"
+          "  --log FILE            append one JSON object a line to FILE for each epoch: both losses,\n"
+          "                        D(x), D(G(z)), learning rates, images/s\n"
+          "  --plot FILE.svg       draw the losses and the verdicts against the epoch, after each epoch\n"
           "  --device SEL          P:D, gpu, cpu or part of a device name (default $CLCNN_DEVICE)\n"
           "  -q, --quiet           only the epoch lines\n"
           "  -h, --help            this text;  --version  the version\n",
@@ -87,7 +90,7 @@ static int parse_betas(const char *flag, const char *s, double *b1, double *b2, 
 
 enum {
   O_DATA = 256, O_EPOCHS, O_STEPS, O_BATCH, O_LR, O_BETAS, O_DLR, O_DBETAS, O_SEED, O_OUT, O_SAVE, O_RESUME, O_INIT,
-  O_SAMPLE, O_JUDGE, O_JUDGEN, O_DEVICE, O_VERSION
+  O_SAMPLE, O_JUDGE, O_JUDGEN, O_DEVICE, O_VERSION, O_LOG, O_PLOT
 };
 
 static int parse_args(int argc, char **argv, struct gopts *o, char *msg, size_t msize) {
@@ -97,7 +100,7 @@ static int parse_args(int argc, char **argv, struct gopts *o, char *msg, size_t 
       {"seed", 1, 0, O_SEED},     {"out", 1, 0, O_OUT},       {"save", 1, 0, O_SAVE},     {"resume", 1, 0, O_RESUME},
       {"init", 1, 0, O_INIT},     {"sample", 1, 0, O_SAMPLE}, {"judge", 1, 0, O_JUDGE},   {"judge-samples", 1, 0, O_JUDGEN},
       {"device", 1, 0, O_DEVICE}, {"quiet", 0, 0, 'q'},       {"help", 0, 0, 'h'},        {"version", 0, 0, O_VERSION},
-      {0, 0, 0, 0}};
+      {"log", 1, 0, O_LOG},       {"plot", 1, 0, O_PLOT},     {0, 0, 0, 0}};
   memset(o, 0, sizeof *o);
   o->data = DEFAULT_DATA, o->out = "gan-out", o->batch = 64, o->seed = 1, o->judge_n = 1000;
   o->lr = 0.0002, o->beta1 = 0.5, o->beta2 = 0.999;
@@ -124,6 +127,8 @@ static int parse_args(int argc, char **argv, struct gopts *o, char *msg, size_t 
       case O_JUDGE: o->judge = optarg; break;
       case O_JUDGEN: r = parse_long("--judge-samples", optarg, 2, 1000000, &o->judge_n, msg, msize); break;
       case O_DEVICE: o->device = optarg; break;
+      case O_LOG: o->log = optarg; break;
+      case O_PLOT: o->plot = optarg; break;
       case 'q': o->quiet = 1; break;
       case 'h': return ARGS_HELP;
       case O_VERSION: return ARGS_VERSION;
@@ -147,6 +152,8 @@ static int parse_args(int argc, char **argv, struct gopts *o, char *msg, size_t 
   if (o->sample && (o->steps || epochs > 0 || o->save || o->judge))
     USAGE_ERROR("--sample only draws images: it takes no --epochs, --steps, --save or --judge");
   if (!*o->out) USAGE_ERROR("--out: an empty directory name");
+  if ((o->log && !*o->log) || (o->plot && !*o->plot)) USAGE_ERROR("--log and --plot need a file name");
+  if ((o->log || o->plot) && o->sample) USAGE_ERROR("--log and --plot follow a training run: not with --sample");
   if (o->save && !*o->save) USAGE_ERROR("--save: an empty prefix");
   return ARGS_OK;
 }
@@ -361,6 +368,17 @@ static void judge_report(clcnn_ctx *ctx, struct judge *j, clcnn_net *g, const st
   free(x), free(count), free(tcount), free(m1), free(m2), free(c1), free(c2);
 }
 
+/* ---- --plot ---- */
+static void gan_plot(const char *path, const char *gen, double *const pts[5], int n) {
+  struct plot_series loss[2] = {{"discriminator", "#d62728", pts[1]}, {"generator", "#1f77b4", pts[2]}},
+                     verdict[2] = {{"D(x), real images", "#2ca02c", pts[3]}, {"D(G(z)), generated", "#9467bd", pts[4]}};
+  struct plot_panel p[2] = {{"loss (BCE, mean of the epoch)", loss, 2}, {"the discriminator's verdicts", verdict, 2}};
+  static const double none[1] = {0};
+  char *title = xprintf("clcnn-gan %s", gen);
+  if (plot_svg(path, title, n ? pts[0] : none, n, p, 2)) die(1, "--plot %s: %s", path, strerror(errno));
+  free(title);
+}
+
 /* ---- the nets ---- */
 static clcnn_net *open_net(clcnn_ctx *ctx, const char *path, const char *text, int batch) {
   char err[2048];
@@ -513,6 +531,11 @@ int main(int argc, char **argv) {
   if (!xb || !ones || !zeros || !grid || (train && !order)) die(1, "out of memory");
   fill(ones, (int)o.batch, 1), fill(zeros, (int)o.batch, 0);
   long end_step = o.steps ? r.step + o.steps : (long)nb * o.epochs;
+  FILE *logf = o.log && training ? fopen(o.log, "a") : NULL;
+  if (o.log && training && !logf) die(1, "--log %s: %s", o.log, strerror(errno));
+  int np = 0, pcap = 0; /* --plot's points: epoch, D loss, G loss, D(x), D(G(z)) */
+  double *pts[5] = {0};
+  if (o.plot && training) gan_plot(o.plot, o.gen, pts, 0); /* an unwritable path fails now */
   double t0 = now();
   long steps_run = 0;
   while (training && r.step < end_step) {
@@ -568,8 +591,27 @@ int main(int argc, char **argv) {
              cnt * o.batch / (secs > 0 ? secs : 1e-9), pic ? "  " : "", pic ? pic : "");
     free(pic);
     fflush(stdout);
+    if (logf && cnt) {
+      fprintf(logf, "{\"kind\": \"epoch\", \"epoch\": %ld, \"partial\": %s, \"step\": %ld, \"d_loss\": %.6g, "
+              "\"g_loss\": %.6g, \"d_x\": %.6g, \"d_g_z\": %.6g, \"lr\": %.6g, \"d_lr\": %.6g, \"images_per_s\": %.1f, "
+              "\"seconds\": %.2f}\n", whole ? r.epoch : r.epoch + 1, whole ? "false" : "true", r.step, sd / cnt, sg / cnt,
+              dx / cnt, dgz / cnt, clcnn_optim_lr(og), clcnn_optim_lr(od), cnt * o.batch / (secs > 0 ? secs : 1e-9), secs);
+      if (fflush(logf)) die(1, "--log %s: %s", o.log, strerror(errno));
+    }
+    if (o.plot && cnt) {
+      if (np == pcap) {
+        pcap = pcap ? 2 * pcap : 16;
+        for (int k = 0; k < 5; k++)
+          if (!(pts[k] = realloc(pts[k], sizeof(double) * pcap))) die(1, "out of memory");
+      }
+      double v[5] = {whole ? (double)r.epoch : r.epoch + (double)r.batch / nb, sd / cnt, sg / cnt, dx / cnt, dgz / cnt};
+      for (int k = 0; k < 5; k++) pts[k][np] = v[k];
+      gan_plot(o.plot, o.gen, pts, ++np);
+    }
     if (o.save) save_pair(o.save, ctx, g, og, gtext, d, od, dtext, &r, &o);
   }
+  if (logf) fclose(logf);
+  for (int k = 0; k < 5; k++) free(pts[k]);
   if (training) {
     double secs = now() - t0;
     printf("trained %ld steps in %.0f s (%.0f img/s)%s%s%s\n", steps_run, secs,

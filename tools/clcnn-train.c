@@ -65,7 +65,7 @@ static void catch_interrupts(void) {
 
 /* ---- options ---- */
 struct opts {
-  const char *model, *data, *init, *resume, *save, *device, *profile, *init_rule, *predict, *out;
+  const char *model, *data, *init, *resume, *save, *device, *profile, *init_rule, *predict, *out, *log, *plot;
   long epochs, steps, batch, seed, step_size, log_every;
   uint64_t mem_limit, alloc_limit; /* --mem-limit, --alloc-limit (0: the device's) */
   int optimizer; /* clcnn_optim_kind */
@@ -119,6 +119,11 @@ static void usage(FILE *f) {
           "                        with K, M, G or T: KiB..TiB; default: the device's global memory)\n"
           "  --alloc-limit SIZE    the same for the largest buffer (default: the device's largest)\n"
           "  --log-every N         when not on a terminal, a progress line every N batches\n"
+          "  --log FILE            append one JSON object a line to FILE: each progress line's step,\n"
+          "                        loss, learning rate and images/s, and each epoch's training and\n"
+          "                        test loss and metrics\n"
+          "  --plot FILE.svg       draw the training and test curves (loss and the task's metric\n"
+          "                        against the epoch) as an SVG file, again after each epoch\n"
           "  -q, --quiet           no progress lines, only the epoch lines and the summary\n"
           "  -h, --help            this text;  --version  the version\n",
           prog, DEFAULT_DATA);
@@ -149,7 +154,7 @@ static const char *optimizer_name(int k) {
 enum {
   O_DATA = 256, O_EPOCHS, O_STEPS, O_BATCH, O_OPT, O_LR, O_MOM, O_NEST, O_WD, O_SCHED, O_SEED,
   O_NOSHUF, O_INIT, O_RESUME, O_SAVE, O_DEVICE, O_PROFILE, O_EVAL, O_PREDICT, O_OUT, O_STEPSIZE, O_GAMMA, O_DAMP,
-  O_BETAS, O_EPS, O_ALPHA, O_INITRULE, O_NORM, O_LOGEVERY, O_VERSION, O_MEMLIMIT, O_ALLOCLIMIT, O_AUGMENT
+  O_BETAS, O_EPS, O_ALPHA, O_INITRULE, O_NORM, O_LOGEVERY, O_VERSION, O_MEMLIMIT, O_ALLOCLIMIT, O_AUGMENT, O_LOG, O_PLOT
 };
 
 static int parse_args(int argc, char **argv, struct opts *o, char *msg, size_t msize) {
@@ -165,8 +170,8 @@ static int parse_args(int argc, char **argv, struct opts *o, char *msg, size_t m
       {"init-rule", 1, 0, O_INITRULE}, {"normalize", 0, 0, O_NORM},   {"log-every", 1, 0, O_LOGEVERY},
       {"quiet", 0, 0, 'q'},           {"help", 0, 0, 'h'},            {"version", 0, 0, O_VERSION},
       {"mem-limit", 1, 0, O_MEMLIMIT}, {"alloc-limit", 1, 0, O_ALLOCLIMIT}, {"augment", 1, 0, O_AUGMENT},
-      {"predict", 1, 0, O_PREDICT},   {"out", 1, 0, O_OUT},
-      {0, 0, 0, 0}};
+      {"predict", 1, 0, O_PREDICT},   {"out", 1, 0, O_OUT},           {"log", 1, 0, O_LOG},
+      {"plot", 1, 0, O_PLOT},         {0, 0, 0, 0}};
   memset(o, 0, sizeof *o);
   o->data = DEFAULT_DATA;
   o->batch = 16;
@@ -224,6 +229,8 @@ static int parse_args(int argc, char **argv, struct opts *o, char *msg, size_t m
       case O_EVAL: o->eval_only = 1; break;
       case O_PREDICT: o->predict = optarg; break;
       case O_OUT: o->out = optarg; break;
+      case O_LOG: o->log = optarg; break;
+      case O_PLOT: o->plot = optarg; break;
       case O_LOGEVERY: r = parse_long("--log-every", optarg, 1, 1000000000, &o->log_every, msg, msize); break;
       case O_MEMLIMIT: r = parse_size("--mem-limit", optarg, &o->mem_limit, msg, msize); break;
       case O_ALLOCLIMIT: r = parse_size("--alloc-limit", optarg, &o->alloc_limit, msg, msize); break;
@@ -257,6 +264,9 @@ static int parse_args(int argc, char **argv, struct opts *o, char *msg, size_t m
   if (o->predict && (o->eval_only || o->save || o->steps || have_epochs || o->aug.hflip || o->aug.crop_pad))
     USAGE_ERROR("--predict only predicts: it takes no --eval, --save, --epochs, --steps or --augment");
   if (o->predict && !o->init && !o->resume) USAGE_ERROR("--predict needs weights: give --init FILE or --resume FILE");
+  if ((o->log || o->plot) && (o->eval_only || o->predict))
+    USAGE_ERROR("--log and --plot follow a training run: not with --eval or --predict");
+  if ((o->log && !*o->log) || (o->plot && !*o->plot)) USAGE_ERROR("--log and --plot need a file name");
   if (o->nesterov && o->optimizer != CLCNN_OPTIM_SGD) USAGE_ERROR("--nesterov is for --optimizer sgd");
   if (o->nesterov && !(o->momentum > 0)) USAGE_ERROR("--nesterov needs --momentum > 0");
   return ARGS_OK;
@@ -819,6 +829,41 @@ static void fmt_time(double s, char *buf, size_t size) {
   else snprintf(buf, size, "%ld:%02ld", t / 60, t % 60);
 }
 
+/* ---- --plot: the run's curves, one point an epoch ---- */
+struct curves {
+  const char *plot, *task;
+  double *x, *train_loss, *test_loss, *train_metric, *test_metric;
+  int n, cap;
+};
+
+static void curves_add(struct curves *c, double epoch, double trl, double tel, double trm, double tem) {
+  if (c->n == c->cap) {
+    c->cap = c->cap ? 2 * c->cap : 16;
+    double **arr[] = {&c->x, &c->train_loss, &c->test_loss, &c->train_metric, &c->test_metric};
+    for (int i = 0; i < 5; i++)
+      if (!(*arr[i] = realloc(*arr[i], c->cap * sizeof(double)))) die(1, "out of memory");
+  }
+  c->x[c->n] = epoch, c->train_loss[c->n] = trl, c->test_loss[c->n] = tel;
+  c->train_metric[c->n] = trm, c->test_metric[c->n++] = tem;
+}
+
+static void curves_draw(const struct curves *c, const char *model) {
+  int cls = !strcmp(c->task, "classification"), det = !strcmp(c->task, "detection");
+  struct plot_series loss[2] = {{"training (last batch)", "#1f77b4", c->train_loss}, {"test", "#d62728", c->test_loss}},
+                     metric[2] = {{"test", "#d62728", c->test_metric}, {"training", "#1f77b4", c->train_metric}};
+  if (cls) loss[0].name = "training";
+  struct plot_panel p[2] = {{"loss", loss, det ? 1 : 2},
+                            {cls ? "accuracy" : det ? "mAP@0.5" : "mean IoU (11 classes)", metric, cls ? 2 : 1}};
+  char *title = xprintf("clcnn-train %s (%s)", model, c->task);
+  static const double none[1] = {0};
+  if (plot_svg(c->plot, title, c->n ? c->x : none, c->n, p, 2)) die(1, "--plot %s: %s", c->plot, strerror(errno));
+  free(title);
+}
+
+static void curves_free(struct curves *c) {
+  free(c->x), free(c->train_loss), free(c->test_loss), free(c->train_metric), free(c->test_metric);
+}
+
 int main(int argc, char **argv) {
   prog = "clcnn-train";
   struct opts o;
@@ -1047,8 +1092,12 @@ int main(int argc, char **argv) {
 
   /* what main releases on the way out (destroying the context also writes its programs to the
    * disk cache) */
+  FILE *logf = NULL;    /* --log */
+  struct curves cv = {0}; /* --plot */
 #define FREE_ALL()                                                                                    \
   do {                                                                                                \
+    if (logf) fclose(logf);                                                                           \
+    curves_free(&cv);                                                                                 \
     free(xbuf[0]), free(xbuf[1]), free(ybuf[0]), free(ybuf[1]), free(order), free(er.confusion);      \
     free(er.seg_confusion);                                                                           \
     free(model_text), free(fill), free(aug_tmp), free(mask_tmp), free(tbuf[0]), free(tbuf[1]), free(cell_tmp); \
@@ -1105,6 +1154,11 @@ int main(int argc, char **argv) {
     prof.events = json_array();
     if (!prof.events) die(1, "out of memory");
   }
+
+  /* --log: JSON lines, appended (a resumed run continues the file); --plot: this run's epochs */
+  if (o.log && !(logf = fopen(o.log, "a"))) die(1, "--log %s: %s", o.log, strerror(errno));
+  cv.plot = o.plot, cv.task = det ? "detection" : seg ? "segmentation" : "classification";
+  if (o.plot) curves_draw(&cv, o.model); /* an unwritable path fails now, not after the first epoch */
 
   int tty = isatty(STDOUT_FILENO);
   long log_every = o.log_every ? o.log_every : (nbatches_epoch >= 10 ? nbatches_epoch / 10 : 1);
@@ -1218,6 +1272,13 @@ int main(int argc, char **argv) {
           return 1;
         }
         ep_loss = sum, ep_correct = (long)right, ep_seen = (long)seen;
+        if (logf && (show || last)) {
+          fprintf(logf, "{\"kind\": \"step\", \"epoch\": %ld, \"step\": %ld, \"loss\": %.6g", s.epoch + 1, s.step,
+                  ep_loss / ep_seen);
+          if (!seg && !det) fprintf(logf, ", \"accuracy\": %.6g", (double)ep_correct / ep_seen);
+          fprintf(logf, ", \"lr\": %.6g, \"images_per_s\": %.1f}\n", clcnn_optim_lr(opt), ips);
+          if (fflush(logf)) die(1, "--log %s: %s", o.log, strerror(errno));
+        }
       }
       if (show) {
         t_shown = now();
@@ -1292,8 +1353,28 @@ int main(int argc, char **argv) {
              now() - te);
     }
     fflush(stdout);
+    double train_loss = ep_seen ? ep_loss / ep_seen : NAN, ips_epoch = ep_seen / (el > 0 ? el : 1e-9);
+    double metric = det ? er.map : seg ? er.miou : er.acc, train_metric = seg || det || !ep_seen ? NAN : (double)ep_correct / ep_seen;
+    if (logf) {
+      fprintf(logf, "{\"kind\": \"epoch\", \"epoch\": %ld, \"partial\": %s, \"step\": %ld, \"train_loss\": %.6g",
+              epoch_done ? s.epoch : s.epoch + 1, epoch_done ? "false" : "true", s.step, train_loss);
+      if (!seg && !det) fprintf(logf, ", \"train_accuracy\": %.6g", train_metric);
+      if (det) fprintf(logf, ", \"test_map50\": %.6g", er.map);
+      else if (seg)
+        fprintf(logf, ", \"test_loss\": %.6g, \"test_pixel_accuracy\": %.6g, \"test_miou\": %.6g, \"test_miou_fg\": %.6g",
+                er.loss, er.acc, er.miou, er.miou_fg);
+      else fprintf(logf, ", \"test_loss\": %.6g, \"test_accuracy\": %.6g", er.loss, er.acc);
+      fprintf(logf, ", \"lr\": %.6g, \"images_per_s\": %.1f, \"seconds\": %.2f}\n", clcnn_optim_lr(opt), ips_epoch, el);
+      if (fflush(logf)) die(1, "--log %s: %s", o.log, strerror(errno));
+    }
+    if (o.plot) {
+      curves_add(&cv, epoch_done ? (double)s.epoch : s.epoch + (double)s.batch / nbatches_epoch, train_loss,
+                 det ? NAN : er.loss, train_metric, metric);
+      curves_draw(&cv, o.model);
+    }
     if (o.save) save_checkpoint(o.save, ctx, net, opt, &s, &o, model_text);
   }
+
   if (interrupted) { /* between epochs: the last epoch's checkpoint is written already */
     fprintf(stderr, "%s: %s after step %ld, at the end of epoch %ld%s%s\n", prog,
             interrupted == SIGINT ? "interrupted" : "terminated", s.step, s.epoch, o.save ? ": saved " : "",

@@ -430,3 +430,115 @@ int parse_double(const char *flag, const char *s, double lo, double hi, double *
   return ARGS_OK;
 }
 
+
+/* ---- curves ---- */
+
+/* Append printf-style text to a growing buffer (die() when memory runs out). */
+struct sbuf {
+  char *s;
+  size_t n, cap;
+};
+static void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(struct sbuf *b, const char *fmt, ...) {
+  for (;;) {
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(b->s ? b->s + b->n : NULL, b->s ? b->cap - b->n : 0, fmt, ap);
+    va_end(ap);
+    if (k < 0) die(1, "cannot format the plot");
+    if (b->s && b->n + (size_t)k < b->cap) {
+      b->n += (size_t)k;
+      return;
+    }
+    b->cap = (b->cap + (size_t)k + 1) * 2;
+    if (!(b->s = realloc(b->s, b->cap))) die(1, "out of memory");
+  }
+}
+
+/* XML-safe copy of s into the buffer */
+static void sb_text(struct sbuf *b, const char *s) {
+  for (; *s; s++) {
+    if (*s == '<') sb_printf(b, "&lt;");
+    else if (*s == '>') sb_printf(b, "&gt;");
+    else if (*s == '&') sb_printf(b, "&amp;");
+    else if (*s == '"') sb_printf(b, "&quot;");
+    else sb_printf(b, "%c", *s);
+  }
+}
+
+/* A tick step of 1, 2 or 5 times a power of ten giving about `want` ticks over span. */
+static double nice_step(double span, int want) {
+  double raw = span / want, p = pow(10, floor(log10(raw))), f = raw / p;
+  return (f < 1.5 ? 1 : f < 3.5 ? 2 : f < 7.5 ? 5 : 10) * p;
+}
+
+int plot_svg(const char *path, const char *title, const double *x, int n, const struct plot_panel *panels,
+             int npanels) {
+  const int pw = 460, ph = 300, ml = 64, mr = 16, mt = 44, mb = 48; /* a panel and its margins */
+  struct sbuf b = {0};
+  int width = npanels * (pw + ml + mr), height = ph + mt + mb;
+  sb_printf(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
+                "height=\"%d\" viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"12\">\n",
+            width, height, width, height);
+  sb_printf(&b, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n<title>", width, height);
+  sb_text(&b, title);
+  sb_printf(&b, "</title>\n<text x=\"%d\" y=\"18\" font-size=\"14\" text-anchor=\"middle\">", width / 2);
+  sb_text(&b, title);
+  sb_printf(&b, "</text>\n");
+  double x0 = n ? x[0] : 0, x1 = n ? x[n - 1] : 1;
+  if (x1 <= x0) x0 -= 0.5, x1 += 0.5;
+  for (int p = 0; p < npanels; p++) {
+    const struct plot_panel *P = &panels[p];
+    double lo = INFINITY, hi = -INFINITY;
+    for (int s = 0; s < P->ns; s++)
+      for (int i = 0; i < n; i++)
+        if (isfinite(P->s[s].y[i])) lo = fmin(lo, P->s[s].y[i]), hi = fmax(hi, P->s[s].y[i]);
+    if (!(lo <= hi)) lo = 0, hi = 1;
+    if (hi - lo < 1e-12 * (fabs(hi) + 1)) lo -= 0.5 * (fabs(lo) + 1e-3), hi += 0.5 * (fabs(hi) + 1e-3);
+    double pad = 0.05 * (hi - lo);
+    lo -= pad, hi += pad;
+    int ox = p * (pw + ml + mr) + ml, oy = mt;
+#define PX(v) (ox + ((v) - x0) / (x1 - x0) * pw)
+#define PY(v) (oy + ph - ((v) - lo) / (hi - lo) * ph)
+    sb_printf(&b, "<g>\n<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#444\"/>\n", ox, oy,
+              pw, ph);
+    double ys = nice_step(hi - lo, 5);
+    for (double t = ceil(lo / ys) * ys; t <= hi; t += ys)
+      sb_printf(&b, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/><text x=\"%d\" y=\"%.1f\" "
+                    "text-anchor=\"end\">%.4g</text>\n",
+                ox, ox + pw, PY(t), PY(t), ox - 6, PY(t) + 4, fabs(t) < 1e-12 * ys ? 0.0 : t);
+    double xs = nice_step(x1 - x0, 8);
+    if (xs < 1) xs = 1; /* epochs are whole */
+    for (double t = ceil(x0 / xs) * xs; t <= x1 + 1e-9; t += xs)
+      sb_printf(&b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%g</text>\n", PX(t), oy + ph + 16, t);
+    sb_printf(&b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">epoch</text>\n", ox + pw / 2, oy + ph + 36);
+    sb_printf(&b, "<text x=\"%d\" y=\"%d\" font-size=\"13\">", ox, oy - 8);
+    sb_text(&b, P->title);
+    sb_printf(&b, "</text>\n");
+    for (int s = 0; s < P->ns; s++) {
+      const struct plot_series *S = &P->s[s];
+      sb_printf(&b, "<polyline class=\"series\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", S->color);
+      for (int i = 0; i < n; i++)
+        if (isfinite(S->y[i])) sb_printf(&b, "%.1f,%.1f ", PX(x[i]), PY(S->y[i]));
+      sb_printf(&b, "\"><title>");
+      sb_text(&b, S->name);
+      sb_printf(&b, "</title></polyline>\n");
+      for (int i = 0; i < n; i++)
+        if (isfinite(S->y[i]))
+          sb_printf(&b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n", PX(x[i]), PY(S->y[i]), S->color);
+      int ly = oy + 16 + 16 * s; /* the legend, top right */
+      sb_printf(&b, "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"2\"/><text x=\"%d\" "
+                    "y=\"%d\">",
+                ox + pw - 150, ox + pw - 130, ly - 4, ly - 4, S->color, ox + pw - 124, ly);
+      sb_text(&b, S->name);
+      sb_printf(&b, "</text>\n");
+    }
+    sb_printf(&b, "</g>\n");
+#undef PX
+#undef PY
+  }
+  sb_printf(&b, "</svg>\n");
+  int r = write_file(path, b.s, b.n);
+  free(b.s);
+  return r;
+}

@@ -56,4 +56,17 @@ enum { ARGS_OK, ARGS_HELP, ARGS_VERSION, ARGS_USAGE };
 /* S as a whole number in lo..hi / a finite real in [lo, hi], for FLAG; else ARGS_USAGE */
 int parse_long(const char *flag, const char *s, long lo, long hi, long *out, char *msg, size_t msize);
 int parse_double(const char *flag, const char *s, double lo, double hi, double *out, char *msg, size_t msize);
+/* Curves (--plot): panels side by side, each with its series of y values (NaN: no point) over the
+ * n x values (epochs), drawn as an SVG file written whole or not at all; 0, or -1 (errno). */
+struct plot_series {
+  const char *name, *color;
+  const double *y;
+};
+struct plot_panel {
+  const char *title;
+  const struct plot_series *s;
+  int ns;
+};
+int plot_svg(const char *path, const char *title, const double *x, int n, const struct plot_panel *panels,
+             int npanels);
 #endif

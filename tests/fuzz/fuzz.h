@@ -2,6 +2,7 @@
  * the parsers read by path, and a check that stops the run with a message. */
 #ifndef CLCNN_FUZZ_H
 #define CLCNN_FUZZ_H
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
