@@ -1,6 +1,8 @@
 /* lib/concat.c - torch.cat(inputs, dim=1): two or more tensors of the same H and W, their
- * channels one after another. Kernels in cl/concat.cl: forward copies each input into its slice
- * of channels of the output, backward copies each slice of dy back to its input's gradient. */
+ * channels one after another. No kernel: forward copies each input into its slice of channels of
+ * the output, backward each slice of dy back to its input's gradient, each a rectangular buffer
+ * copy of one row per sample (an input's sample is contiguous, and so is its slice of the
+ * output's sample), which the driver does at memory speed. */
 #include <limits.h>
 #include <stdio.h>
 
@@ -23,20 +25,12 @@ static clcnn_status concat_setup(clcnn_ctx *ctx, struct node *nd) {
   return CLCNN_SUCCESS;
 }
 
-/* Input i's slice of the output: (n, ci, P) elements at channel coff of (n, C, P). */
+/* Input i's slice of the output: n rows of ci * P elements, at channel coff of rows of C * P. */
 static clcnn_status slice_copy(clcnn_ctx *ctx, struct node *nd, int n, int i, int coff, int back) {
-  const char *name = back ? "concat_backward" : "concat_forward";
   const tensor *x = nd->in[i];
-  int p = x->h * x->w;
-  size_t cnt = (size_t)n * tensor_size(x);
-  cbuf *whole = back ? nd->out->g : nd->out->v, *part = back ? nd->dx[i] : x->v;
-  cl_kernel k;
-  clcnn_status st;
-  if ((st = clcnn__kernel(ctx, KP_CONCAT, name, &k)) ||
-      (st = clcnn__args(ctx, k, name, MEM_ARG(whole), MEM_ARG(part), INT_ARG(cnt), INT_ARG(x->c), INT_ARG(nd->out->c),
-                        INT_ARG(coff), INT_ARG(p), (size_t)0)))
-    return st;
-  return back ? clcnn__run(ctx, k, name, cnt, &whole, 1, &part, 1) : clcnn__run(ctx, k, name, cnt, &part, 1, &whole, 1);
+  size_t p = (size_t)x->h * x->w * ctx->esz, part_row = x->c * p, whole_row = nd->out->c * p, at = coff * p;
+  if (back) return clcnn__copy_rect(ctx, nd->dx[i], 0, part_row, nd->out->g, at, whole_row, part_row, n, "concat_backward");
+  return clcnn__copy_rect(ctx, nd->out->v, at, whole_row, x->v, 0, part_row, part_row, n, "concat_forward");
 }
 
 static clcnn_status concat_forward(clcnn_ctx *ctx, struct node *nd, int n) {

@@ -27,7 +27,6 @@ static const char *const prog_files[KP_COUNT] = {
     [KP_DROPOUT] = "dropout.cl",
     [KP_GEMM] = "gemm.cl",
     [KP_ADD] = "add.cl",
-    [KP_CONCAT] = "concat.cl",
     [KP_UPSAMPLE] = "upsample.cl",
     [KP_LOSS] = "loss.cl",
     [KP_YOLO] = "yolo.cl",

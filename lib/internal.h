@@ -25,7 +25,6 @@ enum {
   KP_DROPOUT,
   KP_GEMM,
   KP_ADD,
-  KP_CONCAT,
   KP_UPSAMPLE,
   KP_LOSS,
   KP_YOLO,
@@ -165,6 +164,10 @@ clcnn_status clcnn__write(clcnn_ctx *ctx, cbuf *b, size_t off, size_t bytes, con
 clcnn_status clcnn__read(clcnn_ctx *ctx, cbuf *b, size_t off, size_t bytes, void *host,
                          const char *what);
 clcnn_status clcnn__zero(clcnn_ctx *ctx, cbuf *b, size_t bytes, const char *what);
+/* Enqueue a copy of `rows` rows of row_bytes bytes, row r from src at src_off + r * src_pitch to
+ * dst at dst_off + r * dst_pitch (clEnqueueCopyBufferRect), on the event chain. */
+clcnn_status clcnn__copy_rect(clcnn_ctx *ctx, cbuf *dst, size_t dst_off, size_t dst_pitch, cbuf *src, size_t src_off,
+                              size_t src_pitch, size_t row_bytes, size_t rows, const char *what);
 clcnn_status clcnn__wait(clcnn_ctx *ctx, cbuf *b); /* wait for every pending access to b */
 
 /* Put a command's event EV (whose reference this takes) on the chain: it read R, wrote W. */

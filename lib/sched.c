@@ -200,6 +200,21 @@ clcnn_status clcnn__write(clcnn_ctx *ctx, cbuf *b, size_t off, size_t bytes, con
   return CLCNN_SUCCESS;
 }
 
+clcnn_status clcnn__copy_rect(clcnn_ctx *ctx, cbuf *dst, size_t dst_off, size_t dst_pitch, cbuf *src, size_t src_off,
+                              size_t src_pitch, size_t row_bytes, size_t rows, const char *what) {
+  if (!row_bytes || !rows) return CLCNN_SUCCESS;
+  clcnn_status st = gather(ctx, &src, 1, &dst, 1);
+  if (st) return st;
+  /* origins in bytes (x), rows (y); the slice pitches follow from the row pitches */
+  size_t so[3] = {src_off, 0, 0}, dof[3] = {dst_off, 0, 0}, region[3] = {row_bytes, rows, 1};
+  cl_event ev;
+  cl_int e = clEnqueueCopyBufferRect(ctx->queue, src->mem, dst->mem, so, dof, region, src_pitch, 0, dst_pitch, 0,
+                                     (cl_uint)ctx->ndeps, ctx->ndeps ? ctx->deps : NULL, &ev);
+  if (e != CL_SUCCESS) return CLFAIL(ctx, e, "clEnqueueCopyBufferRect", what);
+  clcnn__commit(ctx, ev, what, &src, 1, &dst, 1);
+  return CLCNN_SUCCESS;
+}
+
 clcnn_status clcnn__read(clcnn_ctx *ctx, cbuf *b, size_t off, size_t bytes, void *host,
                          const char *what) {
   if (!bytes) return CLCNN_SUCCESS;

@@ -202,7 +202,10 @@ static json_t *load_one(const char *prefix, const char *which, clcnn_ctx *ctx, c
   char err[1024];
   char *path = ckpt_path(prefix, which);
   clcnn_safetensors *f = NULL;
-  if (clcnn_safetensors_open(path, &f, err, sizeof err)) die(1, "%s", err);
+  if (clcnn_safetensors_open(path, &f, err, sizeof err)) {
+    free(path);
+    die(1, "%s", err);
+  }
   load_weights(f, path, ctx, net);
   json_t *ts = NULL;
   if (want_state) {
@@ -375,8 +378,9 @@ static void gan_plot(const char *path, const char *gen, double *const pts[5], in
   struct plot_panel p[2] = {{"loss (BCE, mean of the epoch)", loss, 2}, {"the discriminator's verdicts", verdict, 2}};
   static const double none[1] = {0};
   char *title = xprintf("clcnn-gan %s", gen);
-  if (plot_svg(path, title, n ? pts[0] : none, n, p, 2)) die(1, "--plot %s: %s", path, strerror(errno));
+  int r = plot_svg(path, title, n ? pts[0] : none, n, p, 2), e = errno;
   free(title);
+  if (r) die(1, "--plot %s: %s", path, strerror(e));
 }
 
 /* ---- the nets ---- */

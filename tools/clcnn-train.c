@@ -856,8 +856,9 @@ static void curves_draw(const struct curves *c, const char *model) {
                             {cls ? "accuracy" : det ? "mAP@0.5" : "mean IoU (11 classes)", metric, cls ? 2 : 1}};
   char *title = xprintf("clcnn-train %s (%s)", model, c->task);
   static const double none[1] = {0};
-  if (plot_svg(c->plot, title, c->n ? c->x : none, c->n, p, 2)) die(1, "--plot %s: %s", c->plot, strerror(errno));
+  int r = plot_svg(c->plot, title, c->n ? c->x : none, c->n, p, 2), e = errno;
   free(title);
+  if (r) die(1, "--plot %s: %s", c->plot, strerror(e));
 }
 
 static void curves_free(struct curves *c) {
