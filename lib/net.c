@@ -952,6 +952,14 @@ CLCNN_API clcnn_status clcnn_net_backward(clcnn_net *net, const int32_t *labels)
   return run_losses(net);
 }
 
+/* Backward from the gradient just written into the output's gradient buffer (no loss ran). */
+static clcnn_status backward_from_output(clcnn_net *net) {
+  net->have_loss = 0;
+  clear_seen(net);
+  last_of(net)->gseen = 1;
+  return backward_nodes(net);
+}
+
 CLCNN_API clcnn_status clcnn_net_backward_from(clcnn_net *net, const void *dout) {
   NET_CHECK(net);
   clcnn_ctx *ctx = net->ctx;
@@ -961,10 +969,7 @@ CLCNN_API clcnn_status clcnn_net_backward_from(clcnn_net *net, const void *dout)
   tensor *out = last_of(net);
   clcnn_status st = clcnn__write(ctx, out->g, 0, (size_t)net->n * tensor_size(out) * ctx->esz, dout, "output grad");
   if (st) return st;
-  net->have_loss = 0;
-  clear_seen(net);
-  out->gseen = 1;
-  return backward_nodes(net);
+  return backward_from_output(net);
 }
 
 CLCNN_API clcnn_status clcnn_net_backward_net(clcnn_net *net, clcnn_net *next) {
@@ -985,10 +990,7 @@ CLCNN_API clcnn_status clcnn_net_backward_net(clcnn_net *net, clcnn_net *next) {
   tensor *out = last_of(net);
   clcnn_status st = same_shape(net, fn, input_of(next), "next's input", out, "this net's output");
   if (st || (st = graph_copy(ctx, out->g, input_of(next)->g, (size_t)net->n * tensor_size(out), 0))) return st;
-  net->have_loss = 0;
-  clear_seen(net);
-  out->gseen = 1;
-  return backward_nodes(net);
+  return backward_from_output(net);
 }
 
 static double to_double(clcnn_ctx *ctx, const void *p) {

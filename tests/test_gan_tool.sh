@@ -61,38 +61,19 @@ from clcnn_torch import GraphNet
 from safetensors.torch import load_file
 from pngread import png
 
-M = (1 << 64) - 1
-def nxt(s):  # clcnn_rng_next: splitmix64
-    s = (s + 0x9e3779b97f4a7c15) & M
-    z = ((s ^ (s >> 30)) * 0xbf58476d1ce4e5b9) & M
-    z = ((z ^ (z >> 27)) * 0x94d049bb133111eb) & M
-    return s, z ^ (z >> 31)
-def fin(z):
-    z = ((z ^ (z >> 30)) * 0xbf58476d1ce4e5b9) & M
-    z = ((z ^ (z >> 27)) * 0x94d049bb133111eb) & M
-    return z ^ (z >> 31)
+from clcnn_rng import M, splitmix, normal_fill
 def key(seed, chunk):  # tools/clcnn-gan.c sample_key
     s = ((seed ^ 0x5a5a5a5a) * 0x9e3779b97f4a7c15 & M) ^ (chunk * 4 + 2)
-    s, _ = nxt(s)
-    _, z = nxt(s)
+    s, _ = splitmix(s)
+    _, z = splitmix(s)
     return z
-def noise(k, n):  # cl/dropout.cl normal_fill
-    y = []
-    for i in range(0, n, 2):
-        h1 = fin((k + 0x9e3779b97f4a7c15 * (i + 1)) & M)
-        h2 = fin((k + 0x9e3779b97f4a7c15 * (i + 2)) & M)
-        u1 = ((h1 >> 40) + 1) / 16777216.0
-        u2 = (h2 >> 40) / 16777216.0
-        r = math.sqrt(-2 * math.log(u1))
-        y += [r * math.cos(6.283185307179586 * u2), r * math.sin(6.283185307179586 * u2)]
-    return y[:n]
 def load(model, weights):
     net = GraphNet(model).double()
     net.load_state_dict({k: v.double() if v.is_floating_point() else v for k, v in load_file(weights).items()}, strict=True)
     return net.eval()
 g = load(sys.argv[2], "a-generator.safetensors")
 d = load(sys.argv[3], "a-discriminator.safetensors")
-z = torch.tensor(noise(key(1, 0), 5 * 100), dtype=torch.float64).reshape(5, 100, 1, 1)
+z = torch.tensor(normal_fill(key(1, 0), 5 * 100), dtype=torch.float64).reshape(5, 100, 1, 1)
 with torch.no_grad():
     x = g(z)
     logit = d(x)
@@ -116,22 +97,14 @@ losses=$(sed -n 's/^step 3 (part of an epoch): D loss \([0-9.]*\)  G loss \([0-9
 cat > torch_steps.py <<'PY'
 import sys, struct, torch
 sys.path.insert(0, sys.argv[1])
-exec(open("torch_gan.py").read().split("def load(")[0])  # nxt, fin, noise
+from clcnn_rng import M, GOLDEN as G, splitmix, shuffle, normal_fill
 from clcnn_torch import GraphNet
 from safetensors.torch import load_file
-G = 0x9e3779b97f4a7c15
 def step_key(seed, step):  # tools/clcnn-gan.c
     s = ((seed * G) & M) ^ (step * 4)
-    s, _ = nxt(s)
-    _, z = nxt(s)
+    s, _ = splitmix(s)
+    _, z = splitmix(s)
     return z
-def shuffle(n, st):  # clcnn_shuffle
-    order = list(range(n))
-    for i in range(n - 1, 0, -1):
-        st, r = nxt(st)
-        j = (r * (i + 1)) >> 64
-        order[i], order[j] = order[j], order[i]
-    return order
 raw = open("data/train-images-idx3-ubyte", "rb").read()
 n = struct.unpack(">I", raw[4:8])[0]
 x = torch.tensor(list(raw[16:]), dtype=torch.float64).reshape(n, 1, 28, 28) / 255 * 2 - 1
@@ -147,7 +120,7 @@ order = shuffle(n, (1 * G) & M ^ 0)
 sd = sg = 0
 for step in range(3):
     real = x[order[step * 8:step * 8 + 8]]
-    z = torch.tensor(noise(step_key(1, step), 8 * 100), dtype=torch.float64).reshape(8, 100, 1, 1)
+    z = torch.tensor(normal_fill(step_key(1, step), 8 * 100), dtype=torch.float64).reshape(8, 100, 1, 1)
     fake = g(z)
     od.zero_grad()
     lr_ = bce(d(real), torch.ones(8, 1, dtype=torch.float64))

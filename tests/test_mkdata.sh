@@ -67,16 +67,12 @@ def check(root, n_train, n_test, lo=None, hi=None):
 
 
 # ---- a plain reference of the generator, from the rules in clcnn-mkdata(1) ----
-M64 = (1 << 64) - 1
-def mix(z):
-    z = ((z ^ (z >> 30)) * 0xbf58476d1ce4e5b9) & M64
-    z = ((z ^ (z >> 27)) * 0x94d049bb133111eb) & M64
-    return z ^ (z >> 31)
+from clcnn_rng import M as M64, mix64 as mix, splitmix  # noqa: E402
 class Rng:
     def __init__(self, state): self.state = state
     def next(self):
-        self.state = (self.state + 0x9e3779b97f4a7c15) & M64
-        return mix(self.state)
+        self.state, z = splitmix(self.state)
+        return z
     def uniform(self, lo, hi): return lo + ((self.next() * (hi - lo + 1)) >> 64)
 
 def idx(path, header):

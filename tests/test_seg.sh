@@ -61,13 +61,7 @@ def split(root, name, count=None):
     t = torch.stack([png(os.path.join(root, name, "masks", n)) for n in names]).long()
     return x, t
 
-M = (1 << 64) - 1
-
-def splitmix(st):
-    st = (st + 0x9e3779b97f4a7c15) & M
-    z = ((st ^ (st >> 30)) * 0xbf58476d1ce4e5b9) & M
-    z = ((z ^ (z >> 27)) * 0x94d049bb133111eb) & M
-    return st, z ^ (z >> 31)
+from clcnn_rng import M, splitmix
 
 def augment(x, t, seed, epoch, index, pad, hflip):
     """clcnn-train's --augment of sample INDEX: its key from (seed, epoch, index), then RandomCrop
