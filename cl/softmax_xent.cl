@@ -74,11 +74,18 @@ __kernel void xent_pixels(__global real *losses, __global real *hits, __global r
     if (v > top || (isnan(v) && !isnan(top))) best = j, top = v;
     m = fmax(m, v);
   }
-  real s = 0;
-  for (int j = 0; j < c; j++) s += exp(z[(size_t)j * p] - m);
-  losses[i] = log(s) + m - z[(size_t)t * p];
+  /* one exp per class: dz holds exp(z - m) until the sum is known (z[t] is read first, so
+   * dz may even be z's own buffer) */
+  real zt = z[(size_t)t * p], s = 0;
+  for (int j = 0; j < c; j++) {
+    real e = exp(z[(size_t)j * p] - m);
+    dz[(size_t)j * p] = e;
+    s += e;
+  }
+  losses[i] = log(s) + m - zt;
   hits[i] = best == t;
-  for (int j = 0; j < c; j++) dz[(size_t)j * p] = scale * (exp(z[(size_t)j * p] - m) / s - (j == t ? 1 : 0));
+  real r = scale / s;
+  for (int j = 0; j < c; j++) dz[(size_t)j * p] = dz[(size_t)j * p] * r - (j == t ? scale : 0);
 }
 
 /* loss[0] = the sum of the np losses times inv (one over the positions not ignored). When
