@@ -245,3 +245,101 @@ __kernel void conv2d_bias_grad(__global real *part, __global const real *dy2, in
   for (; j < j1; j++) acc += row[j];
   part[i] = acc;
 }
+
+/* ---- the direct convolution (CPU devices): stride 1, no dilation, one group ----
+ * Both the forward product and the input gradient of such a conv are a stride-1 convolution of
+ * a zero-padded image: y[o][oy][ox] = sum over c, ky, kx of w[o][c][ky][kx] xp[c][oy+ky][ox+kx];
+ * for the input gradient the image is dy padded by K-1-P and the weight has its two channel
+ * dimensions swapped and its kernel turned by 180 degrees. No im2col matrix (KH*KW copies of
+ * the image) goes through memory. */
+
+/* xp[b][ch][yy][xx] = x[b][ch][yy - ph][xx - pw], 0 outside x (a negative pad crops); x's sample
+ * and channel strides are xbs and xcs (an NCHW tensor, or a GEMM output's (C, N*P) rows). One
+ * work-item per padded row; rows = n * c * hp. */
+__kernel void conv2d_pad(__global real *xp, __global const real *x, int rows, int c, int h, int w, int ph,
+                         int pw, int hp, int wp, int xbs, int xcs) {
+  int i = get_global_id(0);
+  if (i >= rows) return;
+  int yy = i % hp, ch = (i / hp) % c, b = i / (hp * c), y = yy - ph;
+  __global real *dst = xp + (size_t)i * wp;
+  int t = 0;
+  if (y >= 0 && y < h) {
+    __global const real *src = x + (size_t)b * xbs + (size_t)ch * xcs + (size_t)y * w - pw;
+    for (; t < min(pw, wp); t++) dst[t] = 0;
+    for (; t < min(pw + w, wp); t++) dst[t] = src[t];
+  }
+  for (; t < wp; t++) dst[t] = 0;
+}
+
+/* The direct kernel's weights in blocks of 8 output channels: wt[ob][c][q][j] is the weight of
+ * output channel o = 8 ob + j, input channel c, kernel position q (of kk), 0 for o >= oc. The
+ * forward (flip 0) takes w[o][c][q]; the input gradient (flip 1), whose outputs are the conv's
+ * inputs, w[c][o][kk - 1 - q]. total = ceil(oc / 8) * ic * kk * 8. */
+__kernel void conv2d_direct_weights(__global real *wt, __global const real *w, int oc, int ic, int kk, int flip,
+                                    int total) {
+  int i = get_global_id(0);
+  if (i >= total) return;
+  int j = i % 8, q = (i / 8) % kk, ch = (i / (8 * kk)) % ic, o = i / (8 * kk * ic) * 8 + j;
+  real v = 0;
+  if (o < oc) v = flip ? w[((size_t)ch * oc + o) * kk + kk - 1 - q] : w[((size_t)o * ic + ch) * kk + q];
+  wt[i] = v;
+}
+
+/* One FMA step of the 8 x 32 tile: the 32 inputs v0 v1 times the 8 channels' weights wr[0..7]. */
+#define DIRECT_STEP(wr, v0, v1)                                                                   \
+  a00 = fma((real16_c)((wr)[0]), v0, a00), a01 = fma((real16_c)((wr)[0]), v1, a01);                   \
+  a10 = fma((real16_c)((wr)[1]), v0, a10), a11 = fma((real16_c)((wr)[1]), v1, a11);                   \
+  a20 = fma((real16_c)((wr)[2]), v0, a20), a21 = fma((real16_c)((wr)[2]), v1, a21);                   \
+  a30 = fma((real16_c)((wr)[3]), v0, a30), a31 = fma((real16_c)((wr)[3]), v1, a31);                   \
+  a40 = fma((real16_c)((wr)[4]), v0, a40), a41 = fma((real16_c)((wr)[4]), v1, a41);                   \
+  a50 = fma((real16_c)((wr)[5]), v0, a50), a51 = fma((real16_c)((wr)[5]), v1, a51);                   \
+  a60 = fma((real16_c)((wr)[6]), v0, a60), a61 = fma((real16_c)((wr)[6]), v1, a61);                   \
+  a70 = fma((real16_c)((wr)[7]), v0, a70), a71 = fma((real16_c)((wr)[7]), v1, a71);
+
+/* Row oy, columns 32 seg .. 32 seg + 31 of output channel o (those inside the row). */
+static void direct_store(__global real *y, int ybs, int ycs, int b, int o, int oc, int oy, int ow, int seg,
+                         real16_c v0, real16_c v1) {
+  if (o >= oc) return;
+  int x0 = seg * 32;
+  __global real *dst = y + (size_t)b * ybs + (size_t)o * ycs + (size_t)oy * ow + x0;
+  if (x0 + 32 <= ow) {
+    vstore16(v0, 0, dst), vstore16(v1, 0, dst + 16);
+    return;
+  }
+  real t[32];
+  vstore16(v0, 0, t), vstore16(v1, 0, t + 16);
+  for (int l = 0; l < 32 && x0 + l < ow; l++) dst[l] = t[l];
+}
+
+/* y[b][o][oy][ox] (strides ybs, ycs; rows ow long) = the direct convolution of xp (n x ic x hp x
+ * wp, padded by conv2d_pad with wp >= 32 nseg + kw - 1) with wt (conv2d_direct_weights). One
+ * work-item: 8 output channels x 32 columns of one output row, 16 vector accumulators; the
+ * work-items of one row's segments and one block's rows follow each other, so that they share
+ * the block's weights and the padded rows in cache. */
+__kernel void conv2d_direct(__global real *y, __global const real *xp, __global const real *wt, int n, int ic,
+                            int hp, int wp, int kh, int kw, int oc, int oh, int ow, int ybs, int ycs, int nseg) {
+  int i = get_global_id(0), ocb = (oc + 7) / 8;
+  if (i >= n * ocb * oh * nseg) return;
+  int seg = i % nseg, oy = (i / nseg) % oh, ob = (i / (nseg * oh)) % ocb, b = i / (nseg * oh * ocb);
+  __global const real *xr = xp + ((size_t)b * ic * hp + oy) * wp + seg * 32;
+  __global const real *wr = wt + (size_t)ob * ic * kh * kw * 8;
+  real16_c a00 = 0, a01 = 0, a10 = 0, a11 = 0, a20 = 0, a21 = 0, a30 = 0, a31 = 0;
+  real16_c a40 = 0, a41 = 0, a50 = 0, a51 = 0, a60 = 0, a61 = 0, a70 = 0, a71 = 0;
+  for (int ch = 0; ch < ic; ch++, xr += (size_t)hp * wp)
+    for (int ky = 0; ky < kh; ky++) {
+      __global const real *r = xr + (size_t)ky * wp;
+      for (int kx = 0; kx < kw; kx++, wr += 8) {
+        real16_c v0 = vload16(0, r + kx), v1 = vload16(0, r + kx + 16);
+        DIRECT_STEP(wr, v0, v1)
+      }
+    }
+  int o = ob * 8;
+  direct_store(y, ybs, ycs, b, o + 0, oc, oy, ow, seg, a00, a01);
+  direct_store(y, ybs, ycs, b, o + 1, oc, oy, ow, seg, a10, a11);
+  direct_store(y, ybs, ycs, b, o + 2, oc, oy, ow, seg, a20, a21);
+  direct_store(y, ybs, ycs, b, o + 3, oc, oy, ow, seg, a30, a31);
+  direct_store(y, ybs, ycs, b, o + 4, oc, oy, ow, seg, a40, a41);
+  direct_store(y, ybs, ycs, b, o + 5, oc, oy, ow, seg, a50, a51);
+  direct_store(y, ybs, ycs, b, o + 6, oc, oy, ow, seg, a60, a61);
+  direct_store(y, ybs, ycs, b, o + 7, oc, oy, ow, seg, a70, a71);
+}

@@ -52,6 +52,61 @@ static clcnn_status conv2d_setup(clcnn_ctx *ctx, struct node *nd) {
   return CLCNN_SUCCESS;
 }
 
+/* ---- the direct convolution (CPU devices) ----
+ * For a stride-1 conv without dilation or groups, with a kernel larger than 1x1, the forward
+ * product and the input gradient run as direct convolutions of a zero-padded image (cl/conv2d.cl)
+ * instead of an im2col matrix KH*KW times the image's size and a GEMM over it, when the rows they
+ * write are at least DIRECT_MIN long (the kernel's tiles are 8 channels x 32 columns). The
+ * weight gradient still reads the im2col panels (written in the backward pass then). */
+#define DIRECT_MIN 32
+
+static int direct_shape(const struct node *nd) {
+  const clcnn_conv2d_params *p = &((const struct conv_state *)nd->priv)->p;
+  return p->stride_h == 1 && p->stride_w == 1 && p->dilation_h == 1 && p->dilation_w == 1 && p->groups == 1 &&
+         p->kh * p->kw > 1;
+}
+/* The forward product: its output rows are OW long. */
+static int direct_fwd(const struct node *nd) { return direct_shape(nd) && nd->out->w >= DIRECT_MIN; }
+/* The input gradient: rows W long; dy is padded by K-1-P (cropped where P > K-1). */
+static int direct_dgrad(const struct node *nd) { return direct_shape(nd) && nd->in[0]->w >= DIRECT_MIN; }
+/* Elements of the padded image and of the blocked weights for a direct convolution with IC input
+ * channels, OC output channels and output rows OH x OW. */
+static size_t direct_padded(const struct conv_state *s, size_t n, size_t ic, size_t oh, size_t ow) {
+  return n * ic * (oh + s->p.kh - 1) * ((ow + 31) / 32 * 32 + s->p.kw - 1);
+}
+static size_t direct_wsize(const struct conv_state *s, size_t ic, size_t oc) {
+  return (oc + 7) / 8 * 8 * ic * s->p.kh * s->p.kw;
+}
+
+/* y (strides ybs, ycs) = the direct convolution of x (ic x h x w, strides xbs, xcs) padded by
+ * ph, pw into oc x oh x ow outputs, with the conv's weight as it is (flip 0: the forward) or
+ * swapped and turned (flip 1: the input gradient). */
+static clcnn_status conv_direct(clcnn_ctx *ctx, struct node *nd, int n, cbuf *x, size_t xbs, size_t xcs, int ic,
+                                int h, int w, int ph, int pw, int oc, int oh, int ow, int flip, cbuf *y, size_t ybs,
+                                size_t ycs) {
+  struct conv_state *s = nd->priv;
+  cbuf *xp = graph_shared(nd->net, SHARED_CONV_COLGRAD), *wv = &nd->par[0].v;
+  int kh = s->p.kh, kw = s->p.kw, nseg = (ow + 31) / 32, hp = oh + kh - 1, wp = nseg * 32 + kw - 1;
+  size_t rows = (size_t)n * ic * hp, nw = direct_wsize(s, ic, oc), items = (size_t)n * ((oc + 7) / 8) * oh * nseg;
+  cl_kernel k;
+  clcnn_status st;
+  if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_pad", &k)) ||
+      (st = clcnn__args(ctx, k, "conv2d_pad", MEM_ARG(xp), MEM_ARG(x), INT_ARG(rows), INT_ARG(ic), INT_ARG(h),
+                        INT_ARG(w), INT_ARG(ph), INT_ARG(pw), INT_ARG(hp), INT_ARG(wp), INT_ARG(xbs), INT_ARG(xcs),
+                        (size_t)0)) ||
+      (st = clcnn__run(ctx, k, "conv2d_pad", rows, &x, 1, &xp, 1)) ||
+      (st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_direct_weights", &k)) ||
+      (st = clcnn__args(ctx, k, "conv2d_direct_weights", MEM_ARG(&s->wt), MEM_ARG(wv), INT_ARG(oc), INT_ARG(ic),
+                        INT_ARG(kh * kw), INT_ARG(flip), INT_ARG(nw), (size_t)0)) ||
+      (st = clcnn__run(ctx, k, "conv2d_direct_weights", nw, &wv, 1, (cbuf *[]){&s->wt}, 1)) ||
+      (st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_direct", &k)) ||
+      (st = clcnn__args(ctx, k, "conv2d_direct", MEM_ARG(y), MEM_ARG(xp), MEM_ARG(&s->wt), INT_ARG(n), INT_ARG(ic),
+                        INT_ARG(hp), INT_ARG(wp), INT_ARG(kh), INT_ARG(kw), INT_ARG(oc), INT_ARG(oh), INT_ARG(ow),
+                        INT_ARG(ybs), INT_ARG(ycs), INT_ARG(nseg), (size_t)0)))
+    return st;
+  return clcnn__run(ctx, k, "conv2d_direct", items, (cbuf *[]){xp, &s->wt}, 2, &y, 1);
+}
+
 static clcnn_status conv2d_alloc(struct plan *pl, struct node *nd, int max_batch) {
   struct conv_state *s = nd->priv;
   const clcnn_conv2d_params *p = &s->p;
@@ -65,13 +120,24 @@ static clcnn_status conv2d_alloc(struct plan *pl, struct node *nd, int max_batch
   /* the GEMM's output and the im2col's gradient live within one pass: shared by all convs */
   plan_shared(pl, SHARED_CONV_GEMM, nd->out->c * np * e);
   plan_shared(pl, SHARED_CONV_COLGRAD, ckk * np * e);
+  /* the direct convolution's padded image shares the im2col gradient's buffer */
+  const tensor *x = nd->in[0], *y = nd->out;
+  if (direct_fwd(nd)) plan_shared(pl, SHARED_CONV_COLGRAD, direct_padded(s, max_batch, x->c, y->h, y->w) * e);
+  if (direct_dgrad(nd) && x->needs_grad)
+    plan_shared(pl, SHARED_CONV_COLGRAD, direct_padded(s, max_batch, y->c, x->h, x->w) * e);
+  if (direct_fwd(nd) || direct_dgrad(nd)) {
+    size_t nw = direct_wsize(s, x->c, y->c), nw2 = direct_wsize(s, y->c, x->c);
+    if ((st = plan_buf(pl, PLAN_SCRATCH(pl), &s->wt, (nw > nw2 ? nw : nw2) * e, "conv2d direct weights"))) return st;
+  }
   return CLCNN_SUCCESS;
 }
 
 static void conv2d_release(struct node *nd) {
   struct conv_state *s = nd->priv;
   cbuf_free(&s->col);
+  cbuf_free(&s->wt);
 }
+
 
 /* The geometry arguments shared by im2col and col2im. */
 #define GEOM_ARGS(nd, n)                                                                   \
@@ -80,6 +146,21 @@ static void conv2d_release(struct node *nd) {
       INT_ARG(((struct conv_state *)(nd)->priv)->p.stride_w), INT_ARG(((struct conv_state *)(nd)->priv)->p.pad_h), INT_ARG(((struct conv_state *)(nd)->priv)->p.pad_w),    \
       INT_ARG(((struct conv_state *)(nd)->priv)->p.dilation_h), INT_ARG(((struct conv_state *)(nd)->priv)->p.dilation_w), INT_ARG((nd)->out->h),  \
       INT_ARG((nd)->out->w)
+
+/* The im2col into the GEMM's own panels (s->col), which the weight gradient reads too. */
+static clcnn_status im2col_packed(clcnn_ctx *ctx, struct node *nd, int n) {
+  struct conv_state *s = nd->priv;
+  cbuf *x = nd->in[0]->v;
+  size_t npanels = ((size_t)n * nd->out->h * nd->out->w + 63) / 64;
+  size_t rows = npanels * (size_t)nd->in[0]->c * s->p.kh * s->p.kw;
+  cl_kernel k;
+  clcnn_status st;
+  if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_im2col_packed", &k)) ||
+      (st = clcnn__args(ctx, k, "conv2d_im2col_packed", MEM_ARG(&s->col), MEM_ARG(x), GEOM_ARGS(nd, n),
+                        INT_ARG(npanels), (size_t)0)))
+    return st;
+  return clcnn__run(ctx, k, "conv2d_im2col_packed", rows, &x, 1, (cbuf *[]){&s->col}, 1);
+}
 
 static clcnn_status conv2d_forward(clcnn_ctx *ctx, struct node *nd, int n) {
   struct conv_state *s = nd->priv;
@@ -95,13 +176,13 @@ static clcnn_status conv2d_forward(clcnn_ctx *ctx, struct node *nd, int n) {
     if ((st = clcnn__gemm_pick(ctx, 0, 0, ocg, NP, cgkk, &own))) return st;
     s->packed = own ? 1 : 2;
   }
-  if (s->packed == 1) { /* im2col into the GEMM's own panels: no separate packing pass */
-    size_t npanels = (NP + 63) / 64;
-    if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_im2col_packed", &k)) ||
-        (st = clcnn__args(ctx, k, "conv2d_im2col_packed", MEM_ARG(&s->col), MEM_ARG(x), GEOM_ARGS(nd, n),
-                          INT_ARG(npanels), (size_t)0)) ||
-        (st = clcnn__run(ctx, k, "conv2d_im2col_packed", npanels * cgkk * G, &x, 1, (cbuf *[]){&s->col}, 1)))
+  if (s->packed == 1 && direct_fwd(nd)) { /* t = the direct convolution, in the GEMM's (OC, N*P) layout */
+    const tensor *xt = nd->in[0];
+    if ((st = conv_direct(ctx, nd, n, x, (size_t)xt->c * xt->h * xt->w, (size_t)xt->h * xt->w, xt->c, xt->h, xt->w,
+                          p->pad_h, p->pad_w, nd->out->c, nd->out->h, nd->out->w, 0, t, P, NP)))
       return st;
+  } else if (s->packed == 1) { /* im2col into the GEMM's own panels: no separate packing pass */
+    if ((st = im2col_packed(ctx, nd, n))) return st;
     for (size_t g = 0; g < G; g++)
       if ((st = clcnn__gemm_packed_b(ctx, "conv2d forward", 0, ocg, NP, cgkk, 1.0, &nd->par[0].v, g * ocg * cgkk, cgkk,
                                      &s->col, cgkk * G, g * cgkk, 0.0, t, g * ocg * NP, NP)))
@@ -212,7 +293,8 @@ static clcnn_status conv2d_backward(clcnn_ctx *ctx, struct node *nd, int n) {
         (st = clcnn__reduce(ctx, &nd->par[1].g, 0, 1, part, oc, 1, chunks, oc, 1, 1.0, 1.0, 0)))
       return st;
   }
-  /* dW[g] (OCg, CgKK) += dY[g] (OCg, NP) x col[g]^T (NP, CgKK) */
+  /* dW[g] (OCg, CgKK) += dY[g] (OCg, NP) x col[g]^T (NP, CgKK); a direct forward wrote no im2col */
+  if (s->packed == 1 && direct_fwd(nd) && (st = im2col_packed(ctx, nd, n))) return st;
   for (size_t g = 0; g < G; g++) {
     /* many output channels and many weights each: col is in panels, dW^T = col . dY^T reads them
      * in order (with few weights per channel, that product's rows are mostly padding) */
@@ -229,6 +311,12 @@ static clcnn_status conv2d_backward(clcnn_ctx *ctx, struct node *nd, int n) {
     }
   }
   if (!nd->dx[0]) return CLCNN_SUCCESS;
+  if (s->packed == 1 && direct_dgrad(nd)) { /* dx = dy (t's rows) padded by K-1-P, convolved with W turned */
+    const tensor *xt = nd->in[0];
+    return conv_direct(ctx, nd, n, t, P, NP, nd->out->c, nd->out->h, nd->out->w, p->kh - 1 - p->pad_h,
+                       p->kw - 1 - p->pad_w, xt->c, xt->h, xt->w, 1, nd->dx[0], (size_t)xt->c * xt->h * xt->w,
+                       (size_t)xt->h * xt->w);
+  }
   /* dcol[g] (CgKK, NP) = W[g]^T (CgKK, OCg) x dY[g] (OCg, NP) */
   for (size_t g = 0; g < G; g++)
     if ((st = clcnn__gemm(ctx, "conv2d input grad", 1, 0, cgkk, NP, ocg, 1.0, &nd->par[0].v,

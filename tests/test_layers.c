@@ -110,6 +110,20 @@ static const lcase kcases[] = {
     CONV(2, 8, 9, 9, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1),   /* wide, stride 2 (strided im2col) */
     CONV(2, 1, 31, 31, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1),  /* narrow: 5 outputs, 31 chunks of 64 + 2 */
     CONV(3, 2, 7, 9, 6, 1, 1, 1, 1, 0, 0, 1, 1, 1, 0),    /* narrow, 1x1: 2 weights per output */
+    /* the direct convolution (stride 1, no dilation, one group, kernel > 1x1): forward when the
+     * output rows are >= 32 long, input gradient when the input rows are; its tiles are 8
+     * channels x 32 columns */
+    CONV(2, 3, 5, 33, 11, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1),  /* both: 2 column tiles (1 column in the last), 11 channels */
+    CONV(2, 4, 4, 32, 8, 3, 3, 1, 1, 0, 1, 1, 1, 1, 0),   /* both: one whole tile, 8 channels, pad 0x1 */
+    CONV(1, 9, 6, 56, 17, 5, 3, 1, 1, 2, 0, 1, 1, 1, 1),  /* both: 5x3 kernel, 54 columns (22 in the last tile), 17 channels */
+    CONV(2, 2, 3, 70, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1),   /* both: even kernel, 71 columns (3 tiles), 3 channels */
+    CONV(2, 3, 4, 33, 5, 3, 3, 1, 1, 0, 0, 1, 1, 1, 1),   /* forward misses (31 columns), input gradient enters */
+    CONV(2, 3, 4, 31, 9, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1),   /* forward enters (33 columns), input gradient misses (31) */
+    CONV(2, 3, 4, 34, 6, 3, 3, 1, 1, 3, 1, 1, 1, 1, 0),   /* both; pad 3 > K-1: dy cropped by a row (pad -1) */
+    CONV(1, 2, 5, 66, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1),   /* stride 2, 33 columns: misses */
+    CONV(1, 2, 7, 40, 8, 3, 3, 1, 1, 2, 2, 2, 2, 1, 1),   /* dilation 2: misses */
+    CONV(1, 4, 5, 36, 8, 3, 3, 1, 1, 1, 1, 1, 1, 2, 1),   /* 2 groups: misses */
+    CONV(2, 3, 3, 40, 8, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1),   /* 1x1: misses */
     /* GEMM: clcnn's split K (few 4x64 tiles, K >= 2048) and CLBlast's (m*n <= 16384, K >= 8192),
      * here the linear forward's K = in features; 8203 = 16 chunks of 513 (last 508), CLBlast's
      * 4 of 2050 and a rest of 3 */
