@@ -343,3 +343,46 @@ __kernel void conv2d_direct(__global real *y, __global const real *xp, __global 
   direct_store(y, ybs, ycs, b, o + 6, oc, oy, ow, seg, a60, a61);
   direct_store(y, ybs, ycs, b, o + 7, oc, oy, ow, seg, a70, a71);
 }
+
+/* The direct convolution's weight gradient, in chunks of output rows: part[s][o][ch*kk + q] = the
+ * sum over the rows r = (b, oy) of chunk s (rchunk each) of dy[o][b][oy][ox] xp[b][ch][oy+ky][ox+kx],
+ * q = ky*kw + kx; dy is in the GEMM's (OC, N*P) layout (row o at o * np), xp padded by conv2d_pad.
+ * One work-item per (8-channel block, ch, q, s), its neighbours sharing the block's dy rows: 16
+ * columns at a time, one load of xp and eight of dy; channels past oc repeat the last and are not
+ * stored. clcnn__reduce then adds the chunks in a fixed order. */
+__kernel void conv2d_direct_wgrad(__global real *part, __global const real *xp, __global const real *dy, int ic,
+                                  int hp, int wp, int kh, int kw, int oc, int oh, int ow, int np, int rows,
+                                  int rchunk, int chunks) {
+  int kk = kh * kw, ocb = (oc + 7) / 8, i = get_global_id(0);
+  if (i >= ocb * ic * kk * chunks) return;
+  int q = i % kk, ch = (i / kk) % ic, ob = (i / (kk * ic)) % ocb, s = i / (kk * ic * ocb);
+  int ky = q / kw, kx = q % kw, r0 = s * rchunk, r1 = min(rows, r0 + rchunk), p = oh * ow;
+  __global const real *d[8];
+  for (int j = 0; j < 8; j++) d[j] = dy + (size_t)min(ob * 8 + j, oc - 1) * np;
+  real16_c a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+  real t[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (int r = r0; r < r1; r++) {
+    int b = r / oh, oy = r % oh;
+    __global const real *xr = xp + (((size_t)b * ic + ch) * hp + oy + ky) * wp + kx;
+    size_t off = (size_t)b * p + (size_t)oy * ow;
+    int x0 = 0;
+    for (; x0 + 16 <= ow; x0 += 16) {
+      real16_c xv = vload16(0, xr + x0);
+      size_t o2 = off + x0;
+      a0 = fma(vload16(0, d[0] + o2), xv, a0), a1 = fma(vload16(0, d[1] + o2), xv, a1);
+      a2 = fma(vload16(0, d[2] + o2), xv, a2), a3 = fma(vload16(0, d[3] + o2), xv, a3);
+      a4 = fma(vload16(0, d[4] + o2), xv, a4), a5 = fma(vload16(0, d[5] + o2), xv, a5);
+      a6 = fma(vload16(0, d[6] + o2), xv, a6), a7 = fma(vload16(0, d[7] + o2), xv, a7);
+    }
+    for (; x0 < ow; x0++)
+      for (int j = 0; j < 8; j++) t[j] += d[j][off + x0] * xr[x0];
+  }
+  real l[8][16];
+  vstore16(a0, 0, l[0]), vstore16(a1, 0, l[1]), vstore16(a2, 0, l[2]), vstore16(a3, 0, l[3]);
+  vstore16(a4, 0, l[4]), vstore16(a5, 0, l[5]), vstore16(a6, 0, l[6]), vstore16(a7, 0, l[7]);
+  for (int j = 0; j < 8 && ob * 8 + j < oc; j++) {
+    real sum = t[j];
+    for (int v = 0; v < 16; v++) sum += l[j][v];
+    part[((size_t)s * oc + ob * 8 + j) * ic * kk + (size_t)ch * kk + q] = sum;
+  }
+}

@@ -78,23 +78,33 @@ static size_t direct_wsize(const struct conv_state *s, size_t ic, size_t oc) {
   return (oc + 7) / 8 * 8 * ic * s->p.kh * s->p.kw;
 }
 
-/* y (strides ybs, ycs) = the direct convolution of x (ic x h x w, strides xbs, xcs) padded by
- * ph, pw into oc x oh x ow outputs, with the conv's weight as it is (flip 0: the forward) or
- * swapped and turned (flip 1: the input gradient). */
-static clcnn_status conv_direct(clcnn_ctx *ctx, struct node *nd, int n, cbuf *x, size_t xbs, size_t xcs, int ic,
-                                int h, int w, int ph, int pw, int oc, int oh, int ow, int flip, cbuf *y, size_t ybs,
-                                size_t ycs) {
-  struct conv_state *s = nd->priv;
-  cbuf *xp = graph_shared(nd->net, SHARED_CONV_COLGRAD), *wv = &nd->par[0].v;
-  int kh = s->p.kh, kw = s->p.kw, nseg = (ow + 31) / 32, hp = oh + kh - 1, wp = nseg * 32 + kw - 1;
-  size_t rows = (size_t)n * ic * hp, nw = direct_wsize(s, ic, oc), items = (size_t)n * ((oc + 7) / 8) * oh * nseg;
+/* xp = x (ic x h x w, strides xbs, xcs) padded by ph, pw to hp x wp (conv2d_pad). */
+static clcnn_status direct_pad(clcnn_ctx *ctx, cbuf *xp, int n, cbuf *x, size_t xbs, size_t xcs, int ic, int h,
+                               int w, int ph, int pw, int hp, int wp) {
+  size_t rows = (size_t)n * ic * hp;
   cl_kernel k;
   clcnn_status st;
   if ((st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_pad", &k)) ||
       (st = clcnn__args(ctx, k, "conv2d_pad", MEM_ARG(xp), MEM_ARG(x), INT_ARG(rows), INT_ARG(ic), INT_ARG(h),
                         INT_ARG(w), INT_ARG(ph), INT_ARG(pw), INT_ARG(hp), INT_ARG(wp), INT_ARG(xbs), INT_ARG(xcs),
-                        (size_t)0)) ||
-      (st = clcnn__run(ctx, k, "conv2d_pad", rows, &x, 1, &xp, 1)) ||
+                        (size_t)0)))
+    return st;
+  return clcnn__run(ctx, k, "conv2d_pad", rows, &x, 1, &xp, 1);
+}
+
+/* y (strides ybs, ycs) = the direct convolution of x (ic x h x w, strides xbs, xcs) padded by
+ * ph, pw (into xp) into oc x oh x ow outputs, with the conv's weight as it is (flip 0: the
+ * forward) or swapped and turned (flip 1: the input gradient). */
+static clcnn_status conv_direct(clcnn_ctx *ctx, struct node *nd, int n, cbuf *x, size_t xbs, size_t xcs, int ic,
+                                int h, int w, int ph, int pw, int oc, int oh, int ow, int flip, cbuf *xp, cbuf *y,
+                                size_t ybs, size_t ycs) {
+  struct conv_state *s = nd->priv;
+  cbuf *wv = &nd->par[0].v;
+  int kh = s->p.kh, kw = s->p.kw, nseg = (ow + 31) / 32, hp = oh + kh - 1, wp = nseg * 32 + kw - 1;
+  size_t nw = direct_wsize(s, ic, oc), items = (size_t)n * ((oc + 7) / 8) * oh * nseg;
+  cl_kernel k;
+  clcnn_status st;
+  if ((st = direct_pad(ctx, xp, n, x, xbs, xcs, ic, h, w, ph, pw, hp, wp)) ||
       (st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_direct_weights", &k)) ||
       (st = clcnn__args(ctx, k, "conv2d_direct_weights", MEM_ARG(&s->wt), MEM_ARG(wv), INT_ARG(oc), INT_ARG(ic),
                         INT_ARG(kh * kw), INT_ARG(flip), INT_ARG(nw), (size_t)0)) ||
@@ -107,6 +117,36 @@ static clcnn_status conv_direct(clcnn_ctx *ctx, struct node *nd, int n, cbuf *x,
   return clcnn__run(ctx, k, "conv2d_direct", items, (cbuf *[]){xp, &s->wt}, 2, &y, 1);
 }
 
+/* The direct weight gradient's chunks of output rows: 64, fewer until there are enough work-items
+ * (ITEMS per chunk). */
+static size_t direct_rchunk(size_t rows, size_t items) {
+  size_t rc = 64;
+  while (rc > 1 && (rows + rc - 1) / rc * items < 256) rc /= 2;
+  return rc;
+}
+
+/* dW += dY . the padded input's windows, for a conv whose forward was direct: the forward's padded
+ * input, kept in s->col (the input itself may hold another tensor by now), products over chunks
+ * of output rows, then a fixed-order sum of the chunks. */
+static clcnn_status direct_wgrad(clcnn_ctx *ctx, struct node *nd, int n) {
+  struct conv_state *s = nd->priv;
+  cbuf *t = graph_shared(nd->net, SHARED_CONV_GEMM), *xp = &s->col, *part = clcnn__scratch(ctx);
+  const tensor *xt = nd->in[0], *y = nd->out;
+  int kh = s->p.kh, kw = s->p.kw, hp = y->h + kh - 1, wp = (y->w + 31) / 32 * 32 + kw - 1;
+  size_t kk = (size_t)kh * kw, cgkk = xt->c * kk, rows = (size_t)n * y->h, items = (y->c + 7) / 8 * cgkk;
+  size_t rc = direct_rchunk(rows, items), chunks = (rows + rc - 1) / rc;
+  cl_kernel k;
+  clcnn_status st;
+  if ((st = clcnn__reserve(ctx, part, chunks * y->c * cgkk * ctx->esz, "conv2d weight grad parts")) ||
+      (st = clcnn__kernel(ctx, KP_CONV2D, "conv2d_direct_wgrad", &k)) ||
+      (st = clcnn__args(ctx, k, "conv2d_direct_wgrad", MEM_ARG(part), MEM_ARG(xp), MEM_ARG(t), INT_ARG(xt->c),
+                        INT_ARG(hp), INT_ARG(wp), INT_ARG(kh), INT_ARG(kw), INT_ARG(y->c), INT_ARG(y->h),
+                        INT_ARG(y->w), INT_ARG(rows * y->w), INT_ARG(rows), INT_ARG(rc), INT_ARG(chunks), (size_t)0)) ||
+      (st = clcnn__run(ctx, k, "conv2d_direct_wgrad", items * chunks, (cbuf *[]){xp, t}, 2, &part, 1)))
+    return st;
+  return clcnn__reduce(ctx, &nd->par[0].g, 0, cgkk, part, y->c, cgkk, chunks, y->c, cgkk, 1.0, 1.0, 0);
+}
+
 static clcnn_status conv2d_alloc(struct plan *pl, struct node *nd, int max_batch) {
   struct conv_state *s = nd->priv;
   const clcnn_conv2d_params *p = &s->p;
@@ -116,13 +156,15 @@ static clcnn_status conv2d_alloc(struct plan *pl, struct node *nd, int max_batch
     return FAIL(pl->ctx, CLCNN_ERR_SHAPE, "batch %d: %s: %zu x %zu im2col buffer is too large", max_batch, WHERE(nd),
                 ckk, np);
   clcnn_status st;
-  if ((st = plan_buf(pl, PLAN_SCRATCH(pl), &s->col, ckk * ((np + 63) / 64 * 64) * e, "conv2d im2col"))) return st;
+  /* the im2col panels, or a direct forward's padded input (which the weight gradient reads) */
+  size_t col = ckk * ((np + 63) / 64 * 64), padded = direct_fwd(nd) ? direct_padded(s, max_batch, nd->in[0]->c,
+                                                                                     nd->out->h, nd->out->w) : 0;
+  if ((st = plan_buf(pl, PLAN_SCRATCH(pl), &s->col, (col > padded ? col : padded) * e, "conv2d im2col"))) return st;
   /* the GEMM's output and the im2col's gradient live within one pass: shared by all convs */
   plan_shared(pl, SHARED_CONV_GEMM, nd->out->c * np * e);
   plan_shared(pl, SHARED_CONV_COLGRAD, ckk * np * e);
-  /* the direct convolution's padded image shares the im2col gradient's buffer */
+  /* the input gradient's padded dy shares the im2col gradient's buffer */
   const tensor *x = nd->in[0], *y = nd->out;
-  if (direct_fwd(nd)) plan_shared(pl, SHARED_CONV_COLGRAD, direct_padded(s, max_batch, x->c, y->h, y->w) * e);
   if (direct_dgrad(nd) && x->needs_grad)
     plan_shared(pl, SHARED_CONV_COLGRAD, direct_padded(s, max_batch, y->c, x->h, x->w) * e);
   if (direct_fwd(nd) || direct_dgrad(nd)) {
@@ -176,10 +218,11 @@ static clcnn_status conv2d_forward(clcnn_ctx *ctx, struct node *nd, int n) {
     if ((st = clcnn__gemm_pick(ctx, 0, 0, ocg, NP, cgkk, &own))) return st;
     s->packed = own ? 1 : 2;
   }
-  if (s->packed == 1 && direct_fwd(nd)) { /* t = the direct convolution, in the GEMM's (OC, N*P) layout */
+  if (s->packed == 1 && direct_fwd(nd)) { /* t = the direct convolution, in the GEMM's (OC, N*P) layout; the
+                                             padded input stays in s->col for the weight gradient */
     const tensor *xt = nd->in[0];
     if ((st = conv_direct(ctx, nd, n, x, (size_t)xt->c * xt->h * xt->w, (size_t)xt->h * xt->w, xt->c, xt->h, xt->w,
-                          p->pad_h, p->pad_w, nd->out->c, nd->out->h, nd->out->w, 0, t, P, NP)))
+                          p->pad_h, p->pad_w, nd->out->c, nd->out->h, nd->out->w, 0, &s->col, t, P, NP)))
       return st;
   } else if (s->packed == 1) { /* im2col into the GEMM's own panels: no separate packing pass */
     if ((st = im2col_packed(ctx, nd, n))) return st;
@@ -293,9 +336,10 @@ static clcnn_status conv2d_backward(clcnn_ctx *ctx, struct node *nd, int n) {
         (st = clcnn__reduce(ctx, &nd->par[1].g, 0, 1, part, oc, 1, chunks, oc, 1, 1.0, 1.0, 0)))
       return st;
   }
-  /* dW[g] (OCg, CgKK) += dY[g] (OCg, NP) x col[g]^T (NP, CgKK); a direct forward wrote no im2col */
-  if (s->packed == 1 && direct_fwd(nd) && (st = im2col_packed(ctx, nd, n))) return st;
-  for (size_t g = 0; g < G; g++) {
+  /* dW[g] (OCg, CgKK) += dY[g] (OCg, NP) x col[g]^T (NP, CgKK); directly where the forward was */
+  if (s->packed == 1 && direct_fwd(nd)) {
+    if ((st = direct_wgrad(ctx, nd, n))) return st;
+  } else for (size_t g = 0; g < G; g++) {
     /* many output channels and many weights each: col is in panels, dW^T = col . dY^T reads them
      * in order (with few weights per channel, that product's rows are mostly padding) */
     if (s->packed == 1 && ocg >= 32 && cgkk >= 64) {
@@ -314,7 +358,8 @@ static clcnn_status conv2d_backward(clcnn_ctx *ctx, struct node *nd, int n) {
   if (s->packed == 1 && direct_dgrad(nd)) { /* dx = dy (t's rows) padded by K-1-P, convolved with W turned */
     const tensor *xt = nd->in[0];
     return conv_direct(ctx, nd, n, t, P, NP, nd->out->c, nd->out->h, nd->out->w, p->kh - 1 - p->pad_h,
-                       p->kw - 1 - p->pad_w, xt->c, xt->h, xt->w, 1, nd->dx[0], (size_t)xt->c * xt->h * xt->w,
+                       p->kw - 1 - p->pad_w, xt->c, xt->h, xt->w, 1, graph_shared(nd->net, SHARED_CONV_COLGRAD),
+                       nd->dx[0], (size_t)xt->c * xt->h * xt->w,
                        (size_t)xt->h * xt->w);
   }
   /* dcol[g] (CgKK, NP) = W[g]^T (CgKK, OCg) x dY[g] (OCg, NP) */
@@ -344,7 +389,10 @@ static void conv2d_need(clcnn_ctx *ctx, const struct node *nd, int n, struct scr
     int own = clcnn__gemm_known(ctx, 0, 0, ocg, NP, cgkk);
     packed = own < 0 ? 0 : own ? 1 : 2;
   }
-  if (packed != 2) { /* im2col in panels, as in conv2d_forward and conv2d_backward */
+  if (packed != 2 && direct_fwd(nd)) { /* the direct weight gradient's parts */
+    size_t rows = (size_t)n * nd->out->h, items = (nd->out->c + 7) / 8 * cgkk, rc = direct_rchunk(rows, items);
+    clcnn__need(&need->part, (rows + rc - 1) / rc * nd->out->c * cgkk * e);
+  } else if (packed != 2) { /* im2col in panels, as in conv2d_forward and conv2d_backward */
     clcnn__gemm_packed_b_need(ctx, ocg, NP, cgkk, need);
     if (ocg >= 32 && cgkk >= 64) {
       clcnn__gemm_wgrad_colp_need(ctx, cgkk, NP, ocg, need);
@@ -361,7 +409,7 @@ static void conv2d_need(clcnn_ctx *ctx, const struct node *nd, int n, struct scr
     size_t chunk = bias_chunk(NP, nd->out->c);
     clcnn__need(&need->part, (NP + chunk - 1) / chunk * nd->out->c * e);
   }
-  if (!no_dx) clcnn__gemm_need(ctx, 1, 0, cgkk, NP, ocg, need);
+  if (!no_dx && !(packed == 1 && direct_dgrad(nd))) clcnn__gemm_need(ctx, 1, 0, cgkk, NP, ocg, need);
 }
 
 static void conv2d_describe(const struct node *nd, char *buf, size_t size) {

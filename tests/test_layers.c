@@ -117,6 +117,7 @@ static const lcase kcases[] = {
     CONV(2, 4, 4, 32, 8, 3, 3, 1, 1, 0, 1, 1, 1, 1, 0),   /* both: one whole tile, 8 channels, pad 0x1 */
     CONV(1, 9, 6, 56, 17, 5, 3, 1, 1, 2, 0, 1, 1, 1, 1),  /* both: 5x3 kernel, 54 columns (22 in the last tile), 17 channels */
     CONV(2, 2, 3, 70, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1),   /* both: even kernel, 71 columns (3 tiles), 3 channels */
+    CONV(1, 16, 3, 32, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0),  /* both; weight gradient in chunks of 2 rows, the last 1 */
     CONV(2, 3, 4, 33, 5, 3, 3, 1, 1, 0, 0, 1, 1, 1, 1),   /* forward misses (31 columns), input gradient enters */
     CONV(2, 3, 4, 31, 9, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1),   /* forward enters (33 columns), input gradient misses (31) */
     CONV(2, 3, 4, 34, 6, 3, 3, 1, 1, 3, 1, 1, 1, 1, 0),   /* both; pad 3 > K-1: dy cropped by a row (pad -1) */

@@ -9,7 +9,7 @@
 tap_tmpdir torchgraph
 need_torch_python
 ref="$abs_top_builddir/tests/graph_ref"
-for m in resnet-tiny unet-tiny fanout; do
+for m in resnet-tiny unet-tiny unet-wide fanout; do
   model="$abs_top_srcdir/tests/graphs/$m.txt"
   d="$tmp/$m"
   mkdir -p "$d"
