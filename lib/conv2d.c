@@ -69,10 +69,18 @@ static int direct_shape(const struct node *nd) {
 static int direct_fwd(const struct node *nd) { return direct_shape(nd) && nd->out->w >= DIRECT_MIN; }
 /* The input gradient: rows W long; dy is padded by K-1-P (cropped where P > K-1). */
 static int direct_dgrad(const struct node *nd) { return direct_shape(nd) && nd->in[0]->w >= DIRECT_MIN; }
+/* The padded image's height and row length for OH x OW outputs: the kernels read whole tiles of 32
+ * columns, and KW - 1 columns past them. */
+static void direct_geom(const struct conv_state *s, int oh, int ow, int *hp, int *wp) {
+  *hp = oh + s->p.kh - 1;
+  *wp = (ow + 31) / 32 * 32 + s->p.kw - 1;
+}
 /* Elements of the padded image and of the blocked weights for a direct convolution with IC input
  * channels, OC output channels and output rows OH x OW. */
-static size_t direct_padded(const struct conv_state *s, size_t n, size_t ic, size_t oh, size_t ow) {
-  return n * ic * (oh + s->p.kh - 1) * ((ow + 31) / 32 * 32 + s->p.kw - 1);
+static size_t direct_padded(const struct conv_state *s, size_t n, size_t ic, int oh, int ow) {
+  int hp, wp;
+  direct_geom(s, oh, ow, &hp, &wp);
+  return n * ic * hp * wp;
 }
 static size_t direct_wsize(const struct conv_state *s, size_t ic, size_t oc) {
   return (oc + 7) / 8 * 8 * ic * s->p.kh * s->p.kw;
@@ -100,7 +108,8 @@ static clcnn_status conv_direct(clcnn_ctx *ctx, struct node *nd, int n, cbuf *x,
                                 size_t ybs, size_t ycs) {
   struct conv_state *s = nd->priv;
   cbuf *wv = &nd->par[0].v;
-  int kh = s->p.kh, kw = s->p.kw, nseg = (ow + 31) / 32, hp = oh + kh - 1, wp = nseg * 32 + kw - 1;
+  int kh = s->p.kh, kw = s->p.kw, nseg = (ow + 31) / 32, hp, wp;
+  direct_geom(s, oh, ow, &hp, &wp);
   size_t nw = direct_wsize(s, ic, oc), items = (size_t)n * ((oc + 7) / 8) * oh * nseg;
   cl_kernel k;
   clcnn_status st;
@@ -132,7 +141,8 @@ static clcnn_status direct_wgrad(clcnn_ctx *ctx, struct node *nd, int n) {
   struct conv_state *s = nd->priv;
   cbuf *t = graph_shared(nd->net, SHARED_CONV_GEMM), *xp = &s->col, *part = clcnn__scratch(ctx);
   const tensor *xt = nd->in[0], *y = nd->out;
-  int kh = s->p.kh, kw = s->p.kw, hp = y->h + kh - 1, wp = (y->w + 31) / 32 * 32 + kw - 1;
+  int kh = s->p.kh, kw = s->p.kw, hp, wp;
+  direct_geom(s, y->h, y->w, &hp, &wp);
   size_t kk = (size_t)kh * kw, cgkk = xt->c * kk, rows = (size_t)n * y->h, items = (y->c + 7) / 8 * cgkk;
   size_t rc = direct_rchunk(rows, items), chunks = (rows + rc - 1) / rc;
   cl_kernel k;
