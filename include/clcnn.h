@@ -624,6 +624,55 @@ CLCNN_API clcnn_status clcnn_optim_state_read(clcnn_optim *opt, int param, int s
 CLCNN_API clcnn_status clcnn_optim_state_write(clcnn_optim *opt, int param, int slot,
                                                const void *host);
 
+/* ---- data parallel: one replica of a net per device ---------------------------------------
+ * A group of n nets of one graph (the same parameters in the same shapes and precision), each on
+ * its own context, trains as one net on a global batch split among them. Each step: replica i
+ * takes its share (clcnn_replicas_split), calls clcnn_net_set_batch_offset(net_i, first) so that
+ * dropout draws the masks one net would draw for those samples, and runs its forward and backward;
+ * clcnn_replicas_reduce() then makes every replica's parameter gradients the gradient of the mean
+ * loss over the global batch, sum_i (n_i / N) g_i, and each replica's optimizer takes the same
+ * step. Each replica's gradients are read to the host layer by layer, every read waiting on that
+ * layer's backward events only, so the reduction of the last layers overlaps the backward of the
+ * first; the sum runs on the host in double, in replica order: the same inputs give the same bits.
+ * Batch norm keeps per-replica batch statistics and running statistics (PyTorch's
+ * DistributedDataParallel without SyncBatchNorm); checkpoints take replica 0's. */
+typedef struct clcnn_replicas clcnn_replicas;
+/* nets[0..n), 1 <= n <= 4096, distinct and in no other group, borrowed (destroy the group before
+ * them; a net destroyed first leaves the group unusable). The nets' values are not touched: make
+ * them equal with clcnn_replicas_broadcast() or by initialising each alike. On failure err says why. */
+CLCNN_API clcnn_status clcnn_replicas_create(clcnn_net *const *nets, int n, clcnn_replicas **out, char *err,
+                                             size_t err_size);
+CLCNN_API void clcnn_replicas_destroy(clcnn_replicas *g);
+CLCNN_API int clcnn_replicas_count(const clcnn_replicas *g);
+/* The reason for the group's last failure ("" if none). Owned by the group. */
+CLCNN_API const char *clcnn_replicas_last_error(const clcnn_replicas *g);
+/* Replica i's share of a global batch of BATCH samples: samples *first .. *first + *count - 1, in
+ * replica order, as even as can be (the first BATCH % n replicas take one more); *count is 0 for a
+ * replica left without a sample (BATCH < n), which then sits the step out until the reduce. */
+CLCNN_API clcnn_status clcnn_replicas_split(const clcnn_replicas *g, int batch, int i, int *first, int *count);
+/* Copy replica 0's parameters and buffers (batch norm's running statistics) to the others. Blocking. */
+CLCNN_API clcnn_status clcnn_replicas_broadcast(clcnn_replicas *g);
+/* Combine the gradients of the backward passes since the last reduce (a replica without one
+ * counts for nothing but receives the result, so that its optimizer steps alike): blocks until
+ * every gradient is on the host, then enqueues the result's writes, which the optimizer steps
+ * enqueued next follow. CLCNN_ERR_STATE when no replica ran a backward. */
+CLCNN_API clcnn_status clcnn_replicas_reduce(clcnn_replicas *g);
+/* Host seconds spent in clcnn_replicas_reduce() so far waiting for the replicas' gradients
+ * (mostly the backward still running) and summing and enqueueing the writes, and the number of
+ * reductions; any pointer may be NULL. */
+CLCNN_API clcnn_status clcnn_replicas_times(const clcnn_replicas *g, double *wait_s, double *reduce_s,
+                                            long *reductions);
+/* The index in the global batch of the next forward's first sample (0 by default): dropout's mask
+ * element for sample s is that of sample first + s, whichever replica runs it. */
+CLCNN_API clcnn_status clcnn_net_set_batch_offset(clcnn_net *net, int64_t first);
+/* The devices SPEC names, each as "P:D" (clinfo's platform:device indices) into ids[0..max):
+ * SPEC is a comma-separated list whose items are P:D, gpu:all, cpu:all, accelerator:all, all
+ * (every device), or one selector as clcnn_ctx_options.device takes it (the device it picks). A
+ * device named twice, an item that matches nothing and more than max devices are refused with
+ * the reason in err. */
+CLCNN_API clcnn_status clcnn_device_list(const char *spec, char (*ids)[16], int max, int *count, char *err,
+                                         size_t err_size);
+
 /* ---- memory: will a net fit on the device ---------------------------------------------
  * Device memory a net needs to train with batches of `batch` samples, computed without
  * allocating them: what clcnn_ctx_memory() reports as the peak after a training step

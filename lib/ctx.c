@@ -182,6 +182,97 @@ static clcnn_status pick_device(const char *sel, cl_platform_id *pp, cl_device_i
   return CLCNN_ERR_NO_DEVICE;
 }
 
+/* Append device (p, d) to a device list as "P:D", refusing a second mention and more than max. */
+static clcnn_status list_add(char (*ids)[16], int max, int *count, int p, int d, const char *spec, char *err,
+                             size_t err_size) {
+  char id[16];
+  snprintf(id, sizeof id, "%d:%d", p, d);
+  for (int i = 0; i < *count; i++)
+    if (!strcmp(ids[i], id)) {
+      put_err(err, err_size, "device list '%s': device %s is named twice", spec, id);
+      return CLCNN_ERR_INVALID_ARGUMENT;
+    }
+  if (*count >= max) {
+    put_err(err, err_size, "device list '%s': more than %d devices", spec, max);
+    return CLCNN_ERR_INVALID_ARGUMENT;
+  }
+  memcpy(ids[(*count)++], id, sizeof id);
+  return CLCNN_SUCCESS;
+}
+
+CLCNN_API clcnn_status clcnn_device_list(const char *spec, char (*ids)[16], int max, int *count, char *err,
+                                         size_t err_size) {
+  if (err && err_size) err[0] = 0;
+  if (!spec || !ids || !count) {
+    put_err(err, err_size, "clcnn_device_list: %s is NULL", !spec ? "spec" : !ids ? "ids" : "count");
+    return CLCNN_ERR_NULL_POINTER;
+  }
+  *count = 0;
+  if (max < 1) {
+    put_err(err, err_size, "clcnn_device_list: max %d must be at least 1", max);
+    return CLCNN_ERR_INVALID_ARGUMENT;
+  }
+  cl_platform_id p0;
+  cl_device_id d0;
+  clcnn_status st = pick_device(NULL, &p0, &d0, err, err_size); /* no platform, no device: its message */
+  if (st) return st;
+  cl_uint np = 0;
+  cl_platform_id plats[64];
+  clGetPlatformIDs(0, NULL, &np);
+  if (np > 64) np = 64;
+  clGetPlatformIDs(np, plats, NULL);
+  const char *s = spec;
+  for (;;) {
+    const char *e = strchr(s, ',');
+    size_t len = e ? (size_t)(e - s) : strlen(s);
+    char item[256];
+    if (!len || len >= sizeof item) {
+      put_err(err, err_size, "device list '%s': %s item", spec, len ? "an overlong" : "an empty");
+      *count = 0;
+      return CLCNN_ERR_INVALID_ARGUMENT;
+    }
+    memcpy(item, s, len);
+    item[len] = 0;
+    cl_device_type want = 0;
+    if (!strcasecmp(item, "all")) want = CL_DEVICE_TYPE_ALL;
+    else if (!strcasecmp(item, "gpu:all")) want = CL_DEVICE_TYPE_GPU;
+    else if (!strcasecmp(item, "cpu:all")) want = CL_DEVICE_TYPE_CPU;
+    else if (!strcasecmp(item, "accelerator:all")) want = CL_DEVICE_TYPE_ACCELERATOR;
+    int found = 0;
+    for (cl_uint p = 0; p < np && !st; p++) {
+      cl_uint nd = 0;
+      cl_device_id devs[64];
+      if (clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, 0, NULL, &nd) != CL_SUCCESS) continue;
+      if (nd > 64) nd = 64;
+      clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, nd, devs, NULL);
+      if (!want) { /* one selector: where the device it picks sits */
+        if (!found && (st = pick_device(item, &p0, &d0, err, err_size))) break;
+        found = 1;
+        for (cl_uint d = 0; d < nd && !st; d++)
+          if (plats[p] == p0 && devs[d] == d0) st = list_add(ids, max, count, (int)p, (int)d, spec, err, err_size);
+        continue;
+      }
+      for (cl_uint d = 0; d < nd && !st; d++) {
+        cl_device_type t = 0;
+        clGetDeviceInfo(devs[d], CL_DEVICE_TYPE, sizeof t, &t, NULL);
+        if (t & want) found = 1, st = list_add(ids, max, count, (int)p, (int)d, spec, err, err_size);
+      }
+    }
+    if (!st && !found) {
+      put_err(err, err_size, "device list '%s': no device is a%s %s", spec, want == CL_DEVICE_TYPE_ACCELERATOR ? "n" : "",
+              want == CL_DEVICE_TYPE_GPU ? "GPU" : want == CL_DEVICE_TYPE_CPU ? "CPU" : "accelerator");
+      st = CLCNN_ERR_NO_DEVICE;
+    }
+    if (st) {
+      *count = 0;
+      return st;
+    }
+    if (!e) break;
+    s = e + 1;
+  }
+  return CLCNN_SUCCESS;
+}
+
 CLCNN_API clcnn_status clcnn_ctx_create(clcnn_ctx **out, const clcnn_ctx_options *opt,
                                         char *err, size_t err_size) {
   if (err && err_size) err[0] = 0;

@@ -31,7 +31,9 @@ static clcnn_status dropout_forward(clcnn_ctx *ctx, struct node *nd, int n) {
   cl_kernel k;
   clcnn_status st;
   if (!nd->training) return graph_copy(ctx, y, x, cnt, 0);
-  cl_ulong key = nd->key;
+  /* element i of the batch is element first * size + i of the global batch: the mask's formula
+   * (key + golden * (i + 1), cl/dropout.cl) takes the offset into the key */
+  cl_ulong key = nd->key + 0x9e3779b97f4a7c15ull * ((uint64_t)graph_batch_offset(nd->net) * (uint64_t)node_in_size(nd));
   if ((st = clcnn__kernel(ctx, KP_DROPOUT, "dropout_forward", &k)) ||
       (st = clcnn__args(ctx, k, "dropout_forward", MEM_ARG(y), MEM_ARG(&s->mask), MEM_ARG(x), INT_ARG(cnt),
                         REAL_ARG(ctx, s->p), REAL_ARG(ctx, 1.0 / (1.0 - s->p)), sizeof key, (void *)&key, (size_t)0)))

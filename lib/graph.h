@@ -180,6 +180,9 @@ int graph_is_output(clcnn_net *net, const tensor *t);
 clcnn_ctx *graph_ctx(clcnn_net *net);
 /* Hand the net the model file's warnings (a string it frees). */
 void graph_set_warnings(clcnn_net *net, char *text);
+/* The global index of the batch's first sample (clcnn_net_set_batch_offset): random numbers
+ * keyed by it are the same however a global batch is split among replicas. */
+int64_t graph_batch_offset(const clcnn_net *net);
 /* The net's running sums of the losses, right predictions and samples (3 reals). */
 cbuf *graph_train_stats(clcnn_net *net);
 /* util.cl: y = x (n reals) and y += x. */

@@ -163,6 +163,9 @@ clcnn_status clcnn__write(clcnn_ctx *ctx, cbuf *b, size_t off, size_t bytes, con
                           const char *what);
 clcnn_status clcnn__read(clcnn_ctx *ctx, cbuf *b, size_t off, size_t bytes, void *host,
                          const char *what);
+/* The same without blocking: *ev (the caller's to release) completes when host holds the bytes. */
+clcnn_status clcnn__read_async(clcnn_ctx *ctx, cbuf *b, size_t off, size_t bytes, void *host, const char *what,
+                               cl_event *ev);
 clcnn_status clcnn__zero(clcnn_ctx *ctx, cbuf *b, size_t bytes, const char *what);
 /* Enqueue a copy of `rows` rows of row_bytes bytes, row r from src at src_off + r * src_pitch to
  * dst at dst_off + r * dst_pitch (clEnqueueCopyBufferRect), on the event chain. */
@@ -249,6 +252,14 @@ void clcnn__gemm_wgrad_colp_need(clcnn_ctx *ctx, size_t cgkk, size_t k, size_t o
 
 /* ---- what other parts of the library see of a net (net.c) ---- */
 clcnn_ctx *clcnn__net_ctx(clcnn_net *net);
+/* The data-parallel group a net is in (lib/replicas.c): net.c tells it when a node's backward
+ * has been enqueued (its parameters FIRST.. FIRST+NPAR-1 have their gradients) and when a whole
+ * backward of N samples has; a net destroyed while in a group leaves it. */
+void clcnn__net_set_group(clcnn_net *net, struct clcnn_replicas *g, int index);
+int clcnn__net_in_group(const clcnn_net *net);
+clcnn_status clcnn__replicas_grads_ready(struct clcnn_replicas *g, int index, int first, int npar);
+void clcnn__replicas_backward_done(struct clcnn_replicas *g, int index, int n);
+void clcnn__replicas_detach(struct clcnn_replicas *g, int index);
 /* Parameter i's value and gradient buffers and its element count. */
 clcnn_status clcnn__net_param(clcnn_net *net, int i, cbuf **value, cbuf **grad, size_t *count);
 

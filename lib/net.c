@@ -35,6 +35,9 @@ struct clcnn_net {
   int training;      /* mode for the next forward */
   int input_grad;    /* compute the gradient of the input (clcnn_net_read_input_grad) */
   uint64_t seed, counter; /* random numbers (dropout masks) */
+  int64_t batch_offset;   /* the global index of the batch's first sample (clcnn_net_set_batch_offset) */
+  struct clcnn_replicas *group; /* the data-parallel group it is replica group_index of, or NULL */
+  int group_index;
   evlist loss_prof;
   char *warnings;    /* the model file's, one per line */
 };
@@ -144,6 +147,7 @@ static void unplan(clcnn_net *net) {
 CLCNN_API void clcnn_net_destroy(clcnn_net *net) {
   if (!net) return;
   if (net->ctx->queue) clFinish(net->ctx->queue);
+  if (net->group) clcnn__replicas_detach(net->group, net->group_index);
   unplan(net);
   for (int i = 0; i < net->nn; i++) node_free(net->nodes[i]);
   for (int i = 0; i < net->nloss; i++) node_free(net->losses[i]);
@@ -840,8 +844,10 @@ static clcnn_status backward_nodes(clcnn_net *net) {
     if (net->nodes[i]->nin > maxin) maxin = net->nodes[i]->nin;
   if (maxin > 64 && !(sec = malloc(maxin * sizeof *sec)))
     return FAIL(ctx, CLCNN_ERR_OUT_OF_MEMORY, "out of host memory (backward)");
+  int pfirst = clcnn_net_num_params(net); /* the index of node i's first parameter */
   for (int i = net->nn - 1; i >= 0 && !st; i--) {
     struct node *nd = net->nodes[i];
+    pfirst -= nd->npar;
     evlist_clear(&nd->prof[1]);
     if (!nd->out->gseen) continue; /* no gradient reaches it */
     if (nd->fused || ((nd->op->flags & OP_VIEW) && nd->out->galias)) { /* its input's gradient is its own */
@@ -856,6 +862,8 @@ static clcnn_status backward_nodes(clcnn_net *net) {
     st = nd->op->backward(ctx, nd, net->n);
     if (!st) st = add_seconds(net, nd, sec, net->n);
     prof_end(net);
+    /* a replica: its group reads these gradients now, while the backward goes on */
+    if (!st && net->group && nd->npar) st = clcnn__replicas_grads_ready(net->group, net->group_index, pfirst, nd->npar);
   }
   if (sec != second) free(sec);
   if (st) return st;
@@ -863,6 +871,7 @@ static clcnn_status backward_nodes(clcnn_net *net) {
   if (in->needs_grad && !in->gseen) /* no path from the input to the output */
     if ((st = clcnn__zero(ctx, in->g, (size_t)net->n * tensor_size(in) * ctx->esz, "input grad"))) return st;
   net->have_backward = 1;
+  if (net->group) clcnn__replicas_backward_done(net->group, net->group_index, net->n);
   return CLCNN_SUCCESS;
 }
 
@@ -1153,6 +1162,18 @@ CLCNN_API clcnn_status clcnn_net_set_seed(clcnn_net *net, uint64_t seed, uint64_
   net->counter = counter;
   return CLCNN_SUCCESS;
 }
+CLCNN_API clcnn_status clcnn_net_set_batch_offset(clcnn_net *net, int64_t first) {
+  NET_CHECK(net);
+  if (first < 0 || first > ((int64_t)1 << 48))
+    return FAIL(net->ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_net_set_batch_offset: %lld is outside 0..2^48",
+                (long long)first);
+  net->batch_offset = first;
+  return CLCNN_SUCCESS;
+}
+int64_t graph_batch_offset(const clcnn_net *net) { return net->batch_offset; }
+void clcnn__net_set_group(clcnn_net *net, struct clcnn_replicas *g, int index) { net->group = g, net->group_index = index; }
+int clcnn__net_in_group(const clcnn_net *net) { return net->group != NULL; }
+
 CLCNN_API clcnn_status clcnn_net_get_seed(const clcnn_net *net, uint64_t *seed, uint64_t *counter) {
   if (!net || !seed || !counter) return CLCNN_ERR_NULL_POINTER;
   *seed = net->seed;

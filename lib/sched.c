@@ -215,6 +215,26 @@ clcnn_status clcnn__copy_rect(clcnn_ctx *ctx, cbuf *dst, size_t dst_off, size_t 
   return CLCNN_SUCCESS;
 }
 
+/* A read that does not block: enqueued after b's last write, put on the chain as a read of b (a
+ * later write of b waits for it), *ev (the caller's reference) completing when HOST holds the
+ * bytes. For the replicas' gradients, read layer by layer while the backward goes on. */
+clcnn_status clcnn__read_async(clcnn_ctx *ctx, cbuf *b, size_t off, size_t bytes, void *host, const char *what,
+                               cl_event *ev) {
+  *ev = NULL;
+  if (!bytes) return CLCNN_SUCCESS;
+  clcnn_status st = gather(ctx, &b, 1, NULL, 0);
+  if (st) return st;
+  cl_int e = clEnqueueReadBuffer(ctx->queue, b->mem, CL_FALSE, off, bytes, host, (cl_uint)ctx->ndeps,
+                                 ctx->ndeps ? ctx->deps : NULL, ev);
+  if (e != CL_SUCCESS) return *ev = NULL, CLFAIL(ctx, e, "clEnqueueReadBuffer", what);
+  clRetainEvent(*ev); /* one reference for the chain, one for the caller */
+  evlist *sink = ctx->sink;
+  ctx->sink = NULL; /* transfers are not kernel time */
+  clcnn__commit(ctx, *ev, what, &b, 1, NULL, 0);
+  ctx->sink = sink;
+  return CLCNN_SUCCESS;
+}
+
 clcnn_status clcnn__read(clcnn_ctx *ctx, cbuf *b, size_t off, size_t bytes, void *host,
                          const char *what) {
   if (!bytes) return CLCNN_SUCCESS;

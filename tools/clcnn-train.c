@@ -33,6 +33,7 @@
 #include "size.h"
 
 #define DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
+#define MAX_REPLICAS 64 /* devices --device may list */
 
 
 /* ---- Ctrl-C: the first stops after the current step (with a checkpoint when --save was given),
@@ -74,6 +75,7 @@ struct opts {
   int nesterov, no_shuffle, eval_only, normalize, quiet;
   const char *schedule;
   clcnn_augment aug; /* --augment */
+  int replicas;      /* devices --device lists (1: one device) */
 };
 
 static void usage(FILE *f) {
@@ -107,7 +109,8 @@ static void usage(FILE *f) {
           "  --resume FILE         continue the training saved in a checkpoint\n"
           "  --save FILE           write a checkpoint after each epoch and at the end\n"
           "  --device SEL          P:D, gpu, cpu or part of a device name (default $CLCNN_DEVICE, else\n"
-          "                        the first GPU, else the first device)\n"
+          "                        the first GPU, else the first device); or several, data parallel: a\n"
+          "                        comma-separated list (0:0,0:1), gpu:all, cpu:all or all\n"
           "  --profile FILE        per-layer kernel times as a Chrome trace, and a table of them\n"
           "  --eval                only evaluate the test set with the given weights\n"
           "  --predict DIR         run the net with the given weights on the PNG images in DIR (or\n"
@@ -321,6 +324,9 @@ static void save_checkpoint(const char *path, clcnn_ctx *ctx, clcnn_net *net, cl
     augment_spec(&o->aug, aug, sizeof aug);
     /* written only when augmenting: without, the state is what it was before --augment */
     if (ts && (o->aug.hflip || o->aug.crop_pad) && json_object_set_new(ts, "augment", json_string(aug)))
+      json_decref(ts), ts = NULL;
+    /* and the number of replicas only when there are several */
+    if (ts && o->replicas > 1 && json_object_set_new(ts, "replicas", json_integer(o->replicas)))
       json_decref(ts), ts = NULL;
     if (!ts) die(1, "out of memory");
   }
@@ -880,12 +886,23 @@ int main(int argc, char **argv) {
   signal(SIGXFSZ, SIG_IGN);
   double t_start = now();
 
-  /* the device */
+  /* the device, or several: a list (a comma, or TYPE:all) trains one replica of the net on each */
   char err[2048];
+  clcnn_status st;
+  static char devids[MAX_REPLICAS][16];
+  int ndev = 1;
+  size_t dl = o.device ? strlen(o.device) : 0;
+  int is_list = o.device && (strchr(o.device, ',') || !strcasecmp(o.device, "all") ||
+                             (dl > 4 && !strcasecmp(o.device + dl - 4, ":all")));
+  if (is_list) {
+    if ((st = clcnn_device_list(o.device, devids, MAX_REPLICAS, &ndev, err, sizeof err))) die(1, "--device: %s", err);
+    if (ndev > 1 && o.profile) die(1, "--profile times one device: give --device one device");
+    if (ndev > 1 && o.batch < ndev) die(1, "--batch %ld is smaller than the %d devices of --device %s", o.batch, ndev, o.device);
+  }
+  o.replicas = o.eval_only || o.predict ? 1 : ndev; /* evaluation and prediction run on the first */
   clcnn_ctx *ctx = NULL;
-  clcnn_ctx_options co = {.device = o.device, .precision = CLCNN_FLOAT, .profiling = o.profile != NULL};
-  clcnn_status st = clcnn_ctx_create(&ctx, &co, err, sizeof err);
-  if (st) die(1, "%s", err);
+  clcnn_ctx_options co = {.device = is_list ? devids[0] : o.device, .precision = CLCNN_FLOAT, .profiling = o.profile != NULL};
+  if ((st = clcnn_ctx_create(&ctx, &co, err, sizeof err))) die(1, "%s", err);
 
   /* the model */
   char *model_text = read_text(o.model);
@@ -958,6 +975,11 @@ int main(int argc, char **argv) {
         classes_out);
   if (!det && classes_out > (seg ? 255 : 1024))
     die(1, "%s has %d outputs: at most %d classes are supported", o.model, classes_out, seg ? 255 : 1024);
+  int loss_index = 0; /* the task's loss among the net's (each replica's is its namesake) */
+  for (int i = 0; i < clcnn_net_num_losses(net); i++) {
+    clcnn_loss_info li;
+    if (!clcnn_net_loss_info(net, i, &li) && li.loss == (det ? det_loss : seg_loss)) loss_index = i;
+  }
   /* --augment's crop fills with black: 0, or what normalisation makes of 0 */
   float *fill = calloc((size_t)dims[1], sizeof *fill);
   if (!fill) die(1, "out of memory");
@@ -1039,6 +1061,13 @@ int main(int argc, char **argv) {
         die(1, "%s: the training state's position (epoch %ld, batch %ld) does not fit this data set", o.resume, s.epoch,
             s.batch);
       clcnn_net_set_seed(net, state_u64(state, "dropout_seed", o.resume), state_u64(state, "dropout_counter", o.resume));
+      /* the replicas' dropout and batch norm statistics depend on their number: an exact resume
+       * needs the same (checkpoints without 'replicas' trained on one device) */
+      const json_t *rj = json_object_get(state, "replicas");
+      long saved_rep = rj ? state_long(state, "replicas", o.resume) : 1;
+      if (saved_rep != o.replicas)
+        die(1, "%s was trained on %ld device%s; resume it on as many (--device with %ld device%s, not %d)", o.resume,
+            saved_rep, saved_rep == 1 ? "" : "s", saved_rep, saved_rep == 1 ? "" : "s", o.replicas);
     }
     /* the schedule's length in epochs: --epochs, or what --steps reaches from here */
     if (o.steps) total_epochs = (s.step + o.steps + nbatches_epoch - 1) / (nbatches_epoch ? nbatches_epoch : 1);
@@ -1048,6 +1077,46 @@ int main(int argc, char **argv) {
   }
   clcnn_safetensors_close(ck);
   json_decref(state);
+
+  /* data parallel: replica 0 is the net above; each other device gets the same graph, replica 0's
+   * weights, buffers, dropout generator and optimizer state, and a share of each batch */
+  static clcnn_ctx *rctx[MAX_REPLICAS];
+  static clcnn_net *rnet[MAX_REPLICAS];
+  static clcnn_optim *ropt[MAX_REPLICAS];
+  clcnn_replicas *grp = NULL;
+  int nrep = o.replicas;
+  rctx[0] = ctx, rnet[0] = net, ropt[0] = opt;
+  if (nrep > 1) {
+    int share = (int)((o.batch + nrep - 1) / nrep);
+    uint64_t dseed, dcounter;
+    clcnn_net_get_seed(net, &dseed, &dcounter);
+    for (int r = 1; r < nrep; r++) {
+      co.device = devids[r];
+      if ((st = clcnn_ctx_create(&rctx[r], &co, err, sizeof err))) die(1, "--device %s: %s", devids[r], err);
+      if ((st = clcnn_net_from_text(rctx[r], model_text, o.model, share, &rnet[r], err, sizeof err))) die(1, "%s", err);
+      net_check(rctx[r], clcnn_net_set_input_grad(rnet[r], 0), "replica");
+      net_check(rctx[r], clcnn_net_set_seed(rnet[r], dseed, dcounter), "replica");
+      if (clcnn_optim_create(rnet[r], &op, &ropt[r])) die(1, "optimizer: %s", clcnn_ctx_last_error(rctx[r]));
+      net_check(rctx[r], clcnn_optim_set_lr(ropt[r], clcnn_optim_lr(opt)), "replica");
+      net_check(rctx[r], clcnn_optim_set_steps(ropt[r], clcnn_optim_steps(opt)), "replica");
+    }
+    if (clcnn_replicas_create(rnet, nrep, &grp, err, sizeof err)) die(1, "%s", err);
+    if (clcnn_replicas_broadcast(grp)) die(1, "--device %s: %s", o.device, clcnn_replicas_last_error(grp));
+    size_t most = 0;
+    for (int p = 0; p < clcnn_net_num_params(net); p++) {
+      clcnn_param_info pi;
+      clcnn_net_param_info(net, p, &pi);
+      if (pi.count > most) most = pi.count;
+    }
+    void *tmp = malloc(most * clcnn_ctx_elem_size(ctx) + 8);
+    if (!tmp) die(1, "out of memory");
+    for (int p = 0; p < clcnn_net_num_params(net); p++)
+      for (int k = 0; k < clcnn_optim_num_slots(opt); k++) {
+        net_check(ctx, clcnn_optim_state_read(opt, p, k, tmp), "optimizer state");
+        for (int r = 1; r < nrep; r++) net_check(rctx[r], clcnn_optim_state_write(ropt[r], p, k, tmp), "optimizer state");
+      }
+    free(tmp);
+  }
 
   size_t in = clcnn_net_input_size(net), esz = clcnn_ctx_elem_size(ctx);
   void *xbuf[2] = {malloc(o.batch * in * esz), malloc(o.batch * in * esz)};
@@ -1069,7 +1138,13 @@ int main(int argc, char **argv) {
     die(1, "out of memory");
 
   char desc[128];
-  printf("clcnn-train %s on %s\n", clcnn_version(), clcnn_ctx_device_name(ctx));
+  if (nrep > 1) {
+    printf("clcnn-train %s on %d devices, one replica each, the batch split among them:", clcnn_version(), nrep);
+    for (int r = 0; r < nrep; r++) printf("%s %s (%s)", r ? "," : "", devids[r], clcnn_ctx_device_name(rctx[r]));
+    printf("\n");
+  } else {
+    printf("clcnn-train %s on %s\n", clcnn_version(), clcnn_ctx_device_name(ctx));
+  }
   printf("model %s: %d layers, %d parameter tensors\n", o.model, clcnn_net_num_layers(net), clcnn_net_num_params(net));
   if (!o.quiet)
     for (int l = 0; l < clcnn_net_num_layers(net); l++) {
@@ -1102,6 +1177,9 @@ int main(int argc, char **argv) {
     free(xbuf[0]), free(xbuf[1]), free(ybuf[0]), free(ybuf[1]), free(order), free(er.confusion);      \
     free(er.seg_confusion);                                                                           \
     free(model_text), free(fill), free(aug_tmp), free(mask_tmp), free(tbuf[0]), free(tbuf[1]), free(cell_tmp); \
+    clcnn_replicas_destroy(grp);                                                                      \
+    for (int r_ = 1; r_ < nrep; r_++)                                                                 \
+      clcnn_optim_destroy(ropt[r_]), clcnn_net_destroy(rnet[r_]), clcnn_ctx_destroy(rctx[r_]);        \
     clcnn_optim_destroy(opt);                                                                         \
     clcnn_net_destroy(net);                                                                           \
     clcnn_dataset_destroy(train);                                                                     \
@@ -1179,7 +1257,7 @@ int main(int argc, char **argv) {
     net_check(ctx, clcnn_optim_set_lr(opt, lr_at(&o, s.base_lr, s.epoch, total_epochs)), "schedule");
     double t0 = now(), ep_loss = 0, t_shown = 0;
     long ep_correct = 0, ep_seen = 0, ep_enq = 0;
-    net_check(ctx, clcnn_net_train_stats_reset(net), "training sums");
+    for (int r = 0; r < nrep; r++) net_check(rctx[r], clcnn_net_train_stats_reset(rnet[r]), "training sums");
     /* gather batch B into staging buffer SLOT */
 #define GATHER(B, SLOT)                                                                  \
   do {                                                                                   \
@@ -1220,22 +1298,36 @@ int main(int argc, char **argv) {
     if (b < nbatches_epoch) GATHER(b, b & 1);
     for (; b < nbatches_epoch; b++) {
       int slot = b & 1, n = train->n - (int)b * (int)o.batch < o.batch ? train->n - (int)b * (int)o.batch : (int)o.batch;
-      /* the other buffer fed step b-1: wait for its copy (which follows step b-2), so that it can
-       * be refilled below while steps b-1 and b run */
-      net_check(ctx, clcnn_net_wait_inputs(net), "inputs");
-      /* one step, enqueued as a chain: upload, forward, loss, backward, update */
-      net_check(ctx, clcnn_net_zero_grad(net), "zero_grad");
-      net_check(ctx, clcnn_net_forward(net, xbuf[slot], n), "forward");
-      if (seg || det) {
-        net_check(ctx, clcnn_net_set_target(net, det ? det_loss : seg_loss, det ? tbuf[slot] : ybuf[slot]),
-                  det ? "boxes" : "masks");
-        net_check(ctx, clcnn_net_backward_losses(net), "backward");
-      } else {
-        net_check(ctx, clcnn_net_backward(net, ybuf[slot]), "backward");
+      /* one step, enqueued as a chain on each replica (one, without --device lists): upload of
+       * its share, forward, loss, backward */
+      for (int r = 0; r < nrep; r++) {
+        int first = 0, cnt = n;
+        if (grp) clcnn_replicas_split(grp, n, r, &first, &cnt);
+        /* the other buffer fed step b-1: wait for its copy (which follows step b-2), so that it
+         * can be refilled below while steps b-1 and b run */
+        net_check(rctx[r], clcnn_net_wait_inputs(rnet[r]), "inputs");
+        if (!cnt) continue; /* a last batch smaller than the replicas */
+        net_check(rctx[r], clcnn_net_zero_grad(rnet[r]), "zero_grad");
+        net_check(rctx[r], clcnn_net_set_batch_offset(rnet[r], first), "batch offset");
+        net_check(rctx[r], clcnn_net_forward(rnet[r], (char *)xbuf[slot] + first * in * esz, cnt), "forward");
+        if (seg || det) {
+          clcnn_loss_info li;
+          clcnn_net_loss_info(rnet[r], loss_index, &li);
+          const void *tg = det ? (const void *)((char *)tbuf[slot] + (size_t)first * 6 * det_cells * esz)
+                               : (const void *)(ybuf[slot] + (size_t)first * per);
+          net_check(rctx[r], clcnn_net_set_target(rnet[r], li.loss, tg), det ? "boxes" : "masks");
+          net_check(rctx[r], clcnn_net_backward_losses(rnet[r]), "backward");
+        } else {
+          net_check(rctx[r], clcnn_net_backward(rnet[r], ybuf[slot] + first), "backward");
+        }
       }
-      net_check(ctx, clcnn_optim_step(opt), "optimizer step");
       /* while it runs, the next batch is gathered into the other buffer */
       if (b + 1 < nbatches_epoch) GATHER(b + 1, slot ^ 1);
+      /* several replicas: their gradients become the global batch's (this waits for the backward
+       * passes, reading each layer's gradients as soon as it is done); then every replica takes
+       * the same step */
+      if (grp && clcnn_replicas_reduce(grp)) die(1, "combining the replicas' gradients: %s", clcnn_replicas_last_error(grp));
+      for (int r = 0; r < nrep; r++) net_check(rctx[r], clcnn_optim_step(ropt[r]), "optimizer step");
       if (!t_first_step) { /* the first step may wait; the others run ahead of the host */
         net_check(ctx, clcnn_net_finish(net), "first step");
         t_first_step = now() - t_start;
@@ -1252,12 +1344,22 @@ int main(int argc, char **argv) {
       if (show || last) {
         /* the loss and accuracy are summed on the device: one read now and then, none per step */
         double sum = 0, right = 0, seen = 0;
-        if (seg || det) { /* per-pixel and yolo losses keep no sums: the last batch's loss (this waits for it) */
-          double l;
-          net_check(ctx, clcnn_net_loss(net, &l), "loss");
+        if (seg || det) { /* per-pixel and yolo losses keep no sums: the last batch's loss (this waits for it),
+                             the replicas' weighted by their shares */
+          double l = 0;
+          for (int r = 0; r < nrep; r++) {
+            int first = 0, cnt = n;
+            double lr_;
+            if (grp) clcnn_replicas_split(grp, n, r, &first, &cnt);
+            if (cnt) net_check(rctx[r], clcnn_net_loss(rnet[r], &lr_), "loss"), l += lr_ * cnt / n;
+          }
           sum = l * ep_enq, seen = ep_enq, right = 0;
         } else {
-          net_check(ctx, clcnn_net_train_stats(net, &sum, &right, &seen), "training sums");
+          for (int r = 0; r < nrep; r++) {
+            double s_, r_, n_;
+            net_check(rctx[r], clcnn_net_train_stats(rnet[r], &s_, &r_, &n_), "training sums");
+            sum += s_, right += r_, seen += n_;
+          }
         }
         if (!isfinite(sum)) {
           fprintf(stderr, "\n%s: the loss became %s by step %ld (epoch %ld, batch %ld; it is read every %s): stopping.%s%s%s\n",
@@ -1390,6 +1492,13 @@ int main(int argc, char **argv) {
   }
   printf("done: %ld steps, %ld images in %.1f s of training (%.0f img/s); first step finished %.2f s after start\n",
          s.step, images_total, train_time, images_total / (train_time > 0 ? train_time : 1e-9), t_first_step);
+  if (grp) {
+    double wait_s, red_s;
+    long nred;
+    clcnn_replicas_times(grp, &wait_s, &red_s, &nred);
+    printf("gradients combined over %d replicas in %ld steps: %.1f ms a step summing and writing back, %.1f ms waiting "
+           "for the backward passes\n", nrep, nred, nred ? 1e3 * red_s / nred : 0, nred ? 1e3 * wait_s / nred : 0);
+  }
   if (det) {
     printf("final test mAP@0.5 %.4f (%d classes)\n", er.map, classes);
     print_aps(&er, classes);
