@@ -646,16 +646,29 @@ CLCNN_API void clcnn_replicas_destroy(clcnn_replicas *g);
 CLCNN_API int clcnn_replicas_count(const clcnn_replicas *g);
 /* The reason for the group's last failure ("" if none). Owned by the group. */
 CLCNN_API const char *clcnn_replicas_last_error(const clcnn_replicas *g);
-/* Replica i's share of a global batch of BATCH samples: samples *first .. *first + *count - 1, in
- * replica order, as even as can be (the first BATCH % n replicas take one more); *count is 0 for a
+/* Replica i's share (i counted in this group) of a global batch of BATCH samples: samples
+ * *first .. *first + *count - 1, in the order of all replicas (clcnn_replicas_set_world), as even as can be (the first BATCH % n replicas take one more); *count is 0 for a
  * replica left without a sample (BATCH < n), which then sits the step out until the reduce. */
 CLCNN_API clcnn_status clcnn_replicas_split(const clcnn_replicas *g, int batch, int i, int *first, int *count);
+/* Replicas in several processes (MPI ranks, one group each): this group's replicas are replicas
+ * first .. first + n - 1 of WORLD in all, which clcnn_replicas_split then shares batches among,
+ * and clcnn_replicas_reduce sums through FN: fn(buf, count, user) must replace buf[0..count) by
+ * the sum over the processes of their buf, adding them in an order fixed by the processes alone
+ * (rank order: an MPI_Allgather and a loop, not MPI_Allreduce, whose order MPI leaves open), so
+ * that every process gets the same bits. reduce calls it in the same order in every process: once
+ * with the sample count (count 1), then once a parameter, last parameter first, each as soon as
+ * this process's replicas have that gradient. FN returns 0, or a status that the reduce returns.
+ * A process whose replicas have no share of a batch still calls reduce (with no backward). */
+typedef int (*clcnn_allreduce_fn)(double *buf, size_t count, void *user);
+CLCNN_API clcnn_status clcnn_replicas_set_world(clcnn_replicas *g, int world, int first, clcnn_allreduce_fn fn,
+                                                void *user);
 /* Copy replica 0's parameters and buffers (batch norm's running statistics) to the others. Blocking. */
 CLCNN_API clcnn_status clcnn_replicas_broadcast(clcnn_replicas *g);
 /* Combine the gradients of the backward passes since the last reduce (a replica without one
- * counts for nothing but receives the result, so that its optimizer steps alike): blocks until
- * every gradient is on the host, then enqueues the result's writes, which the optimizer steps
- * enqueued next follow. CLCNN_ERR_STATE when no replica ran a backward. */
+ * counts for nothing but receives the result, so that its optimizer steps alike): the result is
+ * (sum_i n_i g_i) / N, the sum in double in replica order. Blocks until every gradient is on the
+ * host, then enqueues the result's writes, which the optimizer steps enqueued next follow.
+ * CLCNN_ERR_STATE when no replica ran a backward. */
 CLCNN_API clcnn_status clcnn_replicas_reduce(clcnn_replicas *g);
 /* Host seconds spent in clcnn_replicas_reduce() so far waiting for the replicas' gradients
  * (mostly the backward still running) and summing and enqueueing the writes, and the number of

@@ -25,6 +25,10 @@ struct clcnn_replicas {
   unsigned char *result; /* the combined gradient, written back to every replica */
   cl_event *rev;         /* [replica * np + p]: this step's read of the replica's gradient p, or NULL */
   int *batch;            /* [replica]: samples of its backward since the last reduce (0: none) */
+  double *acc;           /* one parameter's sum_r n_r g_r, in double */
+  int world, first;      /* replicas in all processes, and the index of this group's first */
+  clcnn_allreduce_fn fn; /* sums acc over the processes (NULL: this process alone) */
+  void *user;
   double wait_s, sum_s;  /* host time in reduce: waiting for reads, summing and enqueueing writes */
   long reductions;
   char err[1024];
@@ -67,6 +71,7 @@ CLCNN_API void clcnn_replicas_destroy(clcnn_replicas *g) {
     if (g->stage) free(g->stage[r]);
   }
   free(g->nets), free(g->off), free(g->count), free(g->stage), free(g->result), free(g->rev), free(g->batch);
+  free(g->acc);
   free(g);
 }
 
@@ -133,7 +138,7 @@ CLCNN_API clcnn_status clcnn_replicas_create(clcnn_net *const *nets, int n, clcn
   }
   clcnn_replicas *g = calloc(1, sizeof *g);
   if (!g) return put_err(err, err_size, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_replicas_create: out of host memory");
-  g->n = n, g->np = np, g->esz = clcnn_ctx_elem_size(c0);
+  g->n = n, g->np = np, g->esz = clcnn_ctx_elem_size(c0), g->world = n, g->first = 0;
   g->nets = calloc(n, sizeof *g->nets);
   g->off = calloc(np + 1, sizeof *g->off);
   g->count = calloc(np + 1, sizeof *g->count);
@@ -147,6 +152,9 @@ CLCNN_API clcnn_status clcnn_replicas_create(clcnn_net *const *nets, int n, clcn
     g->off[p] = g->total, g->count[p] = a.count, g->total += a.count;
   }
   ok = ok && (g->result = malloc(g->total * g->esz + 1));
+  size_t most = 1;
+  for (int p = 0; ok && p < np; p++) most = g->count[p] > most ? g->count[p] : most;
+  ok = ok && (g->acc = malloc(most * sizeof *g->acc));
   for (int r = 0; ok && r < n; r++) ok = (g->stage[r] = malloc(g->total * g->esz + 1)) != NULL;
   if (!ok) {
     clcnn_replicas_destroy(g);
@@ -161,12 +169,27 @@ CLCNN_API int clcnn_replicas_count(const clcnn_replicas *g) { return g ? g->n : 
 
 CLCNN_API const char *clcnn_replicas_last_error(const clcnn_replicas *g) { return g ? g->err : ""; }
 
+CLCNN_API clcnn_status clcnn_replicas_set_world(clcnn_replicas *g, int world, int first, clcnn_allreduce_fn fn,
+                                                void *user) {
+  if (!g) return CLCNN_ERR_NULL_POINTER;
+  g->err[0] = 0;
+  if (world < g->n || first < 0 || first > world - g->n)
+    return gfail(g, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_replicas_set_world: replicas %d..%d of %d do not fit", first,
+                 first + g->n - 1, world);
+  if (!fn && world != g->n)
+    return gfail(g, CLCNN_ERR_NULL_POINTER, "clcnn_replicas_set_world: %d replicas elsewhere need a function to sum with",
+                 world - g->n);
+  g->world = world, g->first = first, g->fn = fn, g->user = user;
+  return CLCNN_SUCCESS;
+}
+
 CLCNN_API clcnn_status clcnn_replicas_split(const clcnn_replicas *g, int batch, int i, int *first, int *count) {
   if (!g || !first || !count) return CLCNN_ERR_NULL_POINTER;
   if (batch < 0 || i < 0 || i >= g->n) return CLCNN_ERR_INVALID_ARGUMENT;
-  int q = batch / g->n, extra = batch % g->n;
-  *count = q + (i < extra);
-  *first = i * q + (i < extra ? i : extra);
+  int w = g->world, k = g->first + i; /* this replica's place among all */
+  int q = batch / w, extra = batch % w;
+  *count = q + (k < extra);
+  *first = k * q + (k < extra ? k : extra);
   return CLCNN_SUCCESS;
 }
 
@@ -232,9 +255,15 @@ CLCNN_API clcnn_status clcnn_replicas_reduce(clcnn_replicas *g) {
   if (st) return st;
   double total = 0;
   for (int r = 0; r < g->n; r++) total += g->batch[r];
-  if (total <= 0)
-    return gfail(g, CLCNN_ERR_STATE, "clcnn_replicas_reduce: no replica has a backward pass since the last reduce");
   double t0 = now_s(), tw = 0;
+  if (g->fn && (st = g->fn(&total, 1, g->user))) { /* the samples of every process's replicas */
+    st = gfail(g, st, "clcnn_replicas_reduce: summing the sample counts over the processes failed (%d)", st);
+    goto out;
+  }
+  if (total <= 0) {
+    st = gfail(g, CLCNN_ERR_STATE, "clcnn_replicas_reduce: no replica has a backward pass since the last reduce");
+    goto out;
+  }
   /* let every device run what it has queued; a replica without a share has only the last
    * reduce's writes pending, from the result array about to be overwritten: wait for those */
   for (int r = 0; r < g->n; r++) {
@@ -270,24 +299,25 @@ CLCNN_API clcnn_status clcnn_replicas_reduce(clcnn_replicas *g) {
         goto out;
       }
     }
-    /* sum_r (n_r / N) g_r, in double, in replica order */
-    if (g->esz == 8) {
-      double *res = (double *)g->result + off;
-      for (size_t i = 0; i < cnt; i++) res[i] = 0;
-      for (int r = 0; r < g->n; r++) {
-        if (!g->batch[r]) continue;
-        const double *s = (const double *)g->stage[r] + off, w = g->batch[r] / total;
-        for (size_t i = 0; i < cnt; i++) res[i] += w * s[i];
-      }
-    } else {
-      float *res = (float *)g->result + off;
-      for (size_t i = 0; i < cnt; i++) {
-        double acc = 0;
-        for (int r = 0; r < g->n; r++)
-          if (g->batch[r]) acc += g->batch[r] / total * ((const float *)g->stage[r])[off + i];
-        res[i] = (float)acc;
-      }
+    /* sum_r n_r g_r in double, in replica order; then over the processes, in theirs; / N */
+    double *acc = g->acc;
+    for (size_t i = 0; i < cnt; i++) acc[i] = 0;
+    for (int r = 0; r < g->n; r++) {
+      double w = g->batch[r];
+      if (!w) continue;
+      if (g->esz == 8)
+        for (size_t i = 0; i < cnt; i++) acc[i] += w * ((const double *)g->stage[r])[off + i];
+      else
+        for (size_t i = 0; i < cnt; i++) acc[i] += w * ((const float *)g->stage[r])[off + i];
     }
+    if (g->fn && (st = g->fn(acc, cnt, g->user))) {
+      st = gfail(g, st, "clcnn_replicas_reduce: summing parameter %d's gradient over the processes failed (%d)", p, st);
+      goto out;
+    }
+    if (g->esz == 8)
+      for (size_t i = 0; i < cnt; i++) ((double *)g->result)[off + i] = acc[i] / total;
+    else
+      for (size_t i = 0; i < cnt; i++) ((float *)g->result)[off + i] = (float)(acc[i] / total);
     for (int r = 0; r < g->n; r++) {
       cbuf *v, *gr;
       size_t count;
@@ -300,15 +330,13 @@ CLCNN_API clcnn_status clcnn_replicas_reduce(clcnn_replicas *g) {
     }
   }
   for (int r = 0; r < g->n; r++) clFlush(clcnn__net_ctx(g->nets[r])->queue);
-  /* a replica that sat the step out ran no forward: its dropout counter catches up, so that its
-   * next masks are those of the others' next step */
-  int ran = 0;
-  while (!g->batch[ran]) ran++; /* total > 0: one replica ran */
-  uint64_t seed, counter, own_seed, own_counter;
-  clcnn_net_get_seed(g->nets[ran], &seed, &counter);
-  for (int r = 0; r < g->n; r++)
-    if (!g->batch[r] && !clcnn_net_get_seed(g->nets[r], &own_seed, &own_counter))
-      clcnn_net_set_seed(g->nets[r], own_seed, counter);
+  /* a replica that sat the step out ran no forward: its dropout counter takes the step it missed,
+   * so that its next masks are those of the others' next step */
+  for (int r = 0; r < g->n; r++) {
+    uint64_t seed, counter;
+    if (!g->batch[r] && !clcnn_net_get_seed(g->nets[r], &seed, &counter))
+      clcnn_net_set_seed(g->nets[r], seed, counter + 1);
+  }
   g->reductions++;
 out:
   if (st) release_reads(g);

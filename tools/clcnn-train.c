@@ -30,6 +30,7 @@
 
 #include "clcnn.h"
 #include "common.h"
+#include "dist.h"
 #include "size.h"
 
 #define DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
@@ -62,6 +63,17 @@ static void catch_interrupts(void) {
   sa.sa_flags = SA_RESTART; /* a blocking read of the device carries on */
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
+}
+
+/* Whether to stop: a signal to this process, or under MPI to any rank. Every rank calls it at the
+ * same points, so all stop after the same step. */
+static int stop_asked(const struct dist *D) {
+  if (D->size == 1) return interrupted != 0;
+  /* the ranks' common answer, not this rank's flag: a signal landing after the vote counts at the
+   * next one, on every rank alike */
+  int any = dist_any(interrupted);
+  if (any && !interrupted) interrupted = SIGTERM;
+  return any;
 }
 
 /* ---- options ---- */
@@ -873,13 +885,29 @@ static void curves_free(struct curves *c) {
 
 int main(int argc, char **argv) {
   prog = "clcnn-train";
+  /* a rank of an MPI job (mpirun, srun) or a process alone */
+  struct dist D;
+  dist_init(&argc, &argv, &D);
+  static char rank_prog[64];
+  if (D.size > 1) snprintf(rank_prog, sizeof rank_prog, "clcnn-train (rank %d of %d)", D.rank, D.size), prog = rank_prog;
   struct opts o;
   char msg[1024];
   switch (parse_args(argc, argv, &o, msg, sizeof msg)) {
     case ARGS_OK: break;
-    case ARGS_HELP: usage(stdout); return 0;
-    case ARGS_VERSION: printf("clcnn-train %s\n", clcnn_version()); return 0;
+    case ARGS_HELP: if (!D.rank) usage(stdout); dist_finish(); return 0;
+    case ARGS_VERSION: if (!D.rank) printf("clcnn-train %s\n", clcnn_version()); dist_finish(); return 0;
     default: die(2, "%s", msg);
+  }
+  if (D.size > 1) {
+    /* rank 0 prints, evaluates and writes the files; every rank trains its share */
+    if (D.rank && (o.eval_only || o.predict)) {
+      dist_finish();
+      return 0;
+    }
+    if (D.rank) {
+      if (!freopen("/dev/null", "w", stdout)) die(1, "/dev/null: %s", strerror(errno));
+      o.save = o.log = o.plot = NULL;
+    }
   }
   /* over a file size limit (ulimit -f) a write fails with EFBIG and is reported, instead of
    * the signal ending the process */
@@ -896,10 +924,19 @@ int main(int argc, char **argv) {
                              (dl > 4 && !strcasecmp(o.device + dl - 4, ":all")));
   if (is_list) {
     if ((st = clcnn_device_list(o.device, devids, MAX_REPLICAS, &ndev, err, sizeof err))) die(1, "--device: %s", err);
+    if (D.size > 1) { /* a rank takes one device of the list: the host's ranks take them in turn */
+      if (D.local_rank >= ndev)
+        die(1, "--device %s lists %d device%s but this host runs %d ranks: one device a rank", o.device, ndev,
+            ndev == 1 ? "" : "s", D.local_size);
+      memmove(devids[0], devids[D.local_rank], sizeof devids[0]);
+      ndev = 1;
+    }
     if (ndev > 1 && o.profile) die(1, "--profile times one device: give --device one device");
-    if (ndev > 1 && o.batch < ndev) die(1, "--batch %ld is smaller than the %d devices of --device %s", o.batch, ndev, o.device);
   }
-  o.replicas = o.eval_only || o.predict ? 1 : ndev; /* evaluation and prediction run on the first */
+  /* replicas in all: this process's devices times the ranks (evaluation and prediction: the first) */
+  o.replicas = o.eval_only || o.predict ? 1 : ndev * D.size;
+  if (o.replicas > 1 && o.batch < o.replicas)
+    die(1, "--batch %ld is smaller than the %d replicas (devices%s)", o.batch, o.replicas, D.size > 1 ? " of all ranks" : "");
   clcnn_ctx *ctx = NULL;
   clcnn_ctx_options co = {.device = is_list ? devids[0] : o.device, .precision = CLCNN_FLOAT, .profiling = o.profile != NULL};
   if ((st = clcnn_ctx_create(&ctx, &co, err, sizeof err))) die(1, "%s", err);
@@ -1084,9 +1121,9 @@ int main(int argc, char **argv) {
   static clcnn_net *rnet[MAX_REPLICAS];
   static clcnn_optim *ropt[MAX_REPLICAS];
   clcnn_replicas *grp = NULL;
-  int nrep = o.replicas;
+  int nrep = o.replicas / D.size; /* this process's */
   rctx[0] = ctx, rnet[0] = net, ropt[0] = opt;
-  if (nrep > 1) {
+  if (o.replicas > 1) {
     int share = (int)((o.batch + nrep - 1) / nrep);
     uint64_t dseed, dcounter;
     clcnn_net_get_seed(net, &dseed, &dcounter);
@@ -1101,6 +1138,9 @@ int main(int argc, char **argv) {
       net_check(rctx[r], clcnn_optim_set_steps(ropt[r], clcnn_optim_steps(opt)), "replica");
     }
     if (clcnn_replicas_create(rnet, nrep, &grp, err, sizeof err)) die(1, "%s", err);
+    /* over MPI: every rank holds the same weights already (the same seed, or the same checkpoint) */
+    if (D.size > 1 && clcnn_replicas_set_world(grp, o.replicas, D.rank * nrep, dist_sum, NULL))
+      die(1, "%s", clcnn_replicas_last_error(grp));
     if (clcnn_replicas_broadcast(grp)) die(1, "--device %s: %s", o.device, clcnn_replicas_last_error(grp));
     size_t most = 0;
     for (int p = 0; p < clcnn_net_num_params(net); p++) {
@@ -1142,6 +1182,9 @@ int main(int argc, char **argv) {
     printf("clcnn-train %s on %d devices, one replica each, the batch split among them:", clcnn_version(), nrep);
     for (int r = 0; r < nrep; r++) printf("%s %s (%s)", r ? "," : "", devids[r], clcnn_ctx_device_name(rctx[r]));
     printf("\n");
+  } else if (D.size > 1) {
+    printf("clcnn-train %s on %d MPI ranks, one replica each, the batch split among them; rank 0 on %s\n",
+           clcnn_version(), D.size, clcnn_ctx_device_name(ctx));
   } else {
     printf("clcnn-train %s on %s\n", clcnn_version(), clcnn_ctx_device_name(ctx));
   }
@@ -1185,6 +1228,7 @@ int main(int argc, char **argv) {
     clcnn_dataset_destroy(train);                                                                     \
     clcnn_dataset_destroy(test);                                                                      \
     clcnn_ctx_destroy(ctx);                                                                           \
+    dist_finish();                                                                                    \
   } while (0)
   if (o.predict) {
     predict(ctx, net, &o, classes_out, det, o.normalize ? mean : NULL, o.normalize ? sd : NULL, xbuf[0]);
@@ -1247,7 +1291,7 @@ int main(int argc, char **argv) {
   long images_total = 0;
   double train_time = 0;
   int stop = 0;
-  while (!stop && !interrupted && (o.steps ? steps_left > 0 : s.epoch < o.epochs)) {
+  while (!stop && !stop_asked(&D) && (o.steps ? steps_left > 0 : s.epoch < o.epochs)) {
     /* this epoch's order depends only on (seed, epoch): a resumed run draws the same one */
     for (int i = 0; i < train->n; i++) order[i] = i;
     if (!o.no_shuffle) {
@@ -1346,13 +1390,14 @@ int main(int argc, char **argv) {
         double sum = 0, right = 0, seen = 0;
         if (seg || det) { /* per-pixel and yolo losses keep no sums: the last batch's loss (this waits for it),
                              the replicas' weighted by their shares */
-          double l = 0;
+          double l = 0, ln = 0; /* under MPI: this rank's share's */
           for (int r = 0; r < nrep; r++) {
             int first = 0, cnt = n;
             double lr_;
             if (grp) clcnn_replicas_split(grp, n, r, &first, &cnt);
-            if (cnt) net_check(rctx[r], clcnn_net_loss(rnet[r], &lr_), "loss"), l += lr_ * cnt / n;
+            if (cnt) net_check(rctx[r], clcnn_net_loss(rnet[r], &lr_), "loss"), l += lr_ * cnt, ln += cnt;
           }
+          l = ln ? l / ln : 0;
           sum = l * ep_enq, seen = ep_enq, right = 0;
         } else {
           for (int r = 0; r < nrep; r++) {
@@ -1405,14 +1450,14 @@ int main(int argc, char **argv) {
         }
         fflush(stdout);
       }
-      if ((o.steps && --steps_left == 0) || interrupted) {
+      if ((o.steps && --steps_left == 0) || stop_asked(&D)) {
         b++;
         break;
       }
     }
     double el = now() - t0;
     train_time += el;
-    images_total += ep_seen;
+    images_total += ep_enq; /* all ranks' */
     if (tty && !o.quiet) printf("\n");
     int epoch_done = s.batch >= nbatches_epoch;
     if (epoch_done) {
@@ -1421,13 +1466,15 @@ int main(int argc, char **argv) {
     } else {
       stop = 1;
     }
-    if (interrupted) { /* no evaluation: the checkpoint, and out */
+    if (stop_asked(&D)) { /* no evaluation: the checkpoint, and out */
       net_check(ctx, clcnn_net_finish(net), "last step");
       fprintf(stderr, "%s: %s after step %ld (epoch %ld, batch %ld)%s%s\n", prog,
               interrupted == SIGINT ? "interrupted" : "terminated", s.step, epoch_done ? s.epoch : s.epoch + 1,
               epoch_done ? nbatches_epoch : s.batch, o.save ? ": saving " : "", o.save ? o.save : "");
       if (o.save) save_checkpoint(o.save, ctx, net, opt, &s, &o, model_text);
       if (o.save) fprintf(stderr, "%s: saved %s: --resume %s continues the run\n", prog, o.save, o.save);
+      /* the other ranks leave only once rank 0 saved: mpirun ends a job whose rank exits non-zero */
+      if (D.size > 1) dist_any(0);
       if (o.profile) { /* no half-written trace is left */
         char *tmp = xprintf("%s.tmp", o.profile);
         fclose(prof.trace), unlink(tmp), free(tmp), free(prof.sum[0]), free(prof.sum[1]);
@@ -1441,22 +1488,22 @@ int main(int argc, char **argv) {
       evaluate_det(ctx, net, test, (int)o.batch, classes, xbuf[0], &er);
       printf("epoch %ld%s: train loss %.4f (last batch) | test mAP@0.5 %.4f | %.1f s, %.0f img/s (test %.1f s)\n",
              epoch_done ? s.epoch : s.epoch + 1, epoch_done ? "" : " (partial)", ep_seen ? ep_loss / ep_seen : 0, er.map,
-             el, ep_seen / (el > 0 ? el : 1e-9), now() - te);
+             el, ep_enq / (el > 0 ? el : 1e-9), now() - te);
     } else if (seg) {
       evaluate_seg(ctx, net, test, (int)o.batch, classes, xbuf[0], &er);
       printf("epoch %ld%s: train loss %.4f (last batch) | test loss %.4f pixel acc %.2f%% mIoU %.4f (%.4f without "
              "background) | %.1f s, %.0f img/s (test %.1f s)\n",
              epoch_done ? s.epoch : s.epoch + 1, epoch_done ? "" : " (partial)", ep_seen ? ep_loss / ep_seen : 0, er.loss,
-             100 * er.acc, er.miou, er.miou_fg, el, ep_seen / (el > 0 ? el : 1e-9), now() - te);
+             100 * er.acc, er.miou, er.miou_fg, el, ep_enq / (el > 0 ? el : 1e-9), now() - te);
     } else {
       evaluate(ctx, net, test, (int)o.batch, classes, xbuf[0], &er);
       printf("epoch %ld%s: train loss %.4f acc %.2f%% | test loss %.4f acc %.2f%% | %.1f s, %.0f img/s (test %.1f s)\n",
              epoch_done ? s.epoch : s.epoch + 1, epoch_done ? "" : " (partial)", ep_seen ? ep_loss / ep_seen : 0,
-             ep_seen ? 100.0 * ep_correct / ep_seen : 0, er.loss, 100 * er.acc, el, ep_seen / (el > 0 ? el : 1e-9),
+             ep_seen ? 100.0 * ep_correct / ep_seen : 0, er.loss, 100 * er.acc, el, ep_enq / (el > 0 ? el : 1e-9),
              now() - te);
     }
     fflush(stdout);
-    double train_loss = ep_seen ? ep_loss / ep_seen : NAN, ips_epoch = ep_seen / (el > 0 ? el : 1e-9);
+    double train_loss = ep_seen ? ep_loss / ep_seen : NAN, ips_epoch = ep_enq / (el > 0 ? el : 1e-9);
     double metric = det ? er.map : seg ? er.miou : er.acc, train_metric = seg || det || !ep_seen ? NAN : (double)ep_correct / ep_seen;
     if (logf) {
       fprintf(logf, "{\"kind\": \"epoch\", \"epoch\": %ld, \"partial\": %s, \"step\": %ld, \"train_loss\": %.6g",
@@ -1497,7 +1544,7 @@ int main(int argc, char **argv) {
     long nred;
     clcnn_replicas_times(grp, &wait_s, &red_s, &nred);
     printf("gradients combined over %d replicas in %ld steps: %.1f ms a step summing and writing back, %.1f ms waiting "
-           "for the backward passes\n", nrep, nred, nred ? 1e3 * red_s / nred : 0, nred ? 1e3 * wait_s / nred : 0);
+           "for the backward passes\n", o.replicas, nred, nred ? 1e3 * red_s / nred : 0, nred ? 1e3 * wait_s / nred : 0);
   }
   if (det) {
     printf("final test mAP@0.5 %.4f (%d classes)\n", er.map, classes);

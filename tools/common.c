@@ -18,6 +18,7 @@
 #include "common.h"
 
 const char *prog = "clcnn";
+void (*die_hook)(int code);
 
 
 void die(int code, const char *fmt, ...) {
@@ -27,6 +28,7 @@ void die(int code, const char *fmt, ...) {
   vfprintf(stderr, fmt, ap);
   fputc('\n', stderr);
   va_end(ap);
+  if (die_hook) die_hook(code); /* several processes: stop them all */
   exit(code);
 }
 

@@ -11,6 +11,9 @@ extern const char *prog; /* the tool's name, before every message */
 
 /* "PROG: message" on stderr, then exit(code). */
 void die(int code, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
+/* Called by die() before it exits, when set (clcnn-train under MPI: MPI_Abort, so that every rank
+ * stops). */
+extern void (*die_hook)(int code);
 /* die(1) with the context's last error when st is not CLCNN_SUCCESS. */
 void net_check(clcnn_ctx *ctx, clcnn_status st, const char *what);
 double now(void); /* seconds, monotonic */
