@@ -16,6 +16,11 @@ POCL_DEVICES=${POCL_DEVICES:-pthread pthread}
 # Open MPI refuses to start as root without these (CI runs as root)
 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export POCL_DEVICES OMPI_ALLOW_RUN_AS_ROOT OMPI_ALLOW_RUN_AS_ROOT_CONFIRM
+# sanitizer builds: Open MPI's components stay loaded until the leak check and stacks are unwound in
+# full, so that Open MPI's own leaks are symbolised and tests/lsan.supp can name them
+OMPI_MCA_mca_base_component_disable_dlclose=1
+export OMPI_MCA_mca_base_component_disable_dlclose
+if [ -n "${ASAN_OPTIONS:-}" ]; then ASAN_OPTIONS="$ASAN_OPTIONS:fast_unwind_on_malloc=0"; export ASAN_OPTIONS; fi
 train="$abs_top_builddir/tools/clcnn-train"
 ex="$abs_top_srcdir/examples"
 real=/usr/share/datasets/fashion-mnist
