@@ -1306,7 +1306,14 @@ int main(int argc, char **argv) {
 #define GATHER(B, SLOT)                                                                  \
   do {                                                                                   \
     int b0_ = (int)(B) * (int)o.batch, n_ = train->n - b0_ < o.batch ? train->n - b0_ : (int)o.batch; \
-    for (int i_ = 0; i_ < n_; i_++) {                                                    \
+    int g0_ = 0, g1_ = n_; /* a rank gathers only its replicas' share */                 \
+    if (grp && D.size > 1) {                                                             \
+      int f0_, c0_, fl_, cl_;                                                            \
+      clcnn_replicas_split(grp, n_, 0, &f0_, &c0_);                                      \
+      clcnn_replicas_split(grp, n_, nrep - 1, &fl_, &cl_);                               \
+      g0_ = f0_, g1_ = fl_ + cl_;                                                        \
+    }                                                                                    \
+    for (int i_ = g0_; i_ < g1_; i_++) {                                                 \
       const float *src_ = train->x + (size_t)order[b0_ + i_] * in;                       \
       float *f32_ = esz == 8 ? aug_tmp : (float *)xbuf[SLOT] + i_ * in;                  \
       if (augment) {                                                                     \
