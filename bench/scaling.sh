@@ -36,7 +36,7 @@ run() {
     2dev-2thr) env POCL_DEVICES="pthread pthread" "$train" "$2" --data "$3" --steps "$steps" --batch "$batch" -q \
                  --device 0:0,0:1 ;;
     2rank-1thr) env POCL_DEVICES=pthread POCL_MAX_PTHREAD_COUNT=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
-                  mpirun --oversubscribe --bind-to core -np 2 "$train" "$2" --data "$3" --steps "$steps" --batch "$batch" -q ;;
+                  mpirun --oversubscribe --bind-to core -np 2 "$train" "$2" --data "$3" --steps "$steps" --batch "$batch" -q < /dev/null ;;
   esac > "$out/run" 2>&1 || { cat "$out/run" >&2; exit 1; }
   ips=$(sed -n 's/^done: .*(\([0-9]*\) img\/s).*/\1/p' "$out/run")
   red=$(sed -n 's/^gradients combined .*: \([0-9.]*\) ms a step summing.*, \([0-9.]*\) ms waiting.*/\1 \2/p' "$out/run")

@@ -37,7 +37,8 @@ if [ ! -f "$real/train-images-idx3-ubyte.gz" ]; then
 fi
 "${PYTHON3:-python3}" "$abs_top_srcdir/tests/mkdata.py" "$real" "$tmp/small" 640 200 || { echo "Bail out! mkdata.py"; exit 1; }
 small="--data $tmp/small"
-job() { timeout 300 $mpirun "$train" "$@" > "$tmp/out" 2>&1; }
+# (mpirun forwards its stdin to rank 0: it gets none, or it would eat a caller's input)
+job() { timeout 300 $mpirun "$train" "$@" < /dev/null > "$tmp/out" 2>&1; }
 
 cat > "$tmp/cmpw.py" <<'EOF'
 import sys
@@ -84,12 +85,12 @@ bad 1 "was trained on 2 devices; resume it on as many" "a 2-rank checkpoint resu
   "$train" $bn --steps 1 --resume "$tmp/b-c"
 
 # 3. Faults: a rank that fails stops the job with its message; SIGINT stops both ranks at one step.
-timeout 300 $mpib -np 3 "$train" $sgd --device 0:0,0:1 > "$tmp/out" 2>&1
+timeout 300 $mpib -np 3 "$train" $sgd --device 0:0,0:1 < /dev/null > "$tmp/out" 2>&1
 rc=$?
 if [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "rank 2 of 3.*lists 2 devices but this host runs 3 ranks" "$tmp/out"; then
   ok "a rank without a device stops the job (exit $rc) with its message"
 else notok "a rank without a device stops the job (exit $rc)"; sed 's/^/# /' "$tmp/out" | tail -n 12; fi
-timeout 300 $mpirun "$train" $bn --epochs 5 --save "$tmp/int" > "$tmp/out" 2>&1 &
+timeout 300 $mpirun "$train" $bn --epochs 5 --save "$tmp/int" < /dev/null > "$tmp/out" 2>&1 &
 job_pid=$!
 i=0
 while [ $i -lt 1200 ] && ! grep -q "^epoch 1:" "$tmp/out" 2> /dev/null; do sleep 0.1; i=$((i + 1)); done
