@@ -103,7 +103,7 @@ wait $job_pid
 rc=$?
 s0=$(sed -n 's/.*rank 0 of 2): terminated after step \([0-9]*\).*/\1/p' "$tmp/out")
 s1=$(sed -n 's/.*rank 1 of 2): terminated after step \([0-9]*\).*/\1/p' "$tmp/out")
-if [ $rc -ne 124 ] && [ -n "$s0" ] && [ "$s0" = "$s1" ] && grep -q "rank 0 of 2): saved" "$tmp/out" && [ -f "$tmp/int" ]; then
+if [ $rc -ne 124 ] && [ -n "$s0" ] && [ "$s0" = "$s1" ] && grep -q "rank 0 of 2).*saved" "$tmp/out" && [ -f "$tmp/int" ]; then
   ok "SIGTERM to one rank: both ranks stop after step $s0, rank 0 saves"
 else notok "SIGTERM to one rank: both ranks stop after one step (exit $rc, steps '$s0' '$s1')"; sed 's/^/# /' "$tmp/out" | tail -n 12; fi
 "$train" $bn --device 0:0,0:1 --epochs 5 --resume "$tmp/int" > "$tmp/out" 2>&1
