@@ -112,7 +112,7 @@ bad 1 "named twice" "--device 0:0,0:0" -- "$train" "$ex/lenet5.txt" $small --ste
 bad 1 "does not exist" "--device 0:0,0:9" -- "$train" "$ex/lenet5.txt" $small --steps 1 --device 0:0,0:9
 bad 1 "empty item" "--device 0:0," -- "$train" "$ex/lenet5.txt" $small --steps 1 --device 0:0,
 bad 1 "no device is a" "--device accelerator:all" -- "$train" "$ex/lenet5.txt" $small --steps 1 --device accelerator:all
-bad 1 "smaller than the 2 devices" "--batch 1 on 2 devices" -- "$train" "$ex/lenet5.txt" $small --steps 1 --batch 1 $two
+bad 1 "smaller than the 2 replicas" "--batch 1 on 2 devices" -- "$train" "$ex/lenet5.txt" $small --steps 1 --batch 1 $two
 bad 1 "--profile times one device" "--profile on 2 devices" -- \
   "$train" "$ex/lenet5.txt" $small --steps 1 $two --profile "$tmp/p.json"
 # evaluation takes the first device of a list
