@@ -238,6 +238,8 @@ CLCNN_API clcnn_status clcnn_device_list(const char *spec, char (*ids)[16], int 
     else if (!strcasecmp(item, "gpu:all")) want = CL_DEVICE_TYPE_GPU;
     else if (!strcasecmp(item, "cpu:all")) want = CL_DEVICE_TYPE_CPU;
     else if (!strcasecmp(item, "accelerator:all")) want = CL_DEVICE_TYPE_ACCELERATOR;
+    /* one selector: the device it picks, found below among all as P:D */
+    if (!want) st = pick_device(item, &p0, &d0, err, err_size);
     int found = 0;
     for (cl_uint p = 0; p < np && !st; p++) {
       cl_uint nd = 0;
@@ -245,17 +247,11 @@ CLCNN_API clcnn_status clcnn_device_list(const char *spec, char (*ids)[16], int 
       if (clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, 0, NULL, &nd) != CL_SUCCESS) continue;
       if (nd > 64) nd = 64;
       clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, nd, devs, NULL);
-      if (!want) { /* one selector: where the device it picks sits */
-        if (!found && (st = pick_device(item, &p0, &d0, err, err_size))) break;
-        found = 1;
-        for (cl_uint d = 0; d < nd && !st; d++)
-          if (plats[p] == p0 && devs[d] == d0) st = list_add(ids, max, count, (int)p, (int)d, spec, err, err_size);
-        continue;
-      }
       for (cl_uint d = 0; d < nd && !st; d++) {
         cl_device_type t = 0;
-        clGetDeviceInfo(devs[d], CL_DEVICE_TYPE, sizeof t, &t, NULL);
-        if (t & want) found = 1, st = list_add(ids, max, count, (int)p, (int)d, spec, err, err_size);
+        if (want) clGetDeviceInfo(devs[d], CL_DEVICE_TYPE, sizeof t, &t, NULL);
+        if (want ? (t & want) != 0 : plats[p] == p0 && devs[d] == d0)
+          found = 1, st = list_add(ids, max, count, (int)p, (int)d, spec, err, err_size);
       }
     }
     if (!st && !found) {

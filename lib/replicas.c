@@ -84,33 +84,21 @@ void clcnn__replicas_detach(struct clcnn_replicas *g, int index) {
   g->batch[index] = 0;
 }
 
-static clcnn_status put_err(char *err, size_t size, clcnn_status st, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static clcnn_status put_err(char *err, size_t size, clcnn_status st, const char *fmt, ...) {
-  if (err && size) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, size, fmt, ap);
-    va_end(ap);
-  }
-  return st;
-}
-
 CLCNN_API clcnn_status clcnn_replicas_create(clcnn_net *const *nets, int n, clcnn_replicas **out, char *err,
                                              size_t err_size) {
   if (err && err_size) err[0] = 0;
-  if (!out) return put_err(err, err_size, CLCNN_ERR_NULL_POINTER, "clcnn_replicas_create: out is NULL");
+  if (!out) return clcnn__errf(err, err_size, CLCNN_ERR_NULL_POINTER, "clcnn_replicas_create: out is NULL");
   *out = NULL;
-  if (!nets) return put_err(err, err_size, CLCNN_ERR_NULL_POINTER, "clcnn_replicas_create: nets is NULL");
+  if (!nets) return clcnn__errf(err, err_size, CLCNN_ERR_NULL_POINTER, "clcnn_replicas_create: nets is NULL");
   if (n < 1 || n > 4096)
-    return put_err(err, err_size, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_replicas_create: %d replicas (1..4096)", n);
+    return clcnn__errf(err, err_size, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_replicas_create: %d replicas (1..4096)", n);
   for (int r = 0; r < n; r++) {
-    if (!nets[r]) return put_err(err, err_size, CLCNN_ERR_NULL_POINTER, "clcnn_replicas_create: replica %d is NULL", r);
+    if (!nets[r]) return clcnn__errf(err, err_size, CLCNN_ERR_NULL_POINTER, "clcnn_replicas_create: replica %d is NULL", r);
     if (clcnn__net_in_group(nets[r]))
-      return put_err(err, err_size, CLCNN_ERR_STATE, "clcnn_replicas_create: replica %d is in another group already", r);
+      return clcnn__errf(err, err_size, CLCNN_ERR_STATE, "clcnn_replicas_create: replica %d is in another group already", r);
     for (int q = 0; q < r; q++)
       if (nets[q] == nets[r])
-        return put_err(err, err_size, CLCNN_ERR_INVALID_ARGUMENT,
+        return clcnn__errf(err, err_size, CLCNN_ERR_INVALID_ARGUMENT,
                        "clcnn_replicas_create: replicas %d and %d are the same net", q, r);
   }
   /* one graph: the same parameters in the same shapes, in one precision */
@@ -119,25 +107,25 @@ CLCNN_API clcnn_status clcnn_replicas_create(clcnn_net *const *nets, int n, clcn
   for (int r = 1; r < n; r++) {
     clcnn_ctx *cr = clcnn__net_ctx(nets[r]);
     if (clcnn_ctx_precision(cr) != clcnn_ctx_precision(c0))
-      return put_err(err, err_size, CLCNN_ERR_INVALID_ARGUMENT,
+      return clcnn__errf(err, err_size, CLCNN_ERR_INVALID_ARGUMENT,
                      "clcnn_replicas_create: replica %d is in %s precision, replica 0 in %s", r,
                      clcnn_ctx_precision(cr) == CLCNN_DOUBLE ? "double" : "float",
                      clcnn_ctx_precision(c0) == CLCNN_DOUBLE ? "double" : "float");
     if (clcnn_net_num_params(nets[r]) != np)
-      return put_err(err, err_size, CLCNN_ERR_SHAPE, "clcnn_replicas_create: replica %d has %d parameters, replica 0 %d",
+      return clcnn__errf(err, err_size, CLCNN_ERR_SHAPE, "clcnn_replicas_create: replica %d has %d parameters, replica 0 %d",
                      r, clcnn_net_num_params(nets[r]), np);
     for (int p = 0; p < np; p++) {
       clcnn_param_info a, b;
       clcnn_net_param_info(nets[0], p, &a);
       clcnn_net_param_info(nets[r], p, &b);
       if (strcmp(a.name, b.name) || a.ndim != b.ndim || memcmp(a.dims, b.dims, sizeof a.dims) || a.count != b.count)
-        return put_err(err, err_size, CLCNN_ERR_SHAPE,
+        return clcnn__errf(err, err_size, CLCNN_ERR_SHAPE,
                        "clcnn_replicas_create: parameter %d is %s (%zu elements) in replica 0 but %s (%zu) in replica %d",
                        p, a.name, a.count, b.name, b.count, r);
     }
   }
   clcnn_replicas *g = calloc(1, sizeof *g);
-  if (!g) return put_err(err, err_size, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_replicas_create: out of host memory");
+  if (!g) return clcnn__errf(err, err_size, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_replicas_create: out of host memory");
   g->n = n, g->np = np, g->esz = clcnn_ctx_elem_size(c0), g->world = n, g->first = 0;
   g->nets = calloc(n, sizeof *g->nets);
   g->off = calloc(np + 1, sizeof *g->off);
@@ -158,7 +146,7 @@ CLCNN_API clcnn_status clcnn_replicas_create(clcnn_net *const *nets, int n, clcn
   for (int r = 0; ok && r < n; r++) ok = (g->stage[r] = malloc(g->total * g->esz + 1)) != NULL;
   if (!ok) {
     clcnn_replicas_destroy(g);
-    return put_err(err, err_size, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_replicas_create: out of host memory");
+    return clcnn__errf(err, err_size, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_replicas_create: out of host memory");
   }
   for (int r = 0; r < n; r++) g->nets[r] = nets[r], clcnn__net_set_group(nets[r], g, r);
   *out = g;

@@ -40,16 +40,6 @@ small="--data $tmp/small"
 # (mpirun forwards its stdin to rank 0: it gets none, or it would eat a caller's input)
 job() { timeout 300 $mpirun "$train" "$@" < /dev/null > "$tmp/out" 2>&1; }
 
-cat > "$tmp/cmpw.py" <<'EOF'
-import sys
-from safetensors.numpy import load_file
-a, b, tol = load_file(sys.argv[1]), load_file(sys.argv[2]), float(sys.argv[3])
-if set(a) != set(b):
-    print("different tensors"); sys.exit(1)
-worst = max(float(abs(a[k].astype("float64") - b[k].astype("float64")).max()) for k in a)
-print("largest difference %.3g" % worst)
-sys.exit(0 if worst <= tol else 1)
-EOF
 
 # 1. LeNet-5 with dropout, SGD: 2 ranks = 2 devices in one process, byte for byte; = 1 device to rounding.
 sed 's/^flatten$/flatten\ndropout p=0.25/' "$ex/lenet5.txt" > "$tmp/lenet-drop.txt"
@@ -65,7 +55,7 @@ check $? "the same on 2 devices in one process"
 if cmp -s "$tmp/m2" "$tmp/i2"; then ok "2 MPI ranks and 2 devices in one process write the same checkpoint, byte for byte"
 else notok "2 MPI ranks and 2 devices in one process write the same checkpoint"; fi
 "$train" $sgd --save "$tmp/s1" > "$tmp/out" 2>&1
-if d=$("$py" "$tmp/cmpw.py" "$tmp/s1" "$tmp/m2" 1e-5 2>&1); then ok "2 MPI ranks: the weights of 1 device ($d)"
+if d=$("$py" "$abs_top_srcdir/tests/cmp_weights.py" "$tmp/s1" "$tmp/m2" 1e-5 2>&1); then ok "2 MPI ranks: the weights of 1 device ($d)"
 else notok "2 MPI ranks: the weights of 1 device ($d)"; fi
 
 # 2. Batch norm: identical jobs, identical bytes; exact resume, across the two ways of running.

@@ -29,19 +29,8 @@ two="--device cpu:all"
 grep -q "on 2 devices" "$tmp/out" || { echo "Bail out! two OpenCL CPU devices are needed (PoCL: POCL_DEVICES=\"pthread pthread\")"; sed 's/^/# /' "$tmp/out"; exit 1; }
 
 # The largest difference between two checkpoints' tensors, and whether they hold the same names.
-cat > "$tmp/cmpw.py" <<'EOF'
-import sys
-from safetensors.numpy import load_file
-a, b, tol = load_file(sys.argv[1]), load_file(sys.argv[2]), float(sys.argv[3])
-if set(a) != set(b):
-    print("different tensors"); sys.exit(1)
-worst = max(float(abs(a[k].astype("float64") - b[k].astype("float64")).max()) for k in a)
-scale = max(float(abs(a[k].astype("float64")).max()) for k in a)
-print("largest difference %.3g (largest weight %.3g)" % (worst, scale))
-sys.exit(0 if worst <= tol else 1)
-EOF
 same() { # same A B TOL WHAT
-  if d=$("$py" "$tmp/cmpw.py" "$1" "$2" "$3" 2>&1); then ok "$4: $d"; else notok "$4: $d"; fi
+  if d=$("$py" "$abs_top_srcdir/tests/cmp_weights.py" "$1" "$2" "$3" 2>&1); then ok "$4: $d"; else notok "$4: $d"; fi
 }
 sgd="--optimizer sgd --lr 0.05 --momentum 0.9 -q"
 

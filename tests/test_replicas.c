@@ -20,16 +20,10 @@
 #include <string.h>
 
 #include "clcnn.h"
-#include "tap.h"
+#include "testutil.h"
 
 static char devs[8][16];
 static int ndev;
-
-static uint64_t rs = 11;
-static double uni(void) { /* xorshift, [-1, 1) */
-  rs ^= rs >> 12, rs ^= rs << 25, rs ^= rs >> 27;
-  return 2 * (((rs * 2685821657736338717ull) >> 11) * (1.0 / 9007199254740992.0)) - 1;
-}
 
 static clcnn_ctx *ctx_on(const char *dev, clcnn_precision prec) {
   clcnn_ctx_options o = {.device = dev, .precision = prec};
@@ -138,14 +132,12 @@ static double run_pair(const char *text, clcnn_precision prec, int nrep, const i
   *replicas_equal = 1;
   for (int s = 0; s < steps; s++) {
     int B = batches[s];
-    char *x = malloc(B * in * esz);
+    double *xd = dalloc(B * in);
     int32_t *y = malloc(B * sizeof *y);
-    for (size_t i = 0; i < B * in; i++) {
-      double v = uni();
-      if (esz == 8) ((double *)x)[i] = v;
-      else ((float *)x)[i] = (float)v;
-    }
-    for (int i = 0; i < B; i++) y[i] = (int32_t)((uni() + 1) * 0.5 * classes) % (int)classes;
+    for (size_t i = 0; i < B * in; i++) xd[i] = ref_rng_range(&rng, -1, 1);
+    char *x = to_host(c1, xd, B * in);
+    free(xd);
+    for (int i = 0; i < B; i++) y[i] = (int32_t)(ref_rng_next(&rng) % classes);
     if (clcnn_net_zero_grad(one) || clcnn_net_forward(one, x, B) || clcnn_net_backward(one, y)) tap_bail("one net");
     double loss1, lossr = 0;
     clcnn_net_loss(one, &loss1);
@@ -204,17 +196,14 @@ static unsigned char *bn_run(clcnn_precision prec, int steps, size_t *bytes, int
   char err[512];
   if (clcnn_replicas_create(n, 2, &g, err, sizeof err)) tap_bail(err);
   size_t esz = clcnn_ctx_elem_size(c[0]), in = clcnn_net_input_size(n[0]);
-  uint64_t keep = rs;
-  rs = 99;
-  void *x = malloc(6 * in * esz);
+  ref_rng own; /* the same data in every call */
+  ref_rng_seed(&own, 99);
+  double *xd = dalloc(6 * in);
   int32_t y[6];
   for (int s = 0; s < steps; s++) {
-    for (size_t i = 0; i < 6 * in; i++) {
-      double v = uni();
-      if (esz == 8) ((double *)x)[i] = v;
-      else ((float *)x)[i] = (float)v;
-    }
-    for (int i = 0; i < 6; i++) y[i] = (int32_t)(((uni() + 1) * 0.5) * 5) % 5;
+    for (size_t i = 0; i < 6 * in; i++) xd[i] = ref_rng_range(&own, -1, 1);
+    void *x = to_host(c[0], xd, 6 * in);
+    for (int i = 0; i < 6; i++) y[i] = (int32_t)(ref_rng_next(&own) % 5);
     for (int r = 0; r < 2; r++) {
       int first, cnt;
       clcnn_replicas_split(g, 6, r, &first, &cnt);
@@ -224,8 +213,10 @@ static unsigned char *bn_run(clcnn_precision prec, int steps, size_t *bytes, int
     }
     if (clcnn_replicas_reduce(g)) tap_bail(clcnn_replicas_last_error(g));
     clcnn_optim_step(o[0]), clcnn_optim_step(o[1]);
+    clcnn_net_finish(n[0]), clcnn_net_finish(n[1]); /* x is read asynchronously */
+    free(x);
   }
-  rs = keep;
+  free(xd);
   size_t total = 0;
   for (int p = 0; p < clcnn_net_num_params(n[0]); p++) {
     clcnn_param_info i;
@@ -254,14 +245,12 @@ static unsigned char *bn_run(clcnn_precision prec, int steps, size_t *bytes, int
     off += i.count * 8;
   }
   *equal = !memcmp(out, other, poff);
-  free(other), free(x);
+  free(other);
   clcnn_replicas_destroy(g);
   for (int r = 0; r < 2; r++) clcnn_optim_destroy(o[r]), clcnn_net_destroy(n[r]), clcnn_ctx_destroy(c[r]);
   *bytes = total;
   return out;
 }
-
-static int has(const char *s, const char *w) { return strstr(s, w) != NULL; }
 
 int main(void) {
   /* two CPU devices from PoCL, unless the environment chose its devices */
@@ -288,25 +277,31 @@ int main(void) {
   tap_ok(!clcnn_device_list("cpu", ids, 8, &cnt, err, sizeof err) && cnt == 1, "device list 'cpu': one device");
   snprintf(two, sizeof two, "%s,%s", devs[0], devs[0]);
   tap_ok(clcnn_device_list(two, ids, 8, &cnt, err, sizeof err) == CLCNN_ERR_INVALID_ARGUMENT && cnt == 0 &&
-             has(err, "named twice"),
+             has_words(err, "named twice"),
          "device list '%s' refused: %s", two, err);
   tap_ok(clcnn_device_list("0:0,,0:1", ids, 8, &cnt, err, sizeof err) == CLCNN_ERR_INVALID_ARGUMENT &&
-             has(err, "empty item"),
+             has_words(err, "empty item"),
          "device list '0:0,,0:1' refused: %s", err);
-  tap_ok(clcnn_device_list("0:0,", ids, 8, &cnt, err, sizeof err) == CLCNN_ERR_INVALID_ARGUMENT && has(err, "empty"),
+  tap_ok(clcnn_device_list("0:0,", ids, 8, &cnt, err, sizeof err) == CLCNN_ERR_INVALID_ARGUMENT && has_words(err, "empty"),
          "device list '0:0,' refused: %s", err);
   tap_ok(clcnn_device_list("0:0,0:999", ids, 8, &cnt, err, sizeof err) == CLCNN_ERR_NO_DEVICE && cnt == 0 &&
-             has(err, "0:999"),
+             has_words(err, "0:999"),
          "device list '0:0,0:999' refused: %s", err);
   tap_ok(clcnn_device_list("cpu:all", ids, 1, &cnt, err, sizeof err) == CLCNN_ERR_INVALID_ARGUMENT &&
-             has(err, "more than 1"),
+             has_words(err, "more than 1"),
          "device list with max 1 refused: %s", err);
   tap_ok(clcnn_device_list("no such device anywhere", ids, 8, &cnt, err, sizeof err) == CLCNN_ERR_NO_DEVICE,
          "device list of an unknown name refused: %s", err);
   tap_ok(clcnn_device_list(NULL, ids, 8, &cnt, err, sizeof err) == CLCNN_ERR_NULL_POINTER, "device list NULL refused");
+  tap_ok(clcnn_device_list("cpu", NULL, 8, &cnt, err, sizeof err) == CLCNN_ERR_NULL_POINTER &&
+             clcnn_device_list("cpu", ids, 8, NULL, err, sizeof err) == CLCNN_ERR_NULL_POINTER,
+         "device list: NULL ids or count refused");
+  tap_ok(clcnn_device_list("cpu", ids, 0, &cnt, err, sizeof err) == CLCNN_ERR_INVALID_ARGUMENT &&
+             has_words(err, "at least 1"),
+         "device list with max 0 refused: %s", err);
   int gpus = 0;
   clcnn_status gs = clcnn_device_list("gpu:all", ids, 8, &gpus, err, sizeof err);
-  tap_ok(gs == CLCNN_SUCCESS ? gpus >= 1 : gs == CLCNN_ERR_NO_DEVICE && has(err, "no device is a GPU"),
+  tap_ok(gs == CLCNN_SUCCESS ? gpus >= 1 : gs == CLCNN_ERR_NO_DEVICE && has_words(err, "no device is a GPU"),
          "device list 'gpu:all': %s", gs ? err : "GPUs found");
 
   /* ---- the split ---- */
@@ -335,35 +330,45 @@ int main(void) {
 
     /* ---- misuse ---- */
     clcnn_replicas *h = NULL;
-    tap_ok(clcnn_replicas_create(n, 1, &h, err, sizeof err) == CLCNN_ERR_STATE && !h && has(err, "another group"),
+    tap_ok(clcnn_replicas_create(n, 1, &h, err, sizeof err) == CLCNN_ERR_STATE && !h && has_words(err, "another group"),
            "a net already in a group refused: %s", err);
-    tap_ok(clcnn_replicas_reduce(g) == CLCNN_ERR_STATE && has(clcnn_replicas_last_error(g), "no replica has a backward"),
+    tap_ok(clcnn_replicas_reduce(g) == CLCNN_ERR_STATE && has_words(clcnn_replicas_last_error(g), "no replica has a backward"),
            "reduce before any backward refused: %s", clcnn_replicas_last_error(g));
+    tap_ok(clcnn_replicas_set_world(g, 2, 0, NULL, NULL) == CLCNN_ERR_INVALID_ARGUMENT &&
+               has_words(clcnn_replicas_last_error(g), "do not fit"),
+           "set_world: a world smaller than the group refused: %s", clcnn_replicas_last_error(g));
+    tap_ok(clcnn_replicas_set_world(g, 5, 3, NULL, NULL) == CLCNN_ERR_INVALID_ARGUMENT &&
+               clcnn_replicas_set_world(g, 5, -1, NULL, NULL) == CLCNN_ERR_INVALID_ARGUMENT,
+           "set_world: replicas past the world's end or a negative first refused");
+    tap_ok(clcnn_replicas_set_world(g, 5, 0, NULL, NULL) == CLCNN_ERR_NULL_POINTER &&
+               has_words(clcnn_replicas_last_error(g), "function to sum with"),
+           "set_world: replicas elsewhere without a sum function refused: %s", clcnn_replicas_last_error(g));
+    tap_ok(clcnn_replicas_set_world(NULL, 3, 0, NULL, NULL) == CLCNN_ERR_NULL_POINTER, "set_world: NULL group refused");
     clcnn_replicas_destroy(g);
-    tap_ok(clcnn_replicas_create(n, 0, &h, err, sizeof err) == CLCNN_ERR_INVALID_ARGUMENT && has(err, "0 replicas"),
+    tap_ok(clcnn_replicas_create(n, 0, &h, err, sizeof err) == CLCNN_ERR_INVALID_ARGUMENT && has_words(err, "0 replicas"),
            "0 replicas refused: %s", err);
     tap_ok(clcnn_replicas_create(NULL, 2, &h, err, sizeof err) == CLCNN_ERR_NULL_POINTER, "NULL nets refused");
     tap_ok(clcnn_replicas_create(n, 2, NULL, err, sizeof err) == CLCNN_ERR_NULL_POINTER, "NULL out refused");
     clcnn_net *dup[2] = {n[0], n[0]};
-    tap_ok(clcnn_replicas_create(dup, 2, &h, err, sizeof err) == CLCNN_ERR_INVALID_ARGUMENT && has(err, "same net"),
+    tap_ok(clcnn_replicas_create(dup, 2, &h, err, sizeof err) == CLCNN_ERR_INVALID_ARGUMENT && has_words(err, "same net"),
            "the same net twice refused: %s", err);
     clcnn_net *withnull[2] = {n[0], NULL};
-    tap_ok(clcnn_replicas_create(withnull, 2, &h, err, sizeof err) == CLCNN_ERR_NULL_POINTER && has(err, "replica 1"),
+    tap_ok(clcnn_replicas_create(withnull, 2, &h, err, sizeof err) == CLCNN_ERR_NULL_POINTER && has_words(err, "replica 1"),
            "a NULL replica refused: %s", err);
     clcnn_net *other = make_net(c, model_bn, 4);
     clcnn_net *mixed[2] = {n[0], other};
-    tap_ok(clcnn_replicas_create(mixed, 2, &h, err, sizeof err) == CLCNN_ERR_SHAPE && has(err, "replica 1"),
+    tap_ok(clcnn_replicas_create(mixed, 2, &h, err, sizeof err) == CLCNN_ERR_SHAPE && has_words(err, "replica 1"),
            "replicas of two graphs refused: %s", err);
     clcnn_ctx *cf = ctx_on(devs[1], CLCNN_FLOAT);
     clcnn_net *nf = make_net(cf, model_drop, 4);
     clcnn_net *prec[2] = {n[0], nf};
-    tap_ok(clcnn_replicas_create(prec, 2, &h, err, sizeof err) == CLCNN_ERR_INVALID_ARGUMENT && has(err, "float"),
+    tap_ok(clcnn_replicas_create(prec, 2, &h, err, sizeof err) == CLCNN_ERR_INVALID_ARGUMENT && has_words(err, "float"),
            "replicas in two precisions refused: %s", err);
     /* a replica destroyed before its group */
     if (clcnn_replicas_create(n, 2, &h, err, sizeof err)) tap_bail(err);
     clcnn_net_destroy(n[1]);
     n[1] = NULL;
-    tap_ok(clcnn_replicas_reduce(h) == CLCNN_ERR_STATE && has(clcnn_replicas_last_error(h), "destroyed"),
+    tap_ok(clcnn_replicas_reduce(h) == CLCNN_ERR_STATE && has_words(clcnn_replicas_last_error(h), "destroyed"),
            "reduce with a destroyed replica refused: %s", clcnn_replicas_last_error(h));
     tap_ok(clcnn_replicas_broadcast(h) == CLCNN_ERR_STATE, "broadcast with a destroyed replica refused");
     clcnn_replicas_destroy(h);
